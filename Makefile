@@ -1,0 +1,31 @@
+# Ferry — set-up, build, demo, tests and benchmarks. `make demo` and `make test` are all a
+# fresh Debian 12 machine needs (as root): both install what is missing first.
+BUILD ?= build
+JOBS ?= 2
+BUILD_TYPE ?= RelWithDebInfo
+BENCHES := engine_throughput memory_per_run recovery
+
+.PHONY: all deps configure build demo test bench clean
+
+all: build
+
+deps:
+	@./scripts/install-deps.sh
+
+configure: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) > /dev/null
+
+build: configure
+	@cmake --build $(BUILD) -j$(JOBS)
+
+demo: build
+	$(BUILD)/apps/ferry/ferry run examples/live-migration.textproto
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure --timeout 900
+
+bench: build
+	@for b in $(BENCHES); do echo "== $$b"; $(BUILD)/bench/$$b || exit 1; done
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,242 @@
+// Every typed actor interface of Ferry, and the messages they exchange. Actors refer to each
+// other only through these handles. Each message is commented where it is declared.
+//
+// Threads: the journal runs detached (its own thread, it blocks on fsync); every other actor
+// runs on CAF's scheduler and must never block.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/atom.hpp>
+#include <caf/meta/type_name.hpp>
+#include <caf/typed_actor.hpp>
+#include <caf/replies_to.hpp>
+
+#include "common/errc.hpp"
+#include "common/ids.hpp"
+#include "persistence/codec.hpp"
+#include "persistence/store.hpp"
+#include "workflows/commands.hpp"
+#include "workflows/run_state.hpp"
+
+// Definitions are shared in memory and travel between processes by digest, never inline:
+// inspectors skip them.
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferry::definition_ptr)
+
+namespace ferry {
+
+// -- atoms (10 characters at most) --------------------------------------------------------
+
+using append_atom = caf::atom_constant<caf::atom("append")>;
+using flush_atom = caf::atom_constant<caf::atom("flush")>;
+using committed_atom = caf::atom_constant<caf::atom("committed")>;
+using result_atom = caf::atom_constant<caf::atom("result")>;
+using wakeup_atom = caf::atom_constant<caf::atom("wakeup")>;
+using control_atom = caf::atom_constant<caf::atom("control")>;
+using get_atom = caf::atom_constant<caf::atom("get")>;
+using list_atom = caf::atom_constant<caf::atom("list")>;
+using submit_atom = caf::atom_constant<caf::atom("submit")>;
+using watch_atom = caf::atom_constant<caf::atom("watch")>;
+using events_atom = caf::atom_constant<caf::atom("events")>;
+using done_atom = caf::atom_constant<caf::atom("done")>;
+using status_atom = caf::atom_constant<caf::atom("status")>;
+using stop_atom = caf::atom_constant<caf::atom("stop")>;
+using recover_atom = caf::atom_constant<caf::atom("recover")>;
+using stats_atom = caf::atom_constant<caf::atom("stats")>;
+
+// -- messages -------------------------------------------------------------------------------
+
+/// One transition for the journal: the record to write and when it was sent (steady clock,
+/// ns), from which the sender measures its commit latency.
+struct commit_request {
+  transition_record record;
+  int64_t sent_ns = 0;
+};
+
+/// An operator's action on a run.
+struct control_request {
+  enum class op : uint8_t { cancel, abort, pause, resume, approve, retry };
+  op action = op::cancel;
+  /// approve, retry: the task's id.
+  std::string task;
+  /// Who asks ("operator", a user name, "api").
+  std::string actor;
+  /// abort: why.
+  std::string reason;
+};
+
+/// The answer to a control request: the run's last sequence number once the action is
+/// durable.
+struct control_ack {
+  uint64_t seq = 0;
+  run_status status = run_status::pending;
+};
+
+/// A run to start.
+struct submit_request {
+  definition_ptr def;
+  /// Empty: the engine names the run. Given: submitting the same id and definition again
+  /// returns the existing run (idempotent); another definition is already_exists.
+  run_id id;
+  /// Seed of the retry jitter; 0 = drawn by the engine.
+  uint64_t seed = 0;
+  /// The run waits in SCHEDULED until then; 0 = at once.
+  time_ms not_before = 0;
+  std::string actor;
+};
+
+/// Which runs list() returns.
+struct list_filter {
+  /// Empty: every status.
+  std::vector<run_status> statuses;
+  /// Empty: every definition.
+  std::string definition_name;
+  /// 0: no limit.
+  size_t limit = 0;
+  /// Skip the runs whose id sorts at or before this one (paging).
+  run_id after;
+};
+
+/// What the journal has done.
+struct journal_stats {
+  uint64_t batches = 0;
+  uint64_t transitions = 0;
+  uint64_t largest_batch = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, transition_record& x) {
+  return f(caf::meta::type_name("ferry.transition_record"), x.run, x.first_seq, x.events,
+           x.checkpoint, x.definition_digest, x.definition);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, commit_request& x) {
+  return f(caf::meta::type_name("ferry.commit_request"), x.record, x.sent_ns);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, control_request& x) {
+  return f(caf::meta::type_name("ferry.control_request"), x.action, x.task, x.actor,
+           x.reason);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, control_ack& x) {
+  return f(caf::meta::type_name("ferry.control_ack"), x.seq, x.status);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, submit_request& x) {
+  return f(caf::meta::type_name("ferry.submit_request"), x.def, x.id, x.seed, x.not_before,
+           x.actor);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, list_filter& x) {
+  return f(caf::meta::type_name("ferry.list_filter"), x.statuses, x.definition_name, x.limit,
+           x.after);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, journal_stats& x) {
+  return f(caf::meta::type_name("ferry.journal_stats"), x.batches, x.transitions,
+           x.largest_batch);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, task_result& x) {
+  return f(caf::meta::type_name("ferry.task_result"), x.code, x.message, x.retryable,
+           x.output);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, event& x) {
+  return f(caf::meta::type_name("ferry.event"), x.seq, x.at, x.type, x.task, x.attempt,
+           x.deadline, x.compensation, x.code, x.retryable, x.message, x.output, x.actor,
+           x.def, x.seed, x.not_before);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, task_state& x) {
+  return f(caf::meta::type_name("ferry.task_state"), x.status, x.gate_approved, x.attempt,
+           x.compensation_attempt, x.attempt_base, x.first_started, x.started, x.deadline,
+           x.not_before, x.finished, x.code, x.retryable, x.error, x.output);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, run_state& x) {
+  return f(caf::meta::type_name("ferry.run_state"), x.id, x.def, x.status, x.seq, x.created,
+           x.updated, x.not_before, x.seed, x.passed_point_of_no_return, x.cancel_requested,
+           x.retries_used, x.reason, x.tasks);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, checkpoint_summary& x) {
+  return f(caf::meta::type_name("ferry.run_summary"), x.id, x.status, x.definition_name,
+           x.definition_digest, x.last_seq, x.created, x.updated, x.reason);
+}
+
+/// A run as list() shows it.
+using run_summary = checkpoint_summary;
+
+// -- interfaces -----------------------------------------------------------------------------
+
+/// Receives a run's events once they are durable. Owned by whoever watches (the embedding
+/// API's watch(), ferryd's Watch stream).
+using watcher_actor = caf::typed_actor<
+  /// Durable events of a run, in order, without gaps.
+  caf::reacts_to<events_atom, run_id, std::vector<event>>,
+  /// The run reached a resting state (or the watch ended): its final state.
+  caf::reacts_to<done_atom, run_id, run_state>>;
+
+/// One actor per run: drives its DAG, timers, retries and compensation.
+using migration_actor = caf::typed_actor<
+  /// From the journal: the transition with this ticket is durable (or failed to be).
+  caf::reacts_to<committed_atom, uint64_t, caf::error>,
+  /// From an executor: the result of (task index, attempt, compensation?).
+  caf::reacts_to<result_atom, uint32_t, uint32_t, bool, task_result>,
+  /// From the timer service: the run's next wakeup time came (timer generation).
+  caf::reacts_to<wakeup_atom, uint64_t>,
+  /// An operator's action; answered once its events are durable.
+  caf::replies_to<control_atom, control_request>::with<control_ack>,
+  /// The run's durable state.
+  caf::replies_to<get_atom>::with<run_state>,
+  /// Sends the watcher every durable event from this sequence number on, then live events,
+  /// then a done message when the run comes to rest. Answers true once subscribed.
+  caf::replies_to<watch_atom, uint64_t, watcher_actor>::with<bool>,
+  /// Stops the run's actor without writing anything (engine shutdown).
+  caf::reacts_to<stop_atom>>;
+
+/// The only writer of the journal: group commit. Every transition that arrives while a write
+/// is in flight goes into the next batch; each is acknowledged (committed_atom to its sender)
+/// only once durable.
+using journal_actor = caf::typed_actor<
+  /// A transition from a migration actor.
+  caf::reacts_to<append_atom, commit_request>,
+  /// Internal: write what is pending.
+  caf::reacts_to<flush_atom>,
+  caf::replies_to<stats_atom>::with<journal_stats>,
+  /// Writes what is pending, then quits.
+  caf::replies_to<stop_atom>::with<journal_stats>>;
+
+/// The front door: starts, finds, lists and steers runs; recovers them on start.
+using engine_actor = caf::typed_actor<
+  /// Starts a run; answers with its id once its first transition is durable.
+  caf::replies_to<submit_atom, submit_request>::with<run_id>,
+  caf::replies_to<get_atom, run_id>::with<run_state>,
+  caf::replies_to<list_atom, list_filter>::with<std::vector<run_summary>>,
+  caf::replies_to<control_atom, run_id, control_request>::with<control_ack>,
+  /// Sends the watcher the run's events from a sequence number on, then a done message.
+  caf::reacts_to<watch_atom, run_id, uint64_t, watcher_actor>,
+  /// From migration actors: a run's status changed (after the change is durable).
+  caf::reacts_to<status_atom, run_summary>,
+  /// Resumes every run that is not resting; answers with how many.
+  caf::replies_to<recover_atom>::with<uint64_t>,
+  /// Stops every run actor and the journal; answers once the journal is closed.
+  caf::replies_to<stop_atom>::with<journal_stats>>;
+
+} // namespace ferry

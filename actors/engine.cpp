@@ -1,0 +1,336 @@
+#include "actors/engine.hpp"
+
+#include <future>
+#include <mutex>
+#include <unordered_map>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/sec.hpp>
+#include <caf/send.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "actors/builtin_kinds.hpp"
+#include "actors/engine_actor.hpp"
+#include "actors/journal.hpp"
+#include "actors/timer_service.hpp"
+
+namespace ferry {
+
+namespace {
+
+/// CAF's own errors, translated once into Ferry's codes.
+caf::error translate(caf::error err) {
+  if (!err || err.category() == errc_category::value)
+    return err;
+  if (err.category() == caf::atom("system")) {
+    switch (static_cast<caf::sec>(err.code())) {
+      case caf::sec::request_timeout:
+        return make_error(errc::deadline_exceeded, "the engine did not answer in time");
+      case caf::sec::request_receiver_down:
+        return make_error(errc::unavailable, "the engine is closed");
+      default:
+        break;
+    }
+  }
+  return make_error(errc::internal, caf::to_string(err));
+}
+
+class ferry_config : public caf::actor_system_config {
+public:
+  explicit ferry_config(size_t threads) {
+    set("scheduler.max-threads", threads);
+    set("logger.verbosity", caf::atom("quiet"));
+    add_error_category(errc_category::value,
+                       [](uint8_t code, caf::atom_value, const caf::message& ctx) {
+                         std::string msg = to_string(static_cast<errc>(code));
+                         if (ctx.size() == 1 && ctx.match_element<std::string>(0))
+                           msg += ": " + ctx.get_as<std::string>(0);
+                         return msg;
+                       });
+  }
+};
+
+} // namespace
+
+struct engine::impl {
+  engine_options opts;
+  engine_metrics metrics;
+  std::unique_ptr<timer_service> timers;
+  std::unique_ptr<executor_registry> registry;
+  std::shared_ptr<store> st;
+  std::unique_ptr<ferry_config> cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  std::shared_ptr<migration_env> env;
+  journal_actor journal;
+  engine_actor front;
+  uint64_t recovered = 0;
+  std::mutex mtx;
+  bool closed = false;
+  uint64_t next_watch = 0;
+  std::unordered_map<uint64_t, watcher_actor> watchers;
+
+  template <class R, class... Ts>
+  caf::expected<R> call(caf::duration timeout, Ts&&... xs) {
+    caf::expected<R> result = make_error(errc::unavailable, "the engine is closed");
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      if (closed)
+        return result;
+    }
+    caf::scoped_actor self{*sys};
+    self->request(front, timeout, std::forward<Ts>(xs)...)
+      .receive([&](R& r) { result = std::move(r); },
+               [&](caf::error& e) { result = translate(std::move(e)); });
+    return result;
+  }
+
+  template <class R, class... Ts>
+  caf::expected<R> call(Ts&&... xs) {
+    return call<R>(caf::duration{opts.call_timeout}, std::forward<Ts>(xs)...);
+  }
+
+  caf::expected<control_ack> control(const run_id& id, control_request::op op,
+                                     std::string task, std::string actor,
+                                     std::string reason = {}) {
+    control_request req;
+    req.action = op;
+    req.task = std::move(task);
+    req.actor = std::move(actor);
+    req.reason = std::move(reason);
+    return call<control_ack>(control_atom::value, id, std::move(req));
+  }
+};
+
+caf::expected<std::unique_ptr<engine>> engine::open(engine_options opts) {
+  auto p = std::make_unique<impl>();
+  p->opts = std::move(opts);
+  if (p->opts.journal_path.empty()) {
+    p->st = make_memory_store();
+  } else {
+    auto st = open_rocksdb_store(p->opts.journal_path);
+    if (!st)
+      return st.error();
+    p->st = std::move(*st);
+  }
+  p->timers = std::make_unique<timer_service>();
+  p->registry = std::make_unique<executor_registry>();
+  add_builtin_kinds(*p->registry, *p->timers);
+  for (auto& e : p->opts.executors)
+    p->registry->add(e);
+  auto threads = p->opts.threads != 0 ? p->opts.threads
+                                      : std::max(1u, std::thread::hardware_concurrency());
+  p->cfg = std::make_unique<ferry_config>(threads);
+  p->sys = std::make_unique<caf::actor_system>(*p->cfg);
+  journal_options jopts;
+  jopts.sync = p->opts.sync;
+  jopts.max_batch = p->opts.max_batch;
+  p->journal = spawn_journal(*p->sys, p->st, jopts);
+  p->env = std::make_shared<migration_env>();
+  p->env->journal = p->journal;
+  p->env->registry = p->registry.get();
+  p->env->timers = p->timers.get();
+  p->env->metrics = &p->metrics;
+  p->env->history = p->st;
+  // Generated run ids continue from the wall clock: unique across restarts.
+  auto seed = static_cast<uint64_t>(wall_now_ms()) << 12;
+  p->front = spawn_engine(*p->sys, p->env, p->st, seed);
+  std::unique_ptr<engine> eng{new engine(std::move(p))};
+  if (eng->impl_->opts.recover) {
+    auto n = eng->impl_->call<uint64_t>(caf::duration{std::chrono::minutes{10}},
+                                        recover_atom::value);
+    if (!n)
+      return n.error();
+    eng->impl_->recovered = *n;
+  }
+  return eng;
+}
+
+engine::engine(std::unique_ptr<impl> p) : impl_(std::move(p)) {
+}
+
+engine::~engine() {
+  close();
+}
+
+void engine::close() {
+  {
+    std::lock_guard<std::mutex> guard{impl_->mtx};
+    if (impl_->closed)
+      return;
+  }
+  auto& p = *impl_;
+  {
+    caf::scoped_actor self{*p.sys};
+    self->request(p.front, caf::infinite, stop_atom::value)
+      .receive([](journal_stats&) {}, [](caf::error&) {});
+  }
+  std::unordered_map<uint64_t, watcher_actor> watchers;
+  {
+    std::lock_guard<std::mutex> guard{p.mtx};
+    p.closed = true;
+    watchers.swap(p.watchers);
+  }
+  for (auto& [k, w] : watchers)
+    caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
+  // Nothing may send into the actor system once it is gone: stop the timers and the
+  // executors' threads first.
+  p.timers->stop();
+  p.env.reset();
+  p.registry.reset();
+  p.journal = nullptr;
+  p.front = nullptr;
+  p.sys.reset();
+  p.st.reset();
+}
+
+const kind_catalog& engine::kinds() const {
+  return impl_->registry->catalog();
+}
+
+caf::expected<definition_ptr> engine::load(std::string_view source) const {
+  return load_definition(source, kinds());
+}
+
+caf::expected<definition_ptr> engine::load_file(const std::string& path) const {
+  return load_definition_file(path, kinds());
+}
+
+namespace {
+
+submit_request make_request(definition_ptr def, submit_options opts) {
+  submit_request req;
+  req.def = std::move(def);
+  req.id = std::move(opts.id);
+  req.seed = opts.seed;
+  req.not_before = opts.not_before;
+  req.actor = std::move(opts.actor);
+  return req;
+}
+
+} // namespace
+
+caf::expected<run_id> engine::submit(definition_ptr def, submit_options opts) {
+  return impl_->call<run_id>(submit_atom::value, make_request(std::move(def), std::move(opts)));
+}
+
+void engine::submit_async(definition_ptr def, submit_options opts,
+                          std::function<void(caf::expected<run_id>)> done) {
+  {
+    std::lock_guard<std::mutex> guard{impl_->mtx};
+    if (impl_->closed) {
+      done(make_error(errc::unavailable, "the engine is closed"));
+      return;
+    }
+  }
+  auto req = make_request(std::move(def), std::move(opts));
+  impl_->sys->spawn([front = impl_->front, req = std::move(req),
+                     done = std::move(done)](caf::event_based_actor* self) mutable {
+    self->request(front, caf::infinite, submit_atom::value, std::move(req))
+      .then([done](run_id& id) { done(std::move(id)); },
+            [done](caf::error& err) { done(translate(std::move(err))); });
+  });
+}
+
+caf::expected<run_state> engine::get(const run_id& id) {
+  return impl_->call<run_state>(get_atom::value, id);
+}
+
+caf::expected<std::vector<run_summary>> engine::list(const list_filter& filter) {
+  return impl_->call<std::vector<run_summary>>(list_atom::value, filter);
+}
+
+caf::expected<control_ack> engine::cancel(const run_id& id, const std::string& actor) {
+  return impl_->control(id, control_request::op::cancel, {}, actor);
+}
+
+caf::expected<control_ack> engine::abort(const run_id& id, const std::string& reason,
+                                         const std::string& actor) {
+  return impl_->control(id, control_request::op::abort, {}, actor, reason);
+}
+
+caf::expected<control_ack> engine::pause(const run_id& id, const std::string& actor) {
+  return impl_->control(id, control_request::op::pause, {}, actor);
+}
+
+caf::expected<control_ack> engine::resume(const run_id& id, const std::string& actor) {
+  return impl_->control(id, control_request::op::resume, {}, actor);
+}
+
+caf::expected<control_ack> engine::approve(const run_id& id, const std::string& task,
+                                           const std::string& actor) {
+  return impl_->control(id, control_request::op::approve, task, actor);
+}
+
+caf::expected<control_ack> engine::retry(const run_id& id, const std::string& task,
+                                         const std::string& actor) {
+  return impl_->control(id, control_request::op::retry, task, actor);
+}
+
+watch_handle engine::watch(const run_id& id, uint64_t from_seq,
+                           std::function<void(const std::vector<event>&)> on_events,
+                           std::function<void(const run_state&)> on_done) {
+  auto& p = *impl_;
+  std::lock_guard<std::mutex> guard{p.mtx};
+  if (p.closed)
+    return watch_handle{};
+  auto key = p.next_watch++;
+  auto w = p.sys->spawn([on_events = std::move(on_events), on_done = std::move(on_done)](
+                          watcher_actor::pointer self) -> watcher_actor::behavior_type {
+    return {
+      [=](events_atom, const run_id&, const std::vector<event>& evs) {
+        if (on_events)
+          on_events(evs);
+      },
+      [=](done_atom, const run_id&, const run_state& s) {
+        if (on_done)
+          on_done(s);
+        self->quit();
+      },
+    };
+  });
+  p.watchers.emplace(key, w);
+  caf::anon_send(p.front, watch_atom::value, id, from_seq, w);
+  impl* ip = impl_.get();
+  return watch_handle{[ip, key] {
+    watcher_actor w;
+    {
+      std::lock_guard<std::mutex> guard{ip->mtx};
+      auto i = ip->watchers.find(key);
+      if (i == ip->watchers.end())
+        return;
+      w = std::move(i->second);
+      ip->watchers.erase(i);
+    }
+    caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
+  }};
+}
+
+caf::expected<run_state> engine::wait(const run_id& id, std::chrono::milliseconds timeout) {
+  auto promise = std::make_shared<std::promise<run_state>>();
+  auto future = promise->get_future();
+  auto once = std::make_shared<std::once_flag>();
+  auto handle = watch(id, UINT64_MAX, nullptr, [promise, once](const run_state& s) {
+    std::call_once(*once, [&] { promise->set_value(s); });
+  });
+  if (future.wait_for(timeout) != std::future_status::ready)
+    return make_error(errc::deadline_exceeded,
+                      "run \"" + id + "\" did not come to rest within "
+                        + std::to_string(timeout.count()) + " ms");
+  auto s = future.get();
+  if (s.status == run_status::pending && s.seq == 0)
+    return make_error(errc::not_found, "run \"" + id + "\": no such run");
+  return s;
+}
+
+uint64_t engine::recovered() const {
+  return impl_->recovered;
+}
+
+engine_metrics& engine::metrics() {
+  return impl_->metrics;
+}
+
+} // namespace ferry

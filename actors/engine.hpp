@@ -1,0 +1,140 @@
+// ferry::engine — the C++ embedding API. Opens a journal (RocksDB, or in memory), resumes
+// every run that was not at rest, and lets a control plane submit, inspect, watch and steer
+// runs. Owns an actor system, the journal, the engine actor and the timer service.
+// Every method is thread-safe. Callbacks (watch, submit_async) run on the engine's threads:
+// keep them short and never call the engine synchronously from inside one.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <caf/expected.hpp>
+
+#include "actors/actors.hpp"
+#include "actors/executor.hpp"
+#include "actors/metrics.hpp"
+#include "workflows/definition_codec.hpp"
+
+namespace ferry {
+
+struct engine_options {
+  /// Directory of the RocksDB journal; empty = an in-memory journal that does not survive
+  /// the process. Default: "".
+  std::string journal_path;
+  /// Sync the journal's write-ahead log on every commit. Default: true.
+  bool sync = true;
+  /// Most transitions per journal batch. Default: 4096.
+  size_t max_batch = 4096;
+  /// Scheduler threads; 0 = one per core. Default: 0.
+  size_t threads = 0;
+  /// Resume the runs that are not at rest on open. Default: true.
+  bool recover = true;
+  /// Task kinds besides the built-in noop, sleep, fail and effect (same name: replaces).
+  std::vector<std::shared_ptr<task_executor>> executors;
+  /// Deadline of each synchronous call. Default: 30 s.
+  std::chrono::milliseconds call_timeout{30000};
+};
+
+struct submit_options {
+  /// Empty: the engine names the run. Given: an idempotency key (same id and definition
+  /// again returns the existing run).
+  run_id id;
+  /// Retry jitter seed; 0 = drawn by the engine.
+  uint64_t seed = 0;
+  /// Start no earlier than this (ms since the epoch); 0 = now.
+  time_ms not_before = 0;
+  /// Who submits, recorded in the journal.
+  std::string actor;
+};
+
+/// Ends a watch when destroyed or cancelled.
+class watch_handle {
+public:
+  watch_handle() = default;
+  explicit watch_handle(std::function<void()> cancel) : cancel_(std::move(cancel)) {
+  }
+  watch_handle(watch_handle&&) = default;
+  watch_handle& operator=(watch_handle&&) = default;
+  ~watch_handle() { cancel(); }
+  void cancel() {
+    if (cancel_) {
+      cancel_();
+      cancel_ = nullptr;
+    }
+  }
+
+private:
+  std::function<void()> cancel_;
+};
+
+class engine {
+public:
+  /// Opens the journal, starts the engine, and (unless told not to) resumes every run that
+  /// is not at rest. Errors name the journal path and the reason.
+  static caf::expected<std::unique_ptr<engine>> open(engine_options opts = {});
+
+  ~engine();
+  engine(const engine&) = delete;
+  engine& operator=(const engine&) = delete;
+
+  /// The kinds definitions may use.
+  const kind_catalog& kinds() const;
+
+  /// Parses and validates a definition (text format or JSON).
+  caf::expected<definition_ptr> load(std::string_view source) const;
+  caf::expected<definition_ptr> load_file(const std::string& path) const;
+
+  /// Starts a run; returns its id once its first transition is durable.
+  caf::expected<run_id> submit(definition_ptr def, submit_options opts = {});
+
+  /// Starts a run without waiting; `done` gets the id (or the error) once durable.
+  void submit_async(definition_ptr def, submit_options opts,
+                    std::function<void(caf::expected<run_id>)> done);
+
+  /// The run's durable state.
+  caf::expected<run_state> get(const run_id& id);
+
+  caf::expected<std::vector<run_summary>> list(const list_filter& filter = {});
+
+  caf::expected<control_ack> cancel(const run_id& id, const std::string& actor = "api");
+  caf::expected<control_ack> abort(const run_id& id, const std::string& reason = {},
+                                   const std::string& actor = "api");
+  caf::expected<control_ack> pause(const run_id& id, const std::string& actor = "api");
+  caf::expected<control_ack> resume(const run_id& id, const std::string& actor = "api");
+  caf::expected<control_ack> approve(const run_id& id, const std::string& task,
+                                     const std::string& actor = "api");
+  caf::expected<control_ack> retry(const run_id& id, const std::string& task,
+                                   const std::string& actor = "api");
+
+  /// Calls `on_events` with the run's durable events from `from_seq` on (history first,
+  /// then live, in order, without gaps) and `on_done` once with the run's state when it comes
+  /// to rest. The watch lasts as long as the handle.
+  watch_handle watch(const run_id& id, uint64_t from_seq,
+                     std::function<void(const std::vector<event>&)> on_events,
+                     std::function<void(const run_state&)> on_done);
+
+  /// Waits until the run comes to rest (SUCCEEDED, ROLLED_BACK, FAILED or ABORTED) and
+  /// returns its state; deadline_exceeded after `timeout`.
+  caf::expected<run_state> wait(const run_id& id, std::chrono::milliseconds timeout);
+
+  /// Runs resumed when the engine opened.
+  uint64_t recovered() const;
+
+  engine_metrics& metrics();
+
+  /// Stops every run (nothing is written on their behalf), lets in-flight commits finish and
+  /// closes the journal. Called by the destructor; idempotent.
+  void close();
+
+  struct impl;
+
+private:
+  explicit engine(std::unique_ptr<impl> p);
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace ferry

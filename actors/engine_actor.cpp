@@ -1,0 +1,303 @@
+#include "actors/engine_actor.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <unordered_map>
+
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "workflows/definition_codec.hpp"
+
+namespace ferry {
+
+namespace {
+
+struct run_entry {
+  /// Null when the run is at rest and has no actor.
+  migration_actor actor;
+  run_summary summary;
+};
+
+struct engine_state {
+  std::shared_ptr<migration_env> env;
+  std::shared_ptr<const store> st;
+  std::map<run_id, run_entry> runs;
+  std::unordered_map<std::string, definition_ptr> definitions;
+  uint64_t next_id = 0;
+  uint64_t next_seed = 0;
+  bool stopping = false;
+  static inline const char* name = "ferry.engine";
+};
+
+using engine_ptr = engine_actor::stateful_pointer<engine_state>;
+
+definition_ptr intern(engine_state& st, definition_ptr def) {
+  auto [i, added] = st.definitions.emplace(def->digest, def);
+  return i->second;
+}
+
+caf::expected<definition_ptr> find_definition(engine_state& st, const std::string& digest) {
+  auto i = st.definitions.find(digest);
+  if (i != st.definitions.end())
+    return i->second;
+  auto bytes = st.st->definition(digest);
+  if (!bytes)
+    return bytes.error();
+  auto def = decode_definition(*bytes);
+  if (!def)
+    return def.error();
+  return intern(st, *def);
+}
+
+caf::expected<run_state> load_run(engine_state& st, const run_id& id) {
+  auto bytes = st.st->checkpoint(id);
+  if (!bytes)
+    return bytes.error();
+  return decode_checkpoint(*bytes, [&st](const std::string& d) {
+    return find_definition(st, d);
+  });
+}
+
+std::string generate_id(engine_state& st, const definition& def) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "%llx", static_cast<unsigned long long>(st.next_id++));
+  auto prefix = def.name.substr(0, 40);
+  return prefix + "-" + buf;
+}
+
+caf::error not_found(const run_id& id) {
+  return make_error(errc::not_found, "run \"" + id + "\": no such run");
+}
+
+/// The run's actor, spawning one from the checkpoint for a FAILED run an operator acts on.
+caf::expected<migration_actor> live_actor(engine_ptr self, const run_id& id, bool revive) {
+  auto& st = self->state;
+  auto i = st.runs.find(id);
+  if (i == st.runs.end())
+    return not_found(id);
+  if (i->second.actor)
+    return i->second.actor;
+  if (!revive || is_terminal(i->second.summary.status))
+    return make_error(errc::failed_precondition,
+                      "run \"" + id + "\" is " + to_string(i->second.summary.status));
+  auto state = load_run(st, id);
+  if (!state)
+    return state.error();
+  i->second.actor = spawn_recovered_run(self->system(), st.env, std::move(*state));
+  return i->second.actor;
+}
+
+void watch_at_rest(engine_ptr self, const run_id& id, uint64_t from, const watcher_actor& w) {
+  auto& st = self->state;
+  auto state = load_run(st, id);
+  if (!state) {
+    run_state empty;
+    empty.id = id;
+    self->send(w, done_atom::value, id, std::move(empty));
+    return;
+  }
+  std::vector<event> past;
+  auto def = state->def;
+  auto lookup = [&st](const std::string& d) { return find_definition(st, d); };
+  st.st->for_each_event_batch(id, from, [&](uint64_t, std::string_view b) {
+    auto evs = decode_events(b, def, lookup);
+    if (!evs)
+      return false;
+    for (auto& e : *evs)
+      if (e.seq >= from)
+        past.push_back(std::move(e));
+    return true;
+  });
+  if (!past.empty())
+    self->send(w, events_atom::value, id, std::move(past));
+  self->send(w, done_atom::value, id, std::move(*state));
+}
+
+engine_actor::behavior_type engine_fn(engine_ptr self, std::shared_ptr<migration_env> env,
+                                      std::shared_ptr<const store> st, uint64_t id_seed) {
+  self->state.env = std::move(env);
+  self->state.env->engine = self;
+  self->state.st = std::move(st);
+  self->state.next_id = id_seed;
+  self->state.next_seed = id_seed * 0x9e3779b97f4a7c15ULL + 1;
+  return {
+    [=](submit_atom, submit_request& req) -> caf::result<run_id> {
+      auto& st = self->state;
+      if (st.stopping)
+        return make_error(errc::unavailable, "the engine is shutting down");
+      if (!req.def)
+        return make_error(errc::invalid_argument, "submit: field \"definition\": missing");
+      req.def = intern(st, req.def);
+      if (!req.id.empty() && !valid_id(req.id))
+        return make_error(errc::invalid_argument,
+                          "submit: field \"run_id\": must be 1 to 64 characters of "
+                          "[A-Za-z0-9_.-], got \"" + req.id + "\"");
+      auto id = req.id;
+      if (id.empty()) {
+        do {
+          id = generate_id(st, *req.def);
+        } while (st.runs.count(id) != 0);
+      }
+      if (auto i = st.runs.find(id); i != st.runs.end()) {
+        if (i->second.summary.definition_digest == req.def->digest)
+          return id;
+        return make_error(errc::already_exists,
+                          "submit: field \"run_id\": run \"" + id
+                            + "\" exists with another definition (\""
+                            + i->second.summary.definition_name + "\")");
+      }
+      if (req.seed == 0)
+        req.seed = (st.next_seed = st.next_seed * 6364136223846793005ULL
+                                   + 1442695040888963407ULL);
+      run_entry entry;
+      entry.summary.id = id;
+      entry.summary.status = run_status::pending;
+      entry.summary.definition_name = req.def->name;
+      entry.summary.definition_digest = req.def->digest;
+      auto rp = self->make_response_promise<run_id>();
+      entry.actor = spawn_new_run(self->system(), st.env, id, std::move(req), rp);
+      st.runs.emplace(id, std::move(entry));
+      return rp;
+    },
+    [=](get_atom, const run_id& id) -> caf::result<run_state> {
+      auto& st = self->state;
+      auto i = st.runs.find(id);
+      if (i == st.runs.end())
+        return not_found(id);
+      if (!i->second.actor)
+        return load_run(st, id);
+      auto rp = self->make_response_promise<run_state>();
+      self->request(i->second.actor, caf::infinite, get_atom::value)
+        .then([rp](run_state& s) mutable { rp.deliver(std::move(s)); },
+              [self, rp, id](caf::error&) mutable {
+                // The run came to rest meanwhile: its checkpoint has the final state.
+                auto s = load_run(self->state, id);
+                if (s)
+                  rp.deliver(std::move(*s));
+                else
+                  rp.deliver(s.error());
+              });
+      return rp;
+    },
+    [=](list_atom, const list_filter& f) {
+      auto& st = self->state;
+      std::vector<run_summary> result;
+      auto i = f.after.empty() ? st.runs.begin() : st.runs.upper_bound(f.after);
+      for (; i != st.runs.end(); ++i) {
+        auto& s = i->second.summary;
+        if (!f.statuses.empty()
+            && std::find(f.statuses.begin(), f.statuses.end(), s.status) == f.statuses.end())
+          continue;
+        if (!f.definition_name.empty() && s.definition_name != f.definition_name)
+          continue;
+        result.push_back(s);
+        if (f.limit != 0 && result.size() >= f.limit)
+          break;
+      }
+      return result;
+    },
+    [=](control_atom, const run_id& id, const control_request& req)
+      -> caf::result<control_ack> {
+      auto actor = live_actor(self, id, true);
+      if (!actor)
+        return actor.error();
+      auto rp = self->make_response_promise<control_ack>();
+      self->request(*actor, caf::infinite, control_atom::value, req)
+        .then([rp](control_ack& ack) mutable { rp.deliver(ack); },
+              [rp, id](caf::error& err) mutable {
+                if (code_of(err) == errc::unknown)
+                  rp.deliver(make_error(errc::failed_precondition,
+                                        "run \"" + id + "\" came to rest meanwhile"));
+                else
+                  rp.deliver(err);
+              });
+      return rp;
+    },
+    [=](watch_atom, const run_id& id, uint64_t from, const watcher_actor& w) {
+      auto& st = self->state;
+      auto i = st.runs.find(id);
+      if (i == st.runs.end()) {
+        run_state empty;
+        empty.id = id;
+        self->send(w, done_atom::value, id, std::move(empty));
+        return;
+      }
+      if (!i->second.actor) {
+        watch_at_rest(self, id, from, w);
+        return;
+      }
+      self->request(i->second.actor, caf::infinite, watch_atom::value, from, w)
+        .then([](bool) {}, [self, id, from, w](caf::error&) { watch_at_rest(self, id, from, w); });
+    },
+    [=](status_atom, run_summary& s) {
+      auto& st = self->state;
+      auto i = st.runs.find(s.id);
+      if (i == st.runs.end())
+        return;
+      bool terminal = is_terminal(s.status);
+      i->second.summary = std::move(s);
+      if (terminal)
+        i->second.actor = nullptr;
+    },
+    [=](recover_atom) -> uint64_t {
+      auto& st = self->state;
+      uint64_t resumed = 0;
+      // Collect first, decode after: decoding reads definitions from the store.
+      std::vector<std::string> to_resume;
+      st.st->for_each_checkpoint([&](std::string_view id, std::string_view bytes) {
+        auto s = summarize_checkpoint(bytes);
+        if (!s)
+          return true;
+        run_entry entry;
+        entry.summary = std::move(*s);
+        if (!is_resting(entry.summary.status) && entry.summary.status != run_status::pending)
+          to_resume.emplace_back(bytes);
+        st.runs.emplace(std::string{id}, std::move(entry));
+        return true;
+      });
+      auto lookup = [&st](const std::string& d) { return find_definition(st, d); };
+      for (auto& bytes : to_resume) {
+        auto state = decode_checkpoint(bytes, lookup);
+        if (!state)
+          continue;
+        auto id = state->id;
+        st.runs[id].actor = spawn_recovered_run(self->system(), st.env, std::move(*state));
+        ++resumed;
+      }
+      return resumed;
+    },
+    [=](stop_atom) -> caf::result<journal_stats> {
+      auto& st = self->state;
+      st.stopping = true;
+      for (auto& [id, entry] : st.runs)
+        if (entry.actor) {
+          self->send(entry.actor, stop_atom::value);
+          entry.actor = nullptr;
+        }
+      auto rp = self->make_response_promise<journal_stats>();
+      self->request(st.env->journal, caf::infinite, stop_atom::value)
+        .then(
+          [=](journal_stats& stats) mutable {
+            rp.deliver(stats);
+            self->quit();
+          },
+          [=](caf::error& err) mutable {
+            rp.deliver(err);
+            self->quit();
+          });
+      return rp;
+    },
+  };
+}
+
+} // namespace
+
+engine_actor spawn_engine(caf::actor_system& sys, std::shared_ptr<migration_env> env,
+                          std::shared_ptr<const store> st, uint64_t id_seed) {
+  return sys.spawn(engine_fn, std::move(env), std::move(st), id_seed);
+}
+
+} // namespace ferry

@@ -1,0 +1,74 @@
+// The task-executor extension point. An executor runs one kind of task: it is handed an
+// attempt (with its idempotency key `run/task/attempt` and a deadline) and reports the result
+// through `done`, once, from any thread, whenever it is finished. execute() is called on a
+// CAF scheduler thread and must not block: do slow work elsewhere (a thread, a driver's
+// pool) and call `done` from there. Executors are shared by every run and must be
+// thread-safe.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "common/clock.hpp"
+#include "common/ids.hpp"
+#include "workflows/commands.hpp"
+#include "workflows/definition.hpp"
+
+namespace ferry {
+
+/// One attempt of one task (or of its compensation).
+struct task_call {
+  run_id run;
+  definition_ptr def;
+  uint32_t task = 0;
+  uint32_t attempt = 0;
+  bool compensation = false;
+  /// "run/task/attempt" ("run/task/undo-attempt" for compensations): the same on a
+  /// re-dispatch after a crash, so the executor can check the world before acting.
+  std::string key;
+  /// Wall-clock deadline (ms since the epoch); the engine fails the attempt after it.
+  time_ms deadline = 0;
+
+  const task_def& spec() const { return def->tasks[task]; }
+  const std::string& task_id() const { return spec().id; }
+  const std::string& kind() const {
+    return compensation ? spec().compensation->kind : spec().kind;
+  }
+  const params& parameters() const {
+    return compensation ? spec().compensation->parameters : spec().parameters;
+  }
+};
+
+/// Reports an attempt's result. Call once; callable from any thread.
+using completion = std::function<void(task_result)>;
+
+class task_executor {
+public:
+  virtual ~task_executor();
+
+  /// The kind's name and parameters, for validation.
+  virtual kind_spec spec() const = 0;
+
+  /// Starts the attempt. Must not block; calls `done` exactly once.
+  virtual void execute(const task_call& call, completion done) = 0;
+};
+
+/// The executors an engine knows, by kind. Filled before the engine opens, read-only after.
+class executor_registry {
+public:
+  /// Adds (or replaces) the executor of `exec->spec().name`.
+  void add(std::shared_ptr<task_executor> exec);
+
+  task_executor* find(const std::string& kind) const;
+
+  /// The catalog validation checks definitions against.
+  const kind_catalog& catalog() const { return catalog_; }
+
+private:
+  std::map<std::string, std::shared_ptr<task_executor>> executors_;
+  kind_catalog catalog_;
+};
+
+} // namespace ferry

@@ -1,0 +1,110 @@
+#include "actors/journal.hpp"
+
+#include <unordered_set>
+
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+namespace ferry {
+
+namespace {
+
+struct pending_commit {
+  commit_request req;
+  caf::strong_actor_ptr sender;
+};
+
+struct journal_state {
+  std::shared_ptr<store> st;
+  journal_options opts;
+  std::vector<pending_commit> pending;
+  bool flush_scheduled = false;
+  /// Definitions known to be in the store: written once.
+  std::unordered_set<std::string> known_definitions;
+  journal_stats stats;
+  /// Set once a write failed: the journal refuses everything after.
+  caf::error broken;
+  static inline const char* name = "ferry.journal";
+};
+
+using journal_ptr = journal_actor::stateful_pointer<journal_state>;
+
+void flush(journal_ptr self) {
+  auto& st = self->state;
+  st.flush_scheduled = false;
+  if (st.pending.empty())
+    return;
+  auto n = std::min(st.pending.size(), st.opts.max_batch);
+  std::vector<const transition_record*> batch;
+  batch.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    auto& r = st.pending[i].req.record;
+    if (!r.definition_digest.empty() && st.known_definitions.count(r.definition_digest) != 0) {
+      r.definition_digest.clear();
+      r.definition.clear();
+    }
+    batch.push_back(&r);
+  }
+  caf::error err = st.broken;
+  if (!err)
+    err = st.st->write(batch, st.opts.sync);
+  if (err && !st.broken)
+    st.broken = err;
+  if (!err) {
+    ++st.stats.batches;
+    st.stats.transitions += n;
+    st.stats.largest_batch = std::max<uint64_t>(st.stats.largest_batch, n);
+    for (auto* r : batch)
+      if (!r->definition_digest.empty())
+        st.known_definitions.insert(r->definition_digest);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    auto& p = st.pending[i];
+    self->send(caf::actor_cast<migration_actor>(p.sender), committed_atom::value,
+               p.req.record.first_seq, err);
+  }
+  st.pending.erase(st.pending.begin(), st.pending.begin() + static_cast<ptrdiff_t>(n));
+  if (!st.pending.empty()) {
+    st.flush_scheduled = true;
+    self->send(self, flush_atom::value);
+  }
+}
+
+journal_actor::behavior_type journal(journal_ptr self, std::shared_ptr<store> st,
+                                     journal_options opts) {
+  self->state.st = std::move(st);
+  self->state.opts = opts;
+  if (self->state.opts.max_batch == 0)
+    self->state.opts.max_batch = 1;
+  return {
+    [=](append_atom, commit_request& req) {
+      auto& s = self->state;
+      s.pending.push_back(pending_commit{std::move(req), self->current_sender()});
+      // The flush goes behind every append already in the mailbox: all of them share the
+      // batch, and the fsync.
+      if (!s.flush_scheduled) {
+        s.flush_scheduled = true;
+        self->send(self, flush_atom::value);
+      }
+    },
+    [=](flush_atom) { flush(self); },
+    [=](stats_atom) { return self->state.stats; },
+    [=](stop_atom) {
+      while (!self->state.pending.empty())
+        flush(self);
+      auto stats = self->state.stats;
+      self->quit();
+      return stats;
+    },
+  };
+}
+
+} // namespace
+
+journal_actor spawn_journal(caf::actor_system& sys, std::shared_ptr<store> st,
+                            journal_options opts) {
+  return sys.spawn<caf::detached>(journal, std::move(st), opts);
+}
+
+} // namespace ferry

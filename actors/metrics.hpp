@@ -1,0 +1,55 @@
+// engine_metrics — counters and latency histograms an engine keeps while it runs, read by
+// benchmarks, `ferry run`'s summary and (later) the metrics endpoint. Lock-free: any thread
+// records, any thread reads.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+namespace ferry {
+
+/// A histogram of durations in nanoseconds, log-linear (8 buckets per power of two, about
+/// 9% resolution) from 1 µs to about 70 s.
+class latency_histogram {
+public:
+  static constexpr size_t sub = 8;
+  static constexpr size_t octaves = 27;
+  static constexpr size_t buckets = sub * octaves;
+
+  void record(int64_t ns) noexcept;
+
+  /// The value below which a fraction `q` (0..1) of the samples fall, in ns (upper edge of
+  /// its bucket); 0 when empty.
+  int64_t quantile(double q) const noexcept;
+
+  uint64_t count() const noexcept { return count_.load(std::memory_order_relaxed); }
+
+  void reset() noexcept;
+
+private:
+  static size_t bucket_of(int64_t ns) noexcept;
+  static int64_t upper_edge(size_t bucket) noexcept;
+
+  std::array<std::atomic<uint64_t>, buckets> counts_{};
+  std::atomic<uint64_t> count_{0};
+};
+
+struct engine_metrics {
+  /// Transitions made durable.
+  std::atomic<uint64_t> transitions{0};
+  /// Events made durable.
+  std::atomic<uint64_t> events{0};
+  /// Runs that reached SUCCEEDED, ROLLED_BACK, FAILED or ABORTED.
+  std::atomic<uint64_t> runs_succeeded{0};
+  std::atomic<uint64_t> runs_rolled_back{0};
+  std::atomic<uint64_t> runs_failed{0};
+  std::atomic<uint64_t> runs_aborted{0};
+  /// Attempts handed to executors.
+  std::atomic<uint64_t> dispatches{0};
+  /// From a migration actor sending a transition to the journal's acknowledgement.
+  latency_histogram commit_latency;
+};
+
+} // namespace ferry

@@ -1,0 +1,391 @@
+#include "actors/migration.hpp"
+
+#include <chrono>
+#include <functional>
+
+#include <caf/actor_system.hpp>
+#include <caf/send.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "actors/executor.hpp"
+#include "actors/metrics.hpp"
+#include "actors/timer_service.hpp"
+#include "workflows/decide.hpp"
+
+namespace ferry {
+
+namespace {
+
+int64_t steady_ns() {
+  using namespace std::chrono;
+  return duration_cast<nanoseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
+/// Called once the events it waited for are durable (or failed to be): error, and the
+/// sequence number durable by then.
+using reply_hook = std::function<void(const caf::error&, uint64_t)>;
+
+struct migration_state {
+  std::shared_ptr<const migration_env> env;
+  run_state run;
+  /// Applied to `run`, not yet sent to the journal.
+  std::vector<event> pending;
+  /// Sent to the journal, not yet acknowledged.
+  std::vector<event> inflight;
+  bool committing = false;
+  int64_t sent_ns = 0;
+  std::vector<reply_hook> pending_replies;
+  std::vector<reply_hook> inflight_replies;
+  /// get requests waiting for the run to have nothing in flight.
+  std::vector<caf::typed_response_promise<run_state>> gets;
+  std::vector<watcher_actor> watchers;
+  uint64_t timer_id = 0;
+  time_ms timer_at = 0;
+  uint64_t timer_generation = 0;
+  run_status reported = run_status::pending;
+  static inline const char* name = "ferry.migration";
+};
+
+using migration_ptr = migration_actor::stateful_pointer<migration_state>;
+
+run_summary summary_of(const run_state& r) {
+  run_summary s;
+  s.id = r.id;
+  s.status = r.status;
+  if (r.def) {
+    s.definition_name = r.def->name;
+    s.definition_digest = r.def->digest;
+  }
+  s.last_seq = r.seq;
+  s.created = r.created;
+  s.updated = r.updated;
+  s.reason = r.reason;
+  return s;
+}
+
+void dispatch_one(migration_ptr self, const dispatch& d) {
+  auto& st = self->state;
+  auto& td = st.run.def->tasks[d.task];
+  const auto& kind = d.compensation ? td.compensation->kind : td.kind;
+  auto handle = caf::actor_cast<migration_actor>(self);
+  auto task = d.task;
+  auto attempt = d.attempt;
+  auto comp = d.compensation;
+  completion done = [handle, task, attempt, comp](task_result r) {
+    caf::anon_send(handle, result_atom::value, task, attempt, comp, std::move(r));
+  };
+  st.env->metrics->dispatches.fetch_add(1, std::memory_order_relaxed);
+  auto* exec = st.env->registry->find(kind);
+  if (exec == nullptr) {
+    done(task_result::failure(errc::unimplemented,
+                              "no executor is registered for kind \"" + kind + "\"", false));
+    return;
+  }
+  task_call call;
+  call.run = st.run.id;
+  call.def = st.run.def;
+  call.task = task;
+  call.attempt = attempt;
+  call.compensation = comp;
+  call.key = idempotency_key(st.run.id, td.id, attempt, comp);
+  call.deadline = d.deadline;
+  exec->execute(call, std::move(done));
+}
+
+void rearm(migration_ptr self) {
+  auto& st = self->state;
+  auto at = next_wakeup(st.run);
+  if (at == st.timer_at)
+    return;
+  if (st.timer_id != 0)
+    st.env->timers->cancel(st.timer_id);
+  st.timer_id = 0;
+  st.timer_at = at;
+  if (at == 0)
+    return;
+  auto gen = ++st.timer_generation;
+  auto handle = caf::actor_cast<migration_actor>(self);
+  st.timer_id = st.env->timers->arm(at, [handle, gen] {
+    caf::anon_send(handle, wakeup_atom::value, gen);
+  });
+}
+
+void stop_timer(migration_ptr self) {
+  auto& st = self->state;
+  if (st.timer_id != 0)
+    st.env->timers->cancel(st.timer_id);
+  st.timer_id = 0;
+  st.timer_at = 0;
+}
+
+bool idle(const migration_state& st) {
+  return !st.committing && st.pending.empty();
+}
+
+/// Sends what is pending to the journal, unless a transition is in flight.
+void flush(migration_ptr self) {
+  auto& st = self->state;
+  if (st.committing || st.pending.empty())
+    return;
+  commit_request req;
+  auto& rec = req.record;
+  rec.run = st.run.id;
+  rec.first_seq = st.pending.front().seq;
+  rec.events = encode_events(*st.run.def, st.pending);
+  rec.checkpoint = encode_checkpoint(st.run);
+  if (st.pending.front().type == event_type::run_started) {
+    rec.definition_digest = st.run.def->digest;
+    rec.definition = st.run.def->encoded;
+  }
+  st.inflight.swap(st.pending);
+  st.pending.clear();
+  st.inflight_replies.swap(st.pending_replies);
+  st.pending_replies.clear();
+  st.committing = true;
+  st.sent_ns = steady_ns();
+  req.sent_ns = st.sent_ns;
+  self->send(st.env->journal, append_atom::value, std::move(req));
+}
+
+/// Decides what is due now and sends it.
+void step(migration_ptr self) {
+  auto& st = self->state;
+  if (auto err = advance(st.run, wall_now_ms(), st.pending)) {
+    // A bug in workflows/: stop this run where its journal is consistent.
+    self->quit(err);
+    return;
+  }
+  flush(self);
+  rearm(self);
+}
+
+void finish_watch(migration_ptr self, const watcher_actor& w) {
+  self->send(w, done_atom::value, self->state.run.id, self->state.run);
+}
+
+void on_committed(migration_ptr self, const caf::error& err) {
+  auto& st = self->state;
+  st.committing = false;
+  if (err) {
+    for (auto& r : st.inflight_replies)
+      r(err, 0);
+    for (auto& r : st.pending_replies)
+      r(err, 0);
+    for (auto& g : st.gets)
+      g.deliver(err);
+    stop_timer(self);
+    // What is durable is consistent: the run resumes from it on the next open.
+    self->quit(err);
+    return;
+  }
+  auto& m = *st.env->metrics;
+  m.transitions.fetch_add(1, std::memory_order_relaxed);
+  m.events.fetch_add(st.inflight.size(), std::memory_order_relaxed);
+  m.commit_latency.record(steady_ns() - st.sent_ns);
+  auto durable = st.inflight.back().seq;
+  for (auto& d : dispatches_of(st.inflight))
+    dispatch_one(self, d);
+  for (auto& w : st.watchers)
+    self->send(w, events_atom::value, st.run.id, st.inflight);
+  for (auto& r : st.inflight_replies)
+    r(caf::error{}, durable);
+  st.inflight_replies.clear();
+  // The durable status: the last status-changing event in flight decides it, but the state
+  // may be ahead; report the state's status only when nothing else is pending.
+  st.inflight.clear();
+  if (!st.pending.empty()) {
+    flush(self);
+    return;
+  }
+  for (auto& r : st.pending_replies)
+    r(caf::error{}, durable);
+  st.pending_replies.clear();
+  for (auto& g : st.gets)
+    g.deliver(st.run);
+  st.gets.clear();
+  if (st.run.status != st.reported) {
+    st.reported = st.run.status;
+    self->send(st.env->engine, status_atom::value, summary_of(st.run));
+    switch (st.run.status) {
+      case run_status::succeeded: m.runs_succeeded.fetch_add(1); break;
+      case run_status::rolled_back: m.runs_rolled_back.fetch_add(1); break;
+      case run_status::failed: m.runs_failed.fetch_add(1); break;
+      case run_status::aborted: m.runs_aborted.fetch_add(1); break;
+      default: break;
+    }
+  }
+  if (is_resting(st.run.status)) {
+    for (auto& w : st.watchers)
+      finish_watch(self, w);
+    st.watchers.clear();
+  }
+  if (is_terminal(st.run.status)) {
+    stop_timer(self);
+    self->quit();
+    return;
+  }
+  rearm(self);
+}
+
+/// Reads the run's durable events from `from` up to `until` out of the store.
+std::vector<event> history(const migration_state& st, uint64_t from, uint64_t until) {
+  std::vector<event> result;
+  if (from > until || !st.env->history)
+    return result;
+  auto def = st.run.def;
+  auto lookup = [def](const std::string& digest) -> caf::expected<definition_ptr> {
+    if (def && def->digest == digest)
+      return def;
+    return make_error(errc::not_found, "definition " + digest);
+  };
+  st.env->history->for_each_event_batch(st.run.id, from, [&](uint64_t, std::string_view b) {
+    auto evs = decode_events(b, def, lookup);
+    if (!evs)
+      return false;
+    for (auto& e : *evs) {
+      if (e.seq > until)
+        return false;
+      if (e.seq >= from)
+        result.push_back(std::move(e));
+    }
+    return true;
+  });
+  return result;
+}
+
+caf::error apply_control(run_state& run, const control_request& req, std::vector<event>& out) {
+  auto now = wall_now_ms();
+  switch (req.action) {
+    case control_request::op::cancel: return cancel(run, req.actor, now, out);
+    case control_request::op::abort: return abort(run, req.actor, req.reason, now, out);
+    case control_request::op::pause: return pause(run, req.actor, now, out);
+    case control_request::op::resume: return resume(run, req.actor, now, out);
+    case control_request::op::approve: return approve(run, req.task, req.actor, now, out);
+    case control_request::op::retry: return retry(run, req.task, req.actor, now, out);
+  }
+  return make_error(errc::invalid_argument, "unknown control action");
+}
+
+migration_actor::behavior_type migration_behavior(migration_ptr self) {
+  return {
+    [=](committed_atom, uint64_t, const caf::error& err) { on_committed(self, err); },
+    [=](result_atom, uint32_t task, uint32_t attempt, bool comp, const task_result& r) {
+      auto& st = self->state;
+      if (auto err = on_result(st.run, task, attempt, comp, r, wall_now_ms(), st.pending)) {
+        self->quit(err);
+        return;
+      }
+      step(self);
+    },
+    [=](wakeup_atom, uint64_t gen) {
+      auto& st = self->state;
+      if (gen != st.timer_generation)
+        return;
+      st.timer_id = 0;
+      st.timer_at = 0;
+      step(self);
+    },
+    [=](control_atom, const control_request& req) -> caf::result<control_ack> {
+      auto& st = self->state;
+      auto before = st.pending.size();
+      if (auto err = apply_control(st.run, req, st.pending))
+        return err;
+      if (st.pending.size() == before && idle(st))
+        return control_ack{st.run.seq, st.run.status};
+      auto rp = self->make_response_promise<control_ack>();
+      st.pending_replies.emplace_back([rp, self](const caf::error& err, uint64_t seq) mutable {
+        if (err)
+          rp.deliver(err);
+        else
+          rp.deliver(control_ack{seq, self->state.run.status});
+      });
+      step(self);
+      return rp;
+    },
+    [=](get_atom) -> caf::result<run_state> {
+      auto& st = self->state;
+      if (idle(st))
+        return st.run;
+      auto rp = self->make_response_promise<run_state>();
+      st.gets.push_back(rp);
+      return rp;
+    },
+    [=](watch_atom, uint64_t from, const watcher_actor& w) {
+      auto& st = self->state;
+      auto durable = st.run.seq - st.pending.size() - st.inflight.size();
+      auto past = history(st, std::max<uint64_t>(from, 1), durable);
+      if (!past.empty())
+        self->send(w, events_atom::value, st.run.id, std::move(past));
+      if (is_resting(st.run.status) && idle(st))
+        finish_watch(self, w);
+      else
+        st.watchers.push_back(w);
+      return true;
+    },
+    [=](stop_atom) {
+      stop_timer(self);
+      self->quit();
+    },
+  };
+}
+
+migration_actor::behavior_type new_run(migration_ptr self,
+                                       std::shared_ptr<const migration_env> env, run_id id,
+                                       submit_request req,
+                                       caf::typed_response_promise<run_id> reply) {
+  auto& st = self->state;
+  st.env = std::move(env);
+  st.run.id = id;
+  event e;
+  e.type = event_type::run_started;
+  e.at = wall_now_ms();
+  e.def = req.def;
+  e.seed = req.seed;
+  e.not_before = req.not_before;
+  e.actor = req.actor;
+  if (auto err = emit(st.run, std::move(e), st.pending)) {
+    reply.deliver(err);
+    self->quit(err);
+    return migration_behavior(self);
+  }
+  st.pending_replies.emplace_back([reply, id](const caf::error& err, uint64_t) mutable {
+    if (err)
+      reply.deliver(err);
+    else
+      reply.deliver(id);
+  });
+  step(self);
+  return migration_behavior(self);
+}
+
+migration_actor::behavior_type recovered_run(migration_ptr self,
+                                             std::shared_ptr<const migration_env> env,
+                                             run_state state) {
+  auto& st = self->state;
+  st.env = std::move(env);
+  st.run = std::move(state);
+  st.reported = st.run.status;
+  // These attempts' TASK_STARTED is durable: hand them out again with the same keys, so the
+  // executors reconcile with the world rather than act twice.
+  for (auto& d : in_flight(st.run))
+    dispatch_one(self, d);
+  step(self);
+  return migration_behavior(self);
+}
+
+} // namespace
+
+migration_actor spawn_new_run(caf::actor_system& sys, std::shared_ptr<const migration_env> env,
+                              run_id id, submit_request req,
+                              caf::typed_response_promise<run_id> reply) {
+  return sys.spawn(new_run, std::move(env), std::move(id), std::move(req), std::move(reply));
+}
+
+migration_actor spawn_recovered_run(caf::actor_system& sys,
+                                    std::shared_ptr<const migration_env> env,
+                                    run_state state) {
+  return sys.spawn(recovered_run, std::move(env), std::move(state));
+}
+
+} // namespace ferry

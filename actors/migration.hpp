@@ -1,0 +1,43 @@
+// The migration actor: one per run. It owns the run's state, turns inputs (executor results,
+// timer wakeups, operator actions) into events through workflows/, sends each transition
+// (events + checkpoint) to the journal, and dispatches the attempts a transition starts only
+// once the journal acknowledged it as durable. At most one transition of a run is in flight;
+// inputs that arrive meanwhile go into the next one. Runs on CAF's scheduler.
+#pragma once
+
+#include <memory>
+
+#include <caf/fwd.hpp>
+#include <caf/typed_response_promise.hpp>
+
+#include "actors/actors.hpp"
+
+namespace ferry {
+
+class executor_registry;
+class timer_service;
+struct engine_metrics;
+
+/// What every run of one engine shares.
+struct migration_env {
+  journal_actor journal;
+  engine_actor engine;
+  const executor_registry* registry = nullptr;
+  timer_service* timers = nullptr;
+  engine_metrics* metrics = nullptr;
+  /// For reading a run's history when a watcher subscribes.
+  std::shared_ptr<const store> history;
+};
+
+/// Starts a new run: writes RUN_STARTED (with the definition) and its first decisions, then
+/// answers `reply` with the run's id.
+migration_actor spawn_new_run(caf::actor_system& sys, std::shared_ptr<const migration_env> env,
+                              run_id id, submit_request req,
+                              caf::typed_response_promise<run_id> reply);
+
+/// Resumes a run from its checkpoint: re-dispatches its attempts in flight with the same
+/// idempotency keys, then carries on.
+migration_actor spawn_recovered_run(caf::actor_system& sys,
+                                    std::shared_ptr<const migration_env> env, run_state state);
+
+} // namespace ferry

@@ -1,0 +1,26 @@
+// The ferry CLI's subcommands: each registers itself on the CLI11 app and runs when chosen.
+// Exit codes (docs/cli.md): 0 success; 1 the run rolled back; 2 the run failed and waits for
+// an operator; 3 the run was aborted; 4 bad input (usage, definition, file); 5 the engine or
+// journal failed; 6 timed out.
+#pragma once
+
+#include <functional>
+
+#include <CLI/CLI.hpp>
+
+namespace ferry::cli {
+
+enum exit_code : int {
+  exit_ok = 0,
+  exit_rolled_back = 1,
+  exit_failed = 2,
+  exit_aborted = 3,
+  exit_bad_input = 4,
+  exit_engine_error = 5,
+  exit_timeout = 6,
+};
+
+/// Registers `ferry run`; sets `action` to run it when chosen.
+void add_run(CLI::App& app, std::function<int()>& action);
+
+} // namespace ferry::cli

@@ -1,0 +1,19 @@
+// ferry — the command-line interface. `ferry run FILE` runs a workflow definition on the
+// embedded engine; the daemon's subcommands come with ferryd.
+#include <cstdio>
+
+#include "apps/ferry/commands.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"ferry: moves running virtual machines, durably"};
+  app.require_subcommand(1);
+  std::function<int()> action;
+  ferry::cli::add_run(app, action);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    auto rc = app.exit(e);
+    return rc == 0 ? 0 : ferry::cli::exit_bad_input;
+  }
+  return action ? action() : ferry::cli::exit_bad_input;
+}

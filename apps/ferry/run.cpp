@@ -1,0 +1,138 @@
+// `ferry run FILE [--db DIR]`: runs a workflow definition on the embedded engine, shows each
+// event as it becomes durable and a summary at the end. With --db, the journal is kept in
+// DIR: a run interrupted by a crash resumes when the same command runs again.
+#include <cstdio>
+#include <algorithm>
+#include <mutex>
+#include <thread>
+
+#include "actors/engine.hpp"
+#include "apps/ferry/commands.hpp"
+#include "apps/ferry/output.hpp"
+
+namespace ferry::cli {
+
+namespace {
+
+struct run_args {
+  std::string file;
+  std::string db;
+  std::string run_id;
+  uint64_t seed = 0;
+  double timeout_s = 3600;
+  bool quiet = false;
+  std::vector<std::string> approve;
+};
+
+int exit_for(run_status s) {
+  switch (s) {
+    case run_status::succeeded: return exit_ok;
+    case run_status::rolled_back: return exit_rolled_back;
+    case run_status::failed: return exit_failed;
+    case run_status::aborted: return exit_aborted;
+    default: return exit_engine_error;
+  }
+}
+
+int run(const run_args& args) {
+  engine_options opts;
+  opts.journal_path = args.db;
+  auto eng = engine::open(opts);
+  if (!eng) {
+    std::fprintf(stderr, "ferry run: %s\n", describe(eng.error()).c_str());
+    return exit_engine_error;
+  }
+  auto& e = **eng;
+  auto def = e.load_file(args.file);
+  if (!def) {
+    std::fprintf(stderr, "ferry run: %s\n", describe(def.error()).c_str());
+    return exit_bad_input;
+  }
+  if (e.recovered() > 0 && !args.quiet)
+    std::printf("resumed %llu run(s) from the journal in %s\n",
+                static_cast<unsigned long long>(e.recovered()), args.db.c_str());
+  submit_options sopts;
+  sopts.id = args.run_id;
+  sopts.seed = args.seed;
+  sopts.actor = "ferry-run";
+  auto id = e.submit(*def, sopts);
+  if (!id) {
+    std::fprintf(stderr, "ferry run: %s\n", describe(id.error()).c_str());
+    return code_of(id.error()) == errc::invalid_argument
+               || code_of(id.error()) == errc::already_exists
+             ? exit_bad_input
+             : exit_engine_error;
+  }
+  if (!args.quiet)
+    std::printf("run %s: %s (%zu tasks)\n", id->c_str(), (*def)->name.c_str(),
+                (*def)->tasks.size());
+  std::mutex out_mtx;
+  time_ms origin = 0;
+  auto d = *def;
+  auto approvals = args.approve;
+  auto* ep = &e;
+  auto rid = *id;
+  auto handle = e.watch(
+    *id, 1,
+    [&, d, ep, rid, approvals](const std::vector<event>& evs) {
+      std::lock_guard<std::mutex> guard{out_mtx};
+      for (auto& ev : evs) {
+        if (origin == 0)
+          origin = ev.at;
+        if (!args.quiet)
+          std::printf("%s\n", format_event(ev, *d, origin).c_str());
+        // Approve listed gates as they are reached (asynchronously: never block here).
+        if (ev.type == event_type::task_scheduled && ev.deadline == 0 && !ev.compensation
+            && ev.task < d->tasks.size()
+            && std::find(approvals.begin(), approvals.end(), d->tasks[ev.task].id)
+                 != approvals.end()) {
+          auto task = d->tasks[ev.task].id;
+          std::thread([ep, rid, task] { (void) ep->approve(rid, task, "ferry-run"); })
+            .detach();
+        }
+      }
+      std::fflush(stdout);
+    },
+    nullptr);
+  auto timeout = std::chrono::milliseconds{static_cast<int64_t>(args.timeout_s * 1000)};
+  auto final_state = e.wait(*id, timeout);
+  handle.cancel();
+  if (!final_state) {
+    std::fprintf(stderr, "ferry run: %s\n", describe(final_state.error()).c_str());
+    return code_of(final_state.error()) == errc::deadline_exceeded ? exit_timeout
+                                                                   : exit_engine_error;
+  }
+  {
+    std::lock_guard<std::mutex> guard{out_mtx};
+    std::printf("\n%s", format_summary(*final_state).c_str());
+    std::fflush(stdout);
+  }
+  e.close();
+  auto rc = exit_for(final_state->status);
+  if (rc != exit_ok)
+    std::fprintf(stderr, "ferry run: run %s %s: %s\n", final_state->id.c_str(),
+                 to_string(final_state->status), final_state->reason.c_str());
+  return rc;
+}
+
+} // namespace
+
+void add_run(CLI::App& app, std::function<int()>& action) {
+  auto args = std::make_shared<run_args>();
+  auto* cmd = app.add_subcommand("run", "Run a workflow definition on the embedded engine");
+  cmd->add_option("file", args->file, "Definition (protobuf text format or JSON)")
+    ->required();
+  cmd->add_option("--db", args->db,
+                  "Journal directory (RocksDB); without it the journal is in memory");
+  cmd->add_option("--run-id", args->run_id,
+                  "Name of the run; running again with the same name and definition "
+                  "resumes or shows that run instead of starting another");
+  cmd->add_option("--seed", args->seed, "Seed of the retry jitter");
+  cmd->add_option("--timeout", args->timeout_s, "Seconds to wait for the run (default 3600)");
+  cmd->add_option("--approve", args->approve, "Approve this gate when it is reached")
+    ->take_all();
+  cmd->add_flag("-q,--quiet", args->quiet, "Print only the summary");
+  cmd->callback([&action, args] { action = [args] { return run(*args); }; });
+}
+
+} // namespace ferry::cli

@@ -1,0 +1,100 @@
+// The in-memory store: the same contract as the RocksDB store, kept in ordered maps behind a
+// mutex. For unit tests and dry runs; nothing survives the process.
+#include <map>
+#include <mutex>
+
+#include "common/errc.hpp"
+#include "persistence/keys.hpp"
+#include "persistence/store.hpp"
+
+namespace ferry {
+
+store::~store() = default;
+
+namespace {
+
+class memory_store final : public store {
+public:
+  caf::error write(const std::vector<const transition_record*>& batch, bool) override {
+    std::lock_guard<std::mutex> guard{mtx_};
+    for (auto* r : batch) {
+      if (!r->events.empty())
+        events_[event_key(r->run, r->first_seq)] = r->events;
+      runs_[r->run] = r->checkpoint;
+      if (!r->definition_digest.empty())
+        definitions_[r->definition_digest] = r->definition;
+    }
+    return {};
+  }
+
+  caf::expected<std::string> checkpoint(const run_id& run) const override {
+    std::lock_guard<std::mutex> guard{mtx_};
+    auto i = runs_.find(run);
+    if (i == runs_.end())
+      return make_error(errc::not_found, "run " + run + ": no checkpoint");
+    return i->second;
+  }
+
+  caf::error for_each_checkpoint(
+    const std::function<bool(std::string_view, std::string_view)>& f) const override {
+    std::lock_guard<std::mutex> guard{mtx_};
+    for (auto& [k, v] : runs_)
+      if (!f(k, v))
+        break;
+    return {};
+  }
+
+  caf::error for_each_event_batch(
+    const run_id& run, uint64_t from_seq,
+    const std::function<bool(uint64_t, std::string_view)>& f) const override {
+    std::lock_guard<std::mutex> guard{mtx_};
+    auto prefix = event_prefix(run);
+    auto i = events_.upper_bound(event_key(run, from_seq));
+    if (i != events_.begin()) {
+      auto prev = std::prev(i);
+      if (prev->first.compare(0, prefix.size(), prefix) == 0)
+        i = prev;
+    }
+    for (; i != events_.end() && i->first.compare(0, prefix.size(), prefix) == 0; ++i) {
+      std::string_view r;
+      uint64_t seq = 0;
+      if (!parse_event_key(i->first, r, seq) || r != run)
+        break;
+      if (!f(seq, i->second))
+        break;
+    }
+    return {};
+  }
+
+  caf::expected<std::string> definition(const std::string& digest) const override {
+    std::lock_guard<std::mutex> guard{mtx_};
+    auto i = definitions_.find(digest);
+    if (i == definitions_.end())
+      return make_error(errc::not_found, "definition " + digest + ": not in the journal");
+    return i->second;
+  }
+
+  caf::error remove_run(const run_id& run) override {
+    std::lock_guard<std::mutex> guard{mtx_};
+    runs_.erase(run);
+    auto prefix = event_prefix(run);
+    auto i = events_.lower_bound(prefix);
+    while (i != events_.end() && i->first.compare(0, prefix.size(), prefix) == 0)
+      i = events_.erase(i);
+    return {};
+  }
+
+private:
+  mutable std::mutex mtx_;
+  std::map<std::string, std::string> events_;
+  std::map<std::string, std::string> runs_;
+  std::map<std::string, std::string> definitions_;
+};
+
+} // namespace
+
+std::unique_ptr<store> make_memory_store() {
+  return std::make_unique<memory_store>();
+}
+
+} // namespace ferry

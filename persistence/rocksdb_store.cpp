@@ -1,0 +1,198 @@
+// The RocksDB store: column families `events`, `runs` and `definitions`; one WriteBatch per
+// call to write(), synced through the WAL when asked. The only file (with its reader side)
+// that includes <rocksdb/...>; rocksdb::Status is translated here, once.
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/slice.h>
+#include <rocksdb/table.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/write_batch.h>
+
+#include "common/errc.hpp"
+#include "persistence/keys.hpp"
+#include "persistence/store.hpp"
+
+namespace ferry {
+
+namespace {
+
+errc code_of(const rocksdb::Status& st) {
+  if (st.IsNotFound())
+    return errc::not_found;
+  if (st.IsCorruption())
+    return errc::data_loss;
+  if (st.IsIOError() || st.IsBusy() || st.IsTryAgain() || st.IsTimedOut())
+    return errc::unavailable;
+  if (st.IsInvalidArgument())
+    return errc::invalid_argument;
+  if (st.IsNotSupported())
+    return errc::unimplemented;
+  return errc::internal;
+}
+
+caf::error translate(const rocksdb::Status& st, const std::string& what) {
+  return make_error(code_of(st), what + ": " + st.ToString());
+}
+
+constexpr const char* cf_names[] = {"events", "runs", "definitions"};
+
+class rocksdb_store final : public store {
+public:
+  rocksdb_store(std::string path, std::unique_ptr<rocksdb::DB> db,
+                std::vector<rocksdb::ColumnFamilyHandle*> handles)
+    : path_(std::move(path)), db_(std::move(db)), handles_(std::move(handles)) {
+    for (auto* h : handles_) {
+      if (h->GetName() == "events")
+        events_ = h;
+      else if (h->GetName() == "runs")
+        runs_ = h;
+      else if (h->GetName() == "definitions")
+        definitions_ = h;
+    }
+  }
+
+  ~rocksdb_store() override {
+    for (auto* h : handles_)
+      db_->DestroyColumnFamilyHandle(h);
+    db_->Close();
+  }
+
+  caf::error write(const std::vector<const transition_record*>& batch, bool sync) override {
+    rocksdb::WriteBatch wb;
+    for (auto* r : batch) {
+      if (!r->events.empty())
+        wb.Put(events_, event_key(r->run, r->first_seq), r->events);
+      wb.Put(runs_, r->run, r->checkpoint);
+      if (!r->definition_digest.empty())
+        wb.Put(definitions_, r->definition_digest, r->definition);
+    }
+    rocksdb::WriteOptions wo;
+    wo.sync = sync;
+    auto st = db_->Write(wo, &wb);
+    if (!st.ok())
+      return translate(st, "journal " + path_ + ": write of " + std::to_string(batch.size())
+                             + " transitions");
+    return {};
+  }
+
+  caf::expected<std::string> checkpoint(const run_id& run) const override {
+    std::string out;
+    auto st = db_->Get(rocksdb::ReadOptions{}, runs_, run, &out);
+    if (st.IsNotFound())
+      return make_error(errc::not_found, "run " + run + ": no checkpoint");
+    if (!st.ok())
+      return translate(st, "journal " + path_ + ": read checkpoint of run " + run);
+    return out;
+  }
+
+  caf::error for_each_checkpoint(
+    const std::function<bool(std::string_view, std::string_view)>& f) const override {
+    rocksdb::ReadOptions ro;
+    ro.fill_cache = false;
+    std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(ro, runs_)};
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      auto k = it->key();
+      auto v = it->value();
+      if (!f(std::string_view{k.data(), k.size()}, std::string_view{v.data(), v.size()}))
+        break;
+    }
+    if (!it->status().ok())
+      return translate(it->status(), "journal " + path_ + ": scan of runs");
+    return {};
+  }
+
+  caf::error for_each_event_batch(
+    const run_id& run, uint64_t from_seq,
+    const std::function<bool(uint64_t, std::string_view)>& f) const override {
+    auto prefix = event_prefix(run);
+    auto start = event_key(run, from_seq);
+    std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, events_)};
+    // The record holding `from_seq` starts at or before it.
+    it->SeekForPrev(start);
+    if (!it->Valid() || !it->key().starts_with(prefix))
+      it->Seek(start);
+    for (; it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      std::string_view r;
+      uint64_t seq = 0;
+      auto k = it->key();
+      if (!parse_event_key(std::string_view{k.data(), k.size()}, r, seq) || r != run)
+        break;
+      auto v = it->value();
+      if (!f(seq, std::string_view{v.data(), v.size()}))
+        break;
+    }
+    if (!it->status().ok())
+      return translate(it->status(), "journal " + path_ + ": read events of run " + run);
+    return {};
+  }
+
+  caf::expected<std::string> definition(const std::string& digest) const override {
+    std::string out;
+    auto st = db_->Get(rocksdb::ReadOptions{}, definitions_, digest, &out);
+    if (st.IsNotFound())
+      return make_error(errc::not_found, "definition " + digest + ": not in the journal");
+    if (!st.ok())
+      return translate(st, "journal " + path_ + ": read definition " + digest);
+    return out;
+  }
+
+  caf::error remove_run(const run_id& run) override {
+    rocksdb::WriteBatch wb;
+    auto prefix = event_prefix(run);
+    auto end = prefix;
+    end.back() = '\1';
+    wb.DeleteRange(events_, prefix, end);
+    wb.Delete(runs_, run);
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    auto st = db_->Write(wo, &wb);
+    if (!st.ok())
+      return translate(st, "journal " + path_ + ": remove run " + run);
+    return {};
+  }
+
+private:
+  std::string path_;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  rocksdb::ColumnFamilyHandle* events_ = nullptr;
+  rocksdb::ColumnFamilyHandle* runs_ = nullptr;
+  rocksdb::ColumnFamilyHandle* definitions_ = nullptr;
+};
+
+} // namespace
+
+caf::expected<std::unique_ptr<store>> open_rocksdb_store(const std::string& path,
+                                                         const rocksdb_store_options& opts) {
+  rocksdb::DBOptions db_opts;
+  db_opts.create_if_missing = opts.create_if_missing;
+  db_opts.create_missing_column_families = opts.create_if_missing;
+  db_opts.max_background_jobs = opts.background_jobs;
+  db_opts.IncreaseParallelism(opts.background_jobs);
+  // The journal's durability comes from syncing the WAL on every commit; cap its size so
+  // recovery after a crash replays little.
+  db_opts.max_total_wal_size = 256u << 20;
+  rocksdb::ColumnFamilyOptions cf_opts;
+  cf_opts.write_buffer_size = opts.write_buffer_bytes;
+  rocksdb::BlockBasedTableOptions table;
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  cf_opts.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  cf_opts.compression = rocksdb::kNoCompression;
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+  cfs.emplace_back(rocksdb::kDefaultColumnFamilyName, cf_opts);
+  for (auto* name : cf_names)
+    cfs.emplace_back(name, cf_opts);
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status st;
+  if (opts.read_only)
+    st = rocksdb::DB::OpenForReadOnly(db_opts, path, cfs, &handles, &raw);
+  else
+    st = rocksdb::DB::Open(db_opts, path, cfs, &handles, &raw);
+  if (!st.ok())
+    return translate(st, "journal " + path + ": open");
+  return std::unique_ptr<store>{
+    new rocksdb_store(path, std::unique_ptr<rocksdb::DB>{raw}, std::move(handles))};
+}
+
+} // namespace ferry

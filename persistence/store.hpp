@@ -1,0 +1,83 @@
+// ferry::store — the journal's storage: the interface, and how to open the RocksDB and the
+// in-memory implementations. Records are already encoded (codec.hpp); a store only keeps
+// bytes under keys (keys.hpp). Writes come from the journal actor alone; reads from any
+// thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+
+#include "common/ids.hpp"
+
+namespace ferry {
+
+/// One transition of one run: its new events and its checkpoint after them.
+struct transition_record {
+  run_id run;
+  /// Sequence number of the first event in `events` (the events record's key).
+  uint64_t first_seq = 0;
+  /// Encoded ferry.v1.EventBatch.
+  std::string events;
+  /// Encoded ferry.v1.RunCheckpoint.
+  std::string checkpoint;
+  /// When not empty: a definition to keep under its digest (a run's first transition).
+  std::string definition_digest;
+  std::string definition;
+};
+
+class store {
+public:
+  virtual ~store();
+
+  /// Writes every record of `batch` in one atomic batch; with `sync`, the write-ahead log is
+  /// synced before this returns. Either all records are written or none.
+  virtual caf::error write(const std::vector<const transition_record*>& batch, bool sync) = 0;
+
+  /// The checkpoint of `run`; not_found if there is none.
+  virtual caf::expected<std::string> checkpoint(const run_id& run) const = 0;
+
+  /// Calls `f(run, checkpoint)` for every run in key order until it returns false.
+  virtual caf::error for_each_checkpoint(
+    const std::function<bool(std::string_view, std::string_view)>& f) const = 0;
+
+  /// Calls `f(first_seq, batch)` for the event records of `run`, in order, starting with the
+  /// record that holds `from_seq`, until it returns false.
+  virtual caf::error for_each_event_batch(
+    const run_id& run, uint64_t from_seq,
+    const std::function<bool(uint64_t, std::string_view)>& f) const = 0;
+
+  /// The definition stored under `digest`; not_found if there is none.
+  virtual caf::expected<std::string> definition(const std::string& digest) const = 0;
+
+  /// Removes a run's events and checkpoint (retention). Definitions stay.
+  virtual caf::error remove_run(const run_id& run) = 0;
+};
+
+struct rocksdb_store_options {
+  /// Create the database if it does not exist. Default: true.
+  bool create_if_missing = true;
+  /// Open read-only (tools on a copy or next to a live daemon). Default: false.
+  bool read_only = false;
+  /// Memtable size per column family, in bytes. Default: 64 MiB.
+  size_t write_buffer_bytes = 64u << 20;
+  /// Background flush and compaction threads. Default: 2.
+  int background_jobs = 2;
+};
+
+/// Opens (or creates) a RocksDB journal at `path` with the column families `events`, `runs`
+/// and `definitions`. Errors name the path and RocksDB's reason.
+caf::expected<std::unique_ptr<store>> open_rocksdb_store(const std::string& path,
+                                                         const rocksdb_store_options& opts
+                                                         = {});
+
+/// A store in memory, for unit tests and dry runs. Thread-safe.
+std::unique_ptr<store> make_memory_store();
+
+} // namespace ferry

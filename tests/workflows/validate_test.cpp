@@ -1,0 +1,479 @@
+// Validation and loading of workflow definitions: every refusal is an invalid_argument error
+// naming the task and the field, text format and JSON load the same definition, and the
+// digest names a definition's content, not its formatting.
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <vector>
+
+#include "common/errc.hpp"
+#include "workflows/definition_codec.hpp"
+#include "workflows/validate.hpp"
+
+using namespace ferry;
+using Catch::Matchers::Contains;
+using Catch::Matchers::StartsWith;
+
+namespace {
+
+param_spec param(std::string name, param_type type, bool required = false) {
+  param_spec p;
+  p.name = std::move(name);
+  p.type = type;
+  p.required = required;
+  return p;
+}
+
+kind_spec kind(std::string name, std::vector<param_spec> params = {}) {
+  kind_spec k;
+  k.name = std::move(name);
+  k.params = std::move(params);
+  return k;
+}
+
+const kind_catalog& kinds() {
+  static const kind_catalog catalog = [] {
+    kind_catalog k;
+    k.add(kind("noop"));
+    k.add(kind("sleep", {param("ms", param_type::integer, true)}));
+    k.add(kind("fail", {param("attempts", param_type::integer),
+                        param("forever", param_type::boolean),
+                        param("message", param_type::string)}));
+    k.add(kind("effect", {param("log", param_type::string, true)}));
+    return k;
+  }();
+  return catalog;
+}
+
+// Text-format builders. `fields` are concatenated `num(...)`, `str(...)`, `flag(...)`.
+std::string num(const std::string& key, const std::string& n) {
+  return "fields { key: \"" + key + "\" value { number_value: " + n + " } } ";
+}
+std::string str(const std::string& key, const std::string& s) {
+  return "fields { key: \"" + key + "\" value { string_value: \"" + s + "\" } } ";
+}
+std::string flag(const std::string& key, bool b) {
+  return "fields { key: \"" + key + "\" value { bool_value: " + (b ? "true" : "false")
+         + " } } ";
+}
+std::string with_params(const std::string& fields) {
+  return "params { " + fields + "} ";
+}
+std::string dep(const std::string& id) {
+  return "depends_on: \"" + id + "\" ";
+}
+std::string task(const std::string& id, const std::string& kind = "noop",
+                 const std::string& body = "") {
+  return "tasks { id: \"" + id + "\" kind: \"" + kind + "\" " + body + "}\n";
+}
+std::string wf(const std::string& body) {
+  return "name: \"wf\"\n" + body;
+}
+
+caf::expected<definition_ptr> load(const std::string& text) {
+  return load_definition(text, kinds());
+}
+
+definition_ptr load_ok(const std::string& text) {
+  auto d = load(text);
+  INFO(text);
+  INFO((d ? std::string{} : describe(d.error())));
+  REQUIRE(d);
+  return *d;
+}
+
+/// Loads `text`, requires an invalid_argument refusal and returns its message.
+std::string refusal(const std::string& text) {
+  auto d = load(text);
+  INFO(text);
+  REQUIRE_FALSE(d);
+  CHECK(code_of(d.error()) == errc::invalid_argument);
+  return message_of(d.error());
+}
+
+/// Requires a refusal that begins `task "<task>": field "<field>": ` and contains `what`.
+void require_task_error(const std::string& text, const std::string& task_id,
+                        const std::string& field, const std::string& what) {
+  auto msg = refusal(text);
+  CHECK_THAT(msg, StartsWith("task \"" + task_id + "\": field \"" + field + "\": "));
+  CHECK_THAT(msg, Contains(what));
+}
+
+const task_def& task_named(const definition& d, const std::string& id) {
+  auto i = d.index_of(id);
+  REQUIRE(i >= 0);
+  return d.tasks[static_cast<size_t>(i)];
+}
+
+std::vector<uint32_t> indices(std::initializer_list<uint32_t> xs) {
+  return xs;
+}
+
+const std::string diamond = wf(task("a") + task("b", "noop", dep("a")) + task("c", "noop", dep("a"))
+                               + task("d", "noop", dep("b") + dep("c")));
+
+} // namespace
+
+TEST_CASE("a well-formed definition links dependencies, dependents and transitive dependents") {
+  auto d = load_ok(diamond);
+  REQUIRE(d->tasks.size() == 4);
+  CHECK(d->name == "wf");
+  CHECK(d->tasks[3].deps == indices({1, 2}));
+  CHECK(d->tasks[0].dependents == indices({1, 2}));
+  CHECK(d->tasks[0].transitive_dependents == indices({1, 2, 3}));
+  CHECK(d->tasks[1].transitive_dependents == indices({3}));
+  CHECK(d->tasks[3].transitive_dependents.empty());
+  CHECK(d->index_of("c") == 2);
+  CHECK(d->index_of("zz") == -1);
+}
+
+TEST_CASE("a duplicate task id is refused naming the task and the id field") {
+  require_task_error(wf(task("a") + task("b") + task("a")), "a", "id", "duplicate task id");
+}
+
+TEST_CASE("a task id outside [A-Za-z0-9_.-] or a missing one is refused") {
+  require_task_error(wf(task("a b")), "a b", "id", "must be 1 to 64 characters");
+  require_task_error(wf(task(std::string(65, 'x'))), std::string(65, 'x'), "id",
+                     "must be 1 to 64 characters");
+  auto msg = refusal(wf(task("a") + "tasks { kind: \"noop\" }"));
+  CHECK(msg == "task #2: field \"id\": missing");
+}
+
+TEST_CASE("an unknown kind is refused naming the task and the kind field") {
+  require_task_error(wf(task("a") + task("flip", "flp")), "flip", "kind", "unknown kind \"flp\"");
+  require_task_error(wf(task("a", "")), "a", "kind", "missing");
+}
+
+TEST_CASE("a missing dependency is refused naming the task and the missing id") {
+  require_task_error(wf(task("a") + task("b", "noop", dep("a") + dep("ghost"))), "b",
+                     "depends_on", "missing dependency \"ghost\"");
+}
+
+TEST_CASE("a dependency listed twice is refused") {
+  require_task_error(wf(task("a") + task("b", "noop", dep("a") + dep("a"))), "b", "depends_on",
+                     "dependency \"a\" listed twice");
+}
+
+TEST_CASE("a task depending on itself is refused") {
+  require_task_error(wf(task("a") + task("b", "noop", dep("a") + dep("b"))), "b", "depends_on",
+                     "depends on itself");
+}
+
+TEST_CASE("a cycle is refused and the message lists the tasks on the cycle in order") {
+  // a -> c -> b -> a, following depends_on.
+  require_task_error(wf(task("a", "noop", dep("c")) + task("b", "noop", dep("a"))
+                        + task("c", "noop", dep("b"))),
+                     "a", "depends_on", "cycle: a -> c -> b -> a");
+}
+
+TEST_CASE("a task that only depends on a cycle is not named in the cycle") {
+  auto msg = refusal(wf(task("d", "noop", dep("x")) + task("x", "noop", dep("y"))
+                        + task("y", "noop", dep("x")) + task("ok")));
+  CHECK_THAT(msg, StartsWith("task \"x\": field \"depends_on\": "));
+  CHECK_THAT(msg, Contains("cycle: x -> y -> x"));
+  CHECK_THAT(msg, !Contains("d ->"));
+}
+
+TEST_CASE("an unknown compensation kind is refused naming compensation.kind") {
+  require_task_error(wf(task("a", "noop", "compensation { kind: \"undo\" }")), "a",
+                     "compensation.kind", "unknown compensation kind \"undo\"");
+  require_task_error(wf(task("a", "noop", "compensation { timeout_ms: 5 }")), "a",
+                     "compensation.kind", "missing");
+}
+
+TEST_CASE("a compensation's parameters are checked against its kind") {
+  require_task_error(wf(task("a", "noop", "compensation { kind: \"effect\" }")), "a",
+                     "compensation.params.log", "missing required parameter of kind \"effect\"");
+  require_task_error(
+    wf(task("a", "noop", "compensation { kind: \"effect\" " + with_params(num("log", "3")) + "}")),
+    "a", "compensation.params.log", "expected string, got number 3");
+}
+
+TEST_CASE("an integer parameter given a string is refused naming both types") {
+  require_task_error(wf(task("s", "sleep", with_params(str("ms", "5")))), "s", "params.ms",
+                     "bad parameter type: expected integer, got string");
+}
+
+TEST_CASE("an integer parameter given 1.5 is refused naming the number") {
+  require_task_error(wf(task("s", "sleep", with_params(num("ms", "1.5")))), "s", "params.ms",
+                     "bad parameter type: expected integer, got number 1.5");
+}
+
+TEST_CASE("bool and string parameters are type-checked too") {
+  require_task_error(wf(task("f", "fail", with_params(num("forever", "1")))), "f", "params.forever",
+                     "expected bool, got number 1");
+  require_task_error(wf(task("f", "fail", with_params(flag("message", true)))), "f",
+                     "params.message", "expected string, got bool");
+}
+
+TEST_CASE("parameters of the right types are accepted and kept") {
+  auto d = load_ok(wf(task("s", "sleep", with_params(num("ms", "250")))
+                      + task("f", "fail", with_params(num("attempts", "2") + flag("forever", false)
+                                                 + str("message", "boom")))));
+  auto& f = task_named(*d, "f");
+  REQUIRE(find_param(f.parameters, "attempts") != nullptr);
+  CHECK(*find_param(f.parameters, "attempts") == value::of(2));
+  CHECK(*find_param(f.parameters, "forever") == value::of(false));
+  CHECK(*find_param(f.parameters, "message") == value::of("boom"));
+  CHECK(*find_param(task_named(*d, "s").parameters, "ms") == value::of(250));
+}
+
+TEST_CASE("an unknown parameter is refused and the kind's parameters are listed") {
+  require_task_error(wf(task("n", "noop", with_params(num("x", "1")))), "n", "params.x",
+                     "unknown parameter for kind \"noop\" (it takes none)");
+  require_task_error(wf(task("s", "sleep", with_params(num("ms", "1") + num("sm", "1")))), "s",
+                     "params.sm", "unknown parameter for kind \"sleep\" (it takes ms)");
+}
+
+TEST_CASE("a missing required parameter is refused naming the parameter") {
+  require_task_error(wf(task("s", "sleep")), "s", "params.ms",
+                     "missing required parameter of kind \"sleep\"");
+  require_task_error(wf(task("e", "effect")), "e", "params.log",
+                     "missing required parameter of kind \"effect\"");
+}
+
+TEST_CASE("retry policy fields out of range are refused naming the field") {
+  SECTION("max_attempts 0") {
+    require_task_error(wf(task("a", "noop", "retry { max_attempts: 0 }")), "a",
+                       "retry.max_attempts", "must be at least 1");
+  }
+  SECTION("jitter 2") {
+    require_task_error(wf(task("a", "noop", "retry { jitter: 2 }")), "a", "retry.jitter",
+                       "must be between 0 and 1");
+  }
+  SECTION("negative jitter") {
+    require_task_error(wf(task("a", "noop", "retry { jitter: -0.1 }")), "a", "retry.jitter",
+                       "must be between 0 and 1");
+  }
+  SECTION("multiplier 0.5") {
+    require_task_error(wf(task("a", "noop", "retry { backoff_multiplier: 0.5 }")), "a",
+                       "retry.backoff_multiplier", "must be at least 1.0");
+  }
+  SECTION("max_backoff_ms below initial_backoff_ms") {
+    require_task_error(wf(task("a", "noop",
+                               "retry { initial_backoff_ms: 500 max_backoff_ms: 100 }")),
+                       "a", "retry.max_backoff_ms", "must not be less than initial_backoff_ms");
+  }
+  SECTION("in a compensation") {
+    require_task_error(wf(task("a", "noop",
+                               "compensation { kind: \"noop\" retry { max_attempts: 0 } }")),
+                       "a", "compensation.retry.max_attempts", "must be at least 1");
+  }
+  SECTION("in the definition's default_retry, which names the definition") {
+    auto msg = refusal(wf("default_retry { jitter: 2 }\n" + task("a")));
+    CHECK(msg == "definition \"wf\": field \"default_retry.jitter\": must be between 0 and 1");
+  }
+}
+
+TEST_CASE("an invalid or missing definition name is refused") {
+  auto msg = refusal("name: \"bad name\"\n" + task("a"));
+  CHECK(msg == "definition: field \"name\": must be 1 to 128 characters of [A-Za-z0-9_.-], "
+               "got \"bad name\"");
+  CHECK(refusal(task("a")) == "definition: field \"name\": missing");
+  CHECK_THAT(refusal("name: \"" + std::string(129, 'n') + "\"\n" + task("a")),
+             StartsWith("definition: field \"name\": must be 1 to 128"));
+  CHECK(load_ok("name: \"" + std::string(128, 'n') + "\"\n" + task("a"))->name.size() == 128);
+}
+
+TEST_CASE("a definition with no tasks is refused") {
+  CHECK(refusal("name: \"empty\"\n") == "definition \"empty\": field \"tasks\": no tasks");
+  CHECK(refusal("{\"name\": \"empty\", \"tasks\": []}")
+        == "definition \"empty\": field \"tasks\": no tasks");
+}
+
+TEST_CASE("a text-format syntax error names the line and the column") {
+  auto msg = refusal("name: \"wf\"\n"
+                     "tasks {\n"
+                     "  id: \"a\"\n"
+                     "  kind \"noop\"\n"
+                     "}\n");
+  CHECK_THAT(msg, StartsWith("definition (text format): line 4 column 8: "));
+}
+
+TEST_CASE("an unknown text-format field is refused naming the field") {
+  auto msg = refusal(wf(task("a", "noop", "retries: 3")));
+  CHECK_THAT(msg, StartsWith("definition (text format): line 2 column "));
+  CHECK_THAT(msg, Contains("retries"));
+}
+
+TEST_CASE("a JSON definition loads to the same definition and digest as its text form") {
+  auto text = load_ok(
+    "name: \"wf\" version: 2 default_timeout_ms: 5000 retry_budget: 4\n"
+    "labels { key: \"vm\" value: \"vm-1\" }\n"
+    "default_retry { max_attempts: 5 jitter: 0 }\n"
+    "tasks { id: \"a\" kind: \"sleep\" params { fields { key: \"ms\" value { number_value: 5 } } }"
+    "  retry { initial_backoff_ms: 7 } timeout_ms: 100 }\n"
+    "tasks { id: \"b\" kind: \"effect\" depends_on: \"a\" point_of_no_return: true gate: true\n"
+    "  params { fields { key: \"log\" value { string_value: \"x\" } } }\n"
+    "  compensation { kind: \"noop\" timeout_ms: 9 retry { max_attempts: 2 } } }\n");
+  auto json = load_ok(R"({
+    "name": "wf", "version": 2, "default_timeout_ms": 5000, "retryBudget": 4,
+    "labels": {"vm": "vm-1"},
+    "default_retry": {"max_attempts": 5, "jitter": 0},
+    "tasks": [
+      {"id": "a", "kind": "sleep", "params": {"ms": 5}, "retry": {"initial_backoff_ms": 7},
+       "timeout_ms": 100},
+      {"id": "b", "kind": "effect", "depends_on": ["a"], "point_of_no_return": true,
+       "gate": true, "params": {"log": "x"},
+       "compensation": {"kind": "noop", "timeout_ms": 9, "retry": {"max_attempts": 2}}}
+    ]})");
+  CHECK(json->digest == text->digest);
+  CHECK(json->encoded == text->encoded);
+  CHECK(json->tasks[1].deps == indices({0}));
+  CHECK(json->tasks[1].compensation->retry.max_attempts == 2);
+  CHECK(json->labels.at("vm") == "vm-1");
+}
+
+TEST_CASE("an unknown JSON field is refused naming the field") {
+  auto msg = refusal(R"({"name": "wf", "bogus_field": 1, "tasks": [{"id": "a", "kind": "noop"}]})");
+  CHECK_THAT(msg, StartsWith("definition (JSON): "));
+  CHECK_THAT(msg, Contains("bogus_field"));
+  // A JSON definition is validated like a text one.
+  CHECK_THAT(refusal(R"({"name": "wf", "tasks": [{"id": "a", "kind": "flp"}]})"),
+             StartsWith("task \"a\": field \"kind\": unknown kind \"flp\""));
+}
+
+TEST_CASE("the digest is stable: the same definition, however written, has the same digest") {
+  auto a = load_ok(wf(task("f", "fail", with_params(num("attempts", "2") + str("message", "m")))));
+  auto b = load_ok(wf(task("f", "fail", with_params(num("attempts", "2") + str("message", "m")))));
+  // Other whitespace, comments and parameter order.
+  auto c = load_ok("# a comment\nname:\"wf\"\n\n  tasks {\n id:\"f\"\n kind:\"fail\"\n"
+                   "params{" + str("message", "m") + num("attempts", "2.0") + "}}");
+  REQUIRE(a->digest.size() == 64);
+  CHECK(a->digest.find_first_not_of("0123456789abcdef") == std::string::npos);
+  CHECK(b->digest == a->digest);
+  CHECK(c->digest == a->digest);
+  // An empty default_retry says nothing.
+  CHECK(load_ok("default_retry {}\n" + wf(task("f", "fail", with_params(num("attempts", "2")
+                                                                   + str("message", "m")))))
+          ->digest
+        == a->digest);
+}
+
+TEST_CASE("the digest changes when any field changes") {
+  auto base_text = [](const std::string& extra_def, const std::string& extra_task) {
+    return wf(extra_def + task("a", "sleep", with_params(num("ms", "5")) + extra_task)
+              + task("b", "noop", dep("a")));
+  };
+  auto base = load_ok(base_text("", ""))->digest;
+  std::vector<std::pair<std::string, std::string>> changes = {
+    {"version: 2\n", ""},
+    {"default_timeout_ms: 1\n", ""},
+    {"retry_budget: 1\n", ""},
+    {"labels { key: \"vm\" value: \"x\" }\n", ""},
+    {"default_retry { jitter: 0 }\n", ""},
+    {"", "timeout_ms: 7"},
+    // Writing a built-in default is still a change of the written definition.
+    {"", "retry { max_attempts: 3 }"},
+    {"", "description: \"d\""},
+    {"", "gate: true"},
+    {"", "point_of_no_return: true"},
+    {"", "compensation { kind: \"noop\" }"},
+  };
+  for (auto& [d, t] : changes) {
+    INFO(d << t);
+    CHECK(load_ok(base_text(d, t))->digest != base);
+  }
+  CHECK(load_ok(wf(task("a", "sleep", with_params(num("ms", "6"))) + task("b", "noop", dep("a"))))
+          ->digest
+        != base);
+  CHECK(load_ok("name: \"wf2\"\n" + task("a", "sleep", with_params(num("ms", "5")))
+                + task("b", "noop", dep("a")))->digest
+        != base);
+}
+
+TEST_CASE("a definition survives its encoding and its renderings with the same digest") {
+  auto d = load_ok(wf("default_retry { max_attempts: 4 }\n"
+                      + task("a", "effect", with_params(str("log", "l")) + "timeout_ms: 10")
+                      + task("b", "noop", dep("a") + "compensation { kind: \"noop\" }")));
+  auto decoded = decode_definition(d->encoded);
+  REQUIRE(decoded);
+  CHECK((*decoded)->digest == d->digest);
+  CHECK((*decoded)->tasks[0].retry.max_attempts == 4);
+  for (auto fmt : {definition_format::text, definition_format::json}) {
+    auto again = load_definition(render_definition(*d, fmt), kinds(), fmt);
+    REQUIRE(again);
+    CHECK((*again)->digest == d->digest);
+  }
+  auto garbage = decode_definition("\xff\xff\xff");
+  REQUIRE_FALSE(garbage);
+  CHECK(code_of(garbage.error()) == errc::data_loss);
+}
+
+TEST_CASE("timeouts come from the task, then the definition, then 600000 ms") {
+  auto d = load_ok(wf(task("a") + task("b", "noop", "timeout_ms: 42")));
+  CHECK(d->tasks[0].effective_timeout_ms == 600000);
+  CHECK(d->tasks[0].effective_timeout_ms == default_task_timeout_ms);
+  CHECK(d->tasks[1].effective_timeout_ms == 42);
+  auto e = load_ok(wf("default_timeout_ms: 900\n" + task("a") + task("b", "noop", "timeout_ms: 42")));
+  CHECK(e->tasks[0].effective_timeout_ms == 900);
+  CHECK(e->tasks[1].effective_timeout_ms == 42);
+}
+
+TEST_CASE("retry policies inherit field by field from default_retry, then the built-ins") {
+  auto d = load_ok(wf("default_retry { max_attempts: 5 initial_backoff_ms: 50 jitter: 0.5 }\n"
+                      + task("plain") + task("own", "noop", "retry { initial_backoff_ms: 7 "
+                                                            "backoff_multiplier: 3 budget_ms: 99 }")));
+  auto& plain = task_named(*d, "plain").retry;
+  CHECK(plain.max_attempts == 5);
+  CHECK(plain.initial_backoff_ms == 50);
+  CHECK(plain.jitter == 0.5);
+  CHECK(plain.max_backoff_ms == 10000);
+  CHECK(plain.backoff_multiplier == 2.0);
+  CHECK(plain.budget_ms == 0);
+  auto& own = task_named(*d, "own").retry;
+  CHECK(own.max_attempts == 5);
+  CHECK(own.initial_backoff_ms == 7);
+  CHECK(own.backoff_multiplier == 3.0);
+  CHECK(own.budget_ms == 99);
+  CHECK(own.jitter == 0.5);
+  auto none = load_ok(wf(task("a")));
+  auto& builtin = none->tasks[0].retry;
+  retry_policy expected;
+  CHECK(builtin.max_attempts == 3);
+  CHECK(builtin.initial_backoff_ms == expected.initial_backoff_ms);
+  CHECK(builtin.max_backoff_ms == expected.max_backoff_ms);
+  CHECK(builtin.backoff_multiplier == expected.backoff_multiplier);
+  CHECK(builtin.jitter == expected.jitter);
+}
+
+TEST_CASE("an initial backoff above the inherited cap raises the cap to it") {
+  auto d = load_ok(wf(task("a", "noop", "retry { initial_backoff_ms: 20000 }")));
+  CHECK(d->tasks[0].retry.initial_backoff_ms == 20000);
+  CHECK(d->tasks[0].retry.max_backoff_ms == 20000);
+}
+
+TEST_CASE("a compensation retries 10 times unless told otherwise and times out with its task") {
+  auto d = load_ok(wf(task("a", "noop", "timeout_ms: 300 compensation { kind: \"noop\" }")
+                      + task("b", "noop", "compensation { kind: \"noop\" timeout_ms: 7 "
+                                          "retry { max_attempts: 2 initial_backoff_ms: 1 } }")
+                      + task("c")));
+  auto& a = task_named(*d, "a");
+  REQUIRE(a.compensation);
+  CHECK(a.compensation->retry.max_attempts == 10);
+  CHECK(a.retry.max_attempts == 3);
+  CHECK(a.compensation->timeout_ms == 300);
+  auto& b = task_named(*d, "b");
+  REQUIRE(b.compensation);
+  CHECK(b.compensation->retry.max_attempts == 2);
+  CHECK(b.compensation->retry.initial_backoff_ms == 1);
+  CHECK(b.compensation->timeout_ms == 7);
+  CHECK_FALSE(task_named(*d, "c").compensation);
+}
+
+TEST_CASE("a definition built in code is validated and finished like a loaded one") {
+  definition def;
+  def.name = "wf";
+  task_def t;
+  t.id = "s";
+  t.kind = "sleep";
+  def.tasks.push_back(t);
+  auto bad = finish_definition(def, kinds());
+  REQUIRE_FALSE(bad);
+  CHECK(code_of(bad.error()) == errc::invalid_argument);
+  CHECK_THAT(message_of(bad.error()), StartsWith("task \"s\": field \"params.ms\": "));
+  def.tasks[0].parameters.emplace_back("ms", value::of(5));
+  auto good = finish_definition(def, kinds());
+  REQUIRE(good);
+  CHECK((*good)->digest == load_ok(wf(task("s", "sleep", with_params(num("ms", "5")))))->digest);
+}

@@ -1,0 +1,278 @@
+#include "workflows/definition_codec.hpp"
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/tokenizer.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <google/protobuf/text_format.h>
+#include <google/protobuf/util/json_util.h>
+
+#include "common/errc.hpp"
+#include "ferry/v1/workflow.pb.h"
+#include "workflows/validate.hpp"
+#include "workflows/sha256.hpp"
+
+namespace ferry {
+
+namespace pb = google::protobuf;
+
+namespace {
+
+value from_proto(const pb::Value& v) {
+  value r;
+  switch (v.kind_case()) {
+    case pb::Value::kBoolValue: r = value::of(v.bool_value()); break;
+    case pb::Value::kNumberValue: r = value::of(v.number_value()); break;
+    case pb::Value::kStringValue: r = value::of(v.string_value()); break;
+    case pb::Value::kListValue:
+      r.kind = value::type::list;
+      for (auto& x : v.list_value().values())
+        r.items.push_back(from_proto(x));
+      break;
+    case pb::Value::kStructValue:
+      r.kind = value::type::object;
+      for (auto& [k, x] : v.struct_value().fields())
+        r.fields.emplace_back(k, from_proto(x));
+      std::sort(r.fields.begin(), r.fields.end(),
+                [](auto& a, auto& b) { return a.first < b.first; });
+      break;
+    default:
+      break;
+  }
+  return r;
+}
+
+void to_proto(const value& x, pb::Value& v) {
+  switch (x.kind) {
+    case value::type::null: v.set_null_value(pb::NULL_VALUE); break;
+    case value::type::boolean: v.set_bool_value(x.b); break;
+    case value::type::number: v.set_number_value(x.n); break;
+    case value::type::string: v.set_string_value(x.s); break;
+    case value::type::list: {
+      auto* l = v.mutable_list_value();
+      for (auto& i : x.items)
+        to_proto(i, *l->add_values());
+      break;
+    }
+    case value::type::object: {
+      auto* s = v.mutable_struct_value();
+      for (auto& [k, i] : x.fields)
+        to_proto(i, (*s->mutable_fields())[k]);
+      break;
+    }
+  }
+}
+
+params from_proto(const pb::Struct& s) {
+  params ps;
+  for (auto& [k, v] : s.fields())
+    ps.emplace_back(k, from_proto(v));
+  // Maps have no order: sort so that equal definitions compare equal.
+  std::sort(ps.begin(), ps.end(), [](auto& a, auto& b) { return a.first < b.first; });
+  return ps;
+}
+
+void to_proto(const params& ps, pb::Struct& s) {
+  for (auto& [k, v] : ps)
+    to_proto(v, (*s.mutable_fields())[k]);
+}
+
+retry_spec from_proto(const v1::RetryPolicy& p) {
+  retry_spec r;
+  if (p.has_max_attempts()) r.max_attempts = p.max_attempts();
+  if (p.has_initial_backoff_ms()) r.initial_backoff_ms = p.initial_backoff_ms();
+  if (p.has_max_backoff_ms()) r.max_backoff_ms = p.max_backoff_ms();
+  if (p.has_backoff_multiplier()) r.backoff_multiplier = p.backoff_multiplier();
+  if (p.has_jitter()) r.jitter = p.jitter();
+  if (p.has_budget_ms()) r.budget_ms = p.budget_ms();
+  return r;
+}
+
+bool to_proto(const retry_spec& r, v1::RetryPolicy& p) {
+  if (r.max_attempts) p.set_max_attempts(*r.max_attempts);
+  if (r.initial_backoff_ms) p.set_initial_backoff_ms(*r.initial_backoff_ms);
+  if (r.max_backoff_ms) p.set_max_backoff_ms(*r.max_backoff_ms);
+  if (r.backoff_multiplier) p.set_backoff_multiplier(*r.backoff_multiplier);
+  if (r.jitter) p.set_jitter(*r.jitter);
+  if (r.budget_ms) p.set_budget_ms(*r.budget_ms);
+  return r.max_attempts || r.initial_backoff_ms || r.max_backoff_ms || r.backoff_multiplier
+         || r.jitter || r.budget_ms;
+}
+
+definition from_proto(const v1::WorkflowDefinition& p) {
+  definition d;
+  d.name = p.name();
+  d.version = p.version();
+  d.default_retry = from_proto(p.default_retry());
+  d.default_timeout_ms = p.default_timeout_ms();
+  d.retry_budget = p.retry_budget();
+  for (auto& [k, v] : p.labels())
+    d.labels.emplace(k, v);
+  for (auto& pt : p.tasks()) {
+    task_def t;
+    t.id = pt.id();
+    t.kind = pt.kind();
+    t.parameters = from_proto(pt.params());
+    t.depends_on.assign(pt.depends_on().begin(), pt.depends_on().end());
+    t.retry_written = from_proto(pt.retry());
+    t.timeout_ms = pt.timeout_ms();
+    if (pt.has_compensation()) {
+      compensation_def c;
+      c.kind = pt.compensation().kind();
+      c.parameters = from_proto(pt.compensation().params());
+      c.retry_written = from_proto(pt.compensation().retry());
+      c.timeout_ms_written = pt.compensation().timeout_ms();
+      t.compensation = std::move(c);
+    }
+    t.point_of_no_return = pt.point_of_no_return();
+    t.gate = pt.gate();
+    t.description = pt.description();
+    d.tasks.push_back(std::move(t));
+  }
+  return d;
+}
+
+v1::WorkflowDefinition to_proto(const definition& d) {
+  v1::WorkflowDefinition p;
+  p.set_name(d.name);
+  p.set_version(d.version);
+  if (!to_proto(d.default_retry, *p.mutable_default_retry()))
+    p.clear_default_retry();
+  p.set_default_timeout_ms(d.default_timeout_ms);
+  p.set_retry_budget(d.retry_budget);
+  for (auto& [k, v] : d.labels)
+    (*p.mutable_labels())[k] = v;
+  for (auto& t : d.tasks) {
+    auto* pt = p.add_tasks();
+    pt->set_id(t.id);
+    pt->set_kind(t.kind);
+    if (!t.parameters.empty())
+      to_proto(t.parameters, *pt->mutable_params());
+    for (auto& dep : t.depends_on)
+      pt->add_depends_on(dep);
+    if (!to_proto(t.retry_written, *pt->mutable_retry()))
+      pt->clear_retry();
+    pt->set_timeout_ms(t.timeout_ms);
+    if (t.compensation) {
+      auto* c = pt->mutable_compensation();
+      c->set_kind(t.compensation->kind);
+      if (!t.compensation->parameters.empty())
+        to_proto(t.compensation->parameters, *c->mutable_params());
+      if (!to_proto(t.compensation->retry_written, *c->mutable_retry()))
+        c->clear_retry();
+      c->set_timeout_ms(t.compensation->timeout_ms_written);
+    }
+    pt->set_point_of_no_return(t.point_of_no_return);
+    pt->set_gate(t.gate);
+    pt->set_description(t.description);
+  }
+  return p;
+}
+
+std::string canonical(const v1::WorkflowDefinition& p) {
+  std::string out;
+  pb::io::StringOutputStream sos{&out};
+  {
+    pb::io::CodedOutputStream cos{&sos};
+    cos.SetSerializationDeterministic(true);
+    p.SerializeToCodedStream(&cos);
+  }
+  return out;
+}
+
+class collector : public pb::io::ErrorCollector {
+public:
+  void AddError(int line, pb::io::ColumnNumber column, const std::string& message) override {
+    if (first_.empty())
+      first_ = "line " + std::to_string(line + 1) + " column " + std::to_string(column + 1)
+               + ": " + message;
+  }
+  const std::string& first() const { return first_; }
+
+private:
+  std::string first_;
+};
+
+caf::expected<definition_ptr> finish(definition d, const kind_catalog* kinds) {
+  auto proto = to_proto(d);
+  auto checked = kinds != nullptr ? validate(std::move(d), *kinds) : link(std::move(d));
+  if (!checked)
+    return checked.error();
+  checked->encoded = canonical(proto);
+  checked->digest = sha256_hex(checked->encoded);
+  return std::make_shared<const definition>(std::move(*checked));
+}
+
+} // namespace
+
+caf::expected<definition_ptr> load_definition(std::string_view source,
+                                              const kind_catalog& kinds,
+                                              definition_format format) {
+  if (format == definition_format::automatic) {
+    auto first = source.find_first_not_of(" \t\r\n");
+    format = first != std::string_view::npos && source[first] == '{' ? definition_format::json
+                                                                     : definition_format::text;
+  }
+  v1::WorkflowDefinition proto;
+  if (format == definition_format::json) {
+    pb::util::JsonParseOptions opts;
+    opts.ignore_unknown_fields = false;
+    auto st = pb::util::JsonStringToMessage(std::string{source}, &proto, opts);
+    if (!st.ok())
+      return make_error(errc::invalid_argument,
+                        "definition (JSON): " + std::string{st.message()});
+  } else {
+    pb::TextFormat::Parser parser;
+    collector errors;
+    parser.RecordErrorsTo(&errors);
+    if (!parser.ParseFromString(std::string{source}, &proto))
+      return make_error(errc::invalid_argument, "definition (text format): " + errors.first());
+  }
+  return finish(from_proto(proto), &kinds);
+}
+
+caf::expected<definition_ptr> load_definition_file(const std::string& path,
+                                                   const kind_catalog& kinds) {
+  std::ifstream in{path};
+  if (!in)
+    return make_error(errc::not_found, "definition file \"" + path + "\": cannot be read");
+  std::stringstream buf;
+  buf << in.rdbuf();
+  auto format = path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0
+                  ? definition_format::json
+                  : definition_format::automatic;
+  auto result = load_definition(buf.str(), kinds, format);
+  if (!result)
+    return make_error(code_of(result.error()), path + ": " + message_of(result.error()));
+  return result;
+}
+
+caf::expected<definition_ptr> decode_definition(std::string_view encoded) {
+  v1::WorkflowDefinition proto;
+  if (!proto.ParseFromArray(encoded.data(), static_cast<int>(encoded.size())))
+    return make_error(errc::data_loss, "definition: undecodable protobuf");
+  return finish(from_proto(proto), nullptr);
+}
+
+caf::expected<definition_ptr> finish_definition(definition def, const kind_catalog& kinds) {
+  return finish(std::move(def), &kinds);
+}
+
+std::string render_definition(const definition& def, definition_format format) {
+  auto proto = to_proto(def);
+  std::string out;
+  if (format == definition_format::json) {
+    pb::util::JsonPrintOptions opts;
+    opts.add_whitespace = true;
+    opts.preserve_proto_field_names = true;
+    (void) pb::util::MessageToJsonString(proto, &out, opts);
+  } else {
+    pb::TextFormat::PrintToString(proto, &out);
+  }
+  return out;
+}
+
+} // namespace ferry

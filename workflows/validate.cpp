@@ -1,0 +1,255 @@
+#include "workflows/validate.hpp"
+
+#include <cmath>
+#include <set>
+#include <unordered_map>
+
+#include "common/errc.hpp"
+#include "common/ids.hpp"
+
+namespace ferry {
+
+namespace {
+
+std::string quote(const std::string& x) {
+  return "\"" + x + "\"";
+}
+
+caf::error field_error(const std::string& owner, const std::string& field,
+                       const std::string& what) {
+  return make_error(errc::invalid_argument, owner + ": field " + quote(field) + ": " + what);
+}
+
+caf::error task_error(const std::string& task, const std::string& field,
+                      const std::string& what) {
+  return field_error("task " + quote(task), field, what);
+}
+
+bool matches(param_type want, const value& v) {
+  switch (want) {
+    case param_type::any: return true;
+    case param_type::boolean: return v.kind == value::type::boolean;
+    case param_type::number: return v.kind == value::type::number;
+    case param_type::integer:
+      return v.kind == value::type::number && std::floor(v.n) == v.n && std::isfinite(v.n);
+    case param_type::string: return v.kind == value::type::string;
+    case param_type::list: return v.kind == value::type::list;
+    case param_type::object: return v.kind == value::type::object;
+  }
+  return false;
+}
+
+caf::error check_params(const std::string& task, const std::string& prefix,
+                        const kind_spec& spec, const params& ps) {
+  std::set<std::string> seen;
+  for (auto& [name, v] : ps) {
+    if (!seen.insert(name).second)
+      return task_error(task, prefix + name, "duplicate parameter");
+    const param_spec* ps_spec = nullptr;
+    for (auto& p : spec.params)
+      if (p.name == name)
+        ps_spec = &p;
+    if (ps_spec == nullptr) {
+      if (spec.open_params)
+        continue;
+      std::string known;
+      for (auto& p : spec.params)
+        known += (known.empty() ? "" : ", ") + p.name;
+      return task_error(task, prefix + name,
+                        "unknown parameter for kind " + quote(spec.name)
+                          + (known.empty() ? " (it takes none)" : " (it takes " + known + ")"));
+    }
+    if (!matches(ps_spec->type, v))
+      return task_error(task, prefix + name,
+                        std::string{"bad parameter type: expected "} + to_string(ps_spec->type)
+                          + ", got " + to_string(v.kind)
+                          + (v.kind == value::type::number ? " " + to_json(v) : ""));
+  }
+  for (auto& p : spec.params)
+    if (p.required && seen.count(p.name) == 0)
+      return task_error(task, prefix + p.name,
+                        "missing required parameter of kind " + quote(spec.name));
+  return {};
+}
+
+caf::error check_retry(const std::string& owner, const std::string& field,
+                       const retry_spec& r) {
+  if (r.max_attempts && *r.max_attempts < 1)
+    return field_error(owner, field + ".max_attempts", "must be at least 1");
+  if (r.backoff_multiplier && (!std::isfinite(*r.backoff_multiplier)
+                               || *r.backoff_multiplier < 1.0))
+    return field_error(owner, field + ".backoff_multiplier", "must be at least 1.0");
+  if (r.jitter && (!std::isfinite(*r.jitter) || *r.jitter < 0.0 || *r.jitter > 1.0))
+    return field_error(owner, field + ".jitter", "must be between 0 and 1");
+  if (r.initial_backoff_ms && r.max_backoff_ms && *r.max_backoff_ms < *r.initial_backoff_ms)
+    return field_error(owner, field + ".max_backoff_ms",
+                       "must not be less than initial_backoff_ms");
+  return {};
+}
+
+} // namespace
+
+retry_policy resolve(const retry_spec& written, const retry_spec& defaults) {
+  retry_policy p;
+  auto pick = [](const auto& a, const auto& b, auto fallback) {
+    return a ? *a : (b ? *b : fallback);
+  };
+  p.max_attempts = pick(written.max_attempts, defaults.max_attempts, p.max_attempts);
+  p.initial_backoff_ms = pick(written.initial_backoff_ms, defaults.initial_backoff_ms,
+                              p.initial_backoff_ms);
+  p.max_backoff_ms = pick(written.max_backoff_ms, defaults.max_backoff_ms, p.max_backoff_ms);
+  p.backoff_multiplier = pick(written.backoff_multiplier, defaults.backoff_multiplier,
+                              p.backoff_multiplier);
+  p.jitter = pick(written.jitter, defaults.jitter, p.jitter);
+  p.budget_ms = pick(written.budget_ms, defaults.budget_ms, p.budget_ms);
+  if (p.max_backoff_ms < p.initial_backoff_ms)
+    p.max_backoff_ms = p.initial_backoff_ms;
+  return p;
+}
+
+namespace {
+
+caf::expected<definition> check(definition def, const kind_catalog* kinds) {
+  if (!valid_id(def.name, 128))
+    return make_error(errc::invalid_argument,
+                      "definition: field \"name\": "
+                        + std::string{def.name.empty() ? "missing"
+                                                       : "must be 1 to 128 characters of "
+                                                         "[A-Za-z0-9_.-], got " + quote(def.name)});
+  if (def.tasks.empty())
+    return make_error(errc::invalid_argument,
+                      "definition " + quote(def.name) + ": field \"tasks\": no tasks");
+  if (auto err = check_retry("definition " + quote(def.name), "default_retry",
+                             def.default_retry))
+    return err;
+  std::unordered_map<std::string, uint32_t> index;
+  for (uint32_t i = 0; i < def.tasks.size(); ++i) {
+    auto& t = def.tasks[i];
+    if (t.id.empty())
+      return make_error(errc::invalid_argument,
+                        "task #" + std::to_string(i + 1) + ": field \"id\": missing");
+    if (!valid_id(t.id))
+      return task_error(t.id, "id", "must be 1 to 64 characters of [A-Za-z0-9_.-]");
+    if (!index.emplace(t.id, i).second)
+      return task_error(t.id, "id", "duplicate task id");
+  }
+  for (uint32_t i = 0; i < def.tasks.size(); ++i) {
+    auto& t = def.tasks[i];
+    if (t.kind.empty())
+      return task_error(t.id, "kind", "missing");
+    if (kinds != nullptr) {
+      auto spec = kinds->find(t.kind);
+      if (spec == nullptr)
+        return task_error(t.id, "kind", "unknown kind " + quote(t.kind));
+      if (auto err = check_params(t.id, "params.", *spec, t.parameters))
+        return err;
+    }
+    if (auto err = check_retry("task " + quote(t.id), "retry", t.retry_written))
+      return err;
+    t.retry = resolve(t.retry_written, def.default_retry);
+    t.effective_timeout_ms = t.timeout_ms != 0 ? t.timeout_ms
+                             : def.default_timeout_ms != 0 ? def.default_timeout_ms
+                                                           : default_task_timeout_ms;
+    if (t.compensation) {
+      auto& c = *t.compensation;
+      if (c.kind.empty())
+        return task_error(t.id, "compensation.kind", "missing");
+      if (kinds != nullptr) {
+        auto cspec = kinds->find(c.kind);
+        if (cspec == nullptr)
+          return task_error(t.id, "compensation.kind",
+                            "unknown compensation kind " + quote(c.kind));
+        if (auto err = check_params(t.id, "compensation.params.", *cspec, c.parameters))
+          return err;
+      }
+      if (auto err = check_retry("task " + quote(t.id), "compensation.retry",
+                                 c.retry_written))
+        return err;
+      // Undoing must be more patient than doing: unless told otherwise, a compensation
+      // retries 10 times.
+      retry_spec comp_defaults = def.default_retry;
+      if (!comp_defaults.max_attempts)
+        comp_defaults.max_attempts = 10;
+      c.retry = resolve(c.retry_written, comp_defaults);
+      c.timeout_ms = c.timeout_ms_written != 0 ? c.timeout_ms_written : t.effective_timeout_ms;
+    }
+    std::set<uint32_t> seen;
+    t.deps.clear();
+    for (auto& d : t.depends_on) {
+      auto j = index.find(d);
+      if (j == index.end())
+        return task_error(t.id, "depends_on", "missing dependency " + quote(d)
+                                                + ": no task has that id");
+      if (j->second == i)
+        return task_error(t.id, "depends_on", "depends on itself");
+      if (!seen.insert(j->second).second)
+        return task_error(t.id, "depends_on", "dependency " + quote(d) + " listed twice");
+      t.deps.push_back(j->second);
+    }
+  }
+  // Cycle check (Kahn), and dependents.
+  auto n = def.tasks.size();
+  std::vector<uint32_t> indegree(n, 0);
+  for (auto& t : def.tasks)
+    t.dependents.clear();
+  for (uint32_t i = 0; i < n; ++i)
+    for (auto d : def.tasks[i].deps) {
+      def.tasks[d].dependents.push_back(i);
+      ++indegree[i];
+    }
+  std::vector<uint32_t> order;
+  order.reserve(n);
+  for (uint32_t i = 0; i < n; ++i)
+    if (indegree[i] == 0)
+      order.push_back(i);
+  for (size_t k = 0; k < order.size(); ++k)
+    for (auto j : def.tasks[order[k]].dependents)
+      if (--indegree[j] == 0)
+        order.push_back(j);
+  if (order.size() != n) {
+    // Name a task on the cycle: follow unfinished dependencies until one repeats.
+    uint32_t at = 0;
+    while (indegree[at] == 0)
+      ++at;
+    std::vector<int> visited(n, -1);
+    std::vector<uint32_t> path;
+    while (visited[at] < 0) {
+      visited[at] = static_cast<int>(path.size());
+      path.push_back(at);
+      for (auto d : def.tasks[at].deps)
+        if (indegree[d] != 0) {
+          at = d;
+          break;
+        }
+    }
+    std::string cycle;
+    for (size_t k = static_cast<size_t>(visited[at]); k < path.size(); ++k)
+      cycle += def.tasks[path[k]].id + " -> ";
+    cycle += def.tasks[at].id;
+    return task_error(def.tasks[at].id, "depends_on", "cycle: " + cycle);
+  }
+  // Transitive dependents, in reverse topological order.
+  for (auto k = order.rbegin(); k != order.rend(); ++k) {
+    auto& t = def.tasks[*k];
+    std::set<uint32_t> all;
+    for (auto j : t.dependents) {
+      all.insert(j);
+      all.insert(def.tasks[j].transitive_dependents.begin(),
+                 def.tasks[j].transitive_dependents.end());
+    }
+    t.transitive_dependents.assign(all.begin(), all.end());
+  }
+  return def;
+}
+
+} // namespace
+
+caf::expected<definition> validate(definition def, const kind_catalog& kinds) {
+  return check(std::move(def), &kinds);
+}
+
+caf::expected<definition> link(definition def) {
+  return check(std::move(def), nullptr);
+}
+
+} // namespace ferry
