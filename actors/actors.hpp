@@ -208,6 +208,8 @@ using migration_actor = caf::typed_actor<
   /// Sends the watcher every durable event from this sequence number on, then live events,
   /// then a done message when the run comes to rest. Answers true once subscribed.
   caf::replies_to<watch_atom, uint64_t, watcher_actor>::with<bool>,
+  /// From the commit window: a slot is this run's; it may send its next transition.
+  caf::reacts_to<flush_atom>,
   /// Stops the run's actor without writing anything (engine shutdown).
   caf::reacts_to<stop_atom>>;
 

@@ -13,6 +13,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "actors/builtin_kinds.hpp"
+#include "actors/commit_window.hpp"
 #include "actors/engine_actor.hpp"
 #include "actors/journal.hpp"
 #include "actors/timer_service.hpp"
@@ -40,8 +41,9 @@ caf::error translate(caf::error err) {
 
 class ferry_config : public caf::actor_system_config {
 public:
-  explicit ferry_config(size_t threads) {
+  ferry_config(size_t threads, const std::string& policy) {
     set("scheduler.max-threads", threads);
+    set("scheduler.policy", caf::atom_from_string(policy));
     set("logger.verbosity", caf::atom("quiet"));
     add_error_category(errc_category::value,
                        [](uint8_t code, caf::atom_value, const caf::message& ctx) {
@@ -60,6 +62,7 @@ struct engine::impl {
   engine_metrics metrics;
   std::unique_ptr<timer_service> timers;
   std::unique_ptr<executor_registry> registry;
+  std::unique_ptr<commit_window> window;
   std::shared_ptr<store> st;
   std::unique_ptr<ferry_config> cfg;
   std::unique_ptr<caf::actor_system> sys;
@@ -122,7 +125,11 @@ caf::expected<std::unique_ptr<engine>> engine::open(engine_options opts) {
     p->registry->add(e);
   auto threads = p->opts.threads != 0 ? p->opts.threads
                                       : std::max(1u, std::thread::hardware_concurrency());
-  p->cfg = std::make_unique<ferry_config>(threads);
+  if (p->opts.scheduler_policy != "sharing" && p->opts.scheduler_policy != "stealing")
+    return make_error(errc::invalid_argument,
+                      "engine options: field \"scheduler_policy\": must be \"sharing\" or "
+                      "\"stealing\", got \"" + p->opts.scheduler_policy + "\"");
+  p->cfg = std::make_unique<ferry_config>(threads, p->opts.scheduler_policy);
   p->sys = std::make_unique<caf::actor_system>(*p->cfg);
   journal_options jopts;
   jopts.sync = p->opts.sync;
@@ -133,6 +140,8 @@ caf::expected<std::unique_ptr<engine>> engine::open(engine_options opts) {
   p->env->registry = p->registry.get();
   p->env->timers = p->timers.get();
   p->env->metrics = &p->metrics;
+  p->window = std::make_unique<commit_window>(p->opts.max_inflight_commits);
+  p->env->window = p->window.get();
   p->env->history = p->st;
   // Generated run ids continue from the wall clock: unique across restarts.
   auto seed = static_cast<uint64_t>(wall_now_ms()) << 12;
@@ -331,6 +340,18 @@ uint64_t engine::recovered() const {
 
 engine_metrics& engine::metrics() {
   return impl_->metrics;
+}
+
+caf::expected<journal_stats> engine::journal_statistics() {
+  std::lock_guard<std::mutex> guard{impl_->mtx};
+  if (impl_->closed)
+    return make_error(errc::unavailable, "the engine is closed");
+  caf::scoped_actor self{*impl_->sys};
+  caf::expected<journal_stats> result = make_error(errc::unavailable, "no answer");
+  self->request(impl_->journal, caf::duration{impl_->opts.call_timeout}, stats_atom::value)
+    .receive([&](journal_stats& s) { result = s; },
+             [&](caf::error& e) { result = translate(std::move(e)); });
+  return result;
 }
 
 } // namespace ferry

@@ -29,8 +29,14 @@ struct engine_options {
   bool sync = true;
   /// Most transitions per journal batch. Default: 4096.
   size_t max_batch = 4096;
+  /// Transitions on their way to the journal at once; runs beyond it queue for a slot.
+  /// Bounds commit latency and memory under overload. Default: 512.
+  size_t max_inflight_commits = 512;
   /// Scheduler threads; 0 = one per core. Default: 0.
   size_t threads = 0;
+  /// CAF scheduler policy: "sharing" (one queue, idle workers sleep on a condition variable)
+  /// or "stealing". Default: "sharing".
+  std::string scheduler_policy = "sharing";
   /// Resume the runs that are not at rest on open. Default: true.
   bool recover = true;
   /// Task kinds besides the built-in noop, sleep, fail and effect (same name: replaces).
@@ -125,6 +131,9 @@ public:
   uint64_t recovered() const;
 
   engine_metrics& metrics();
+
+  /// What the journal has written so far.
+  caf::expected<journal_stats> journal_statistics();
 
   /// Stops every run (nothing is written on their behalf), lets in-flight commits finish and
   /// closes the journal. Called by the destructor; idempotent.

@@ -50,6 +50,8 @@ struct engine_metrics {
   std::atomic<uint64_t> dispatches{0};
   /// From a migration actor sending a transition to the journal's acknowledgement.
   latency_histogram commit_latency;
+  /// From a run having a transition to send to its getting a slot of the commit window.
+  latency_histogram window_wait;
 };
 
 } // namespace ferry

@@ -8,6 +8,7 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include "actors/commit_window.hpp"
 #include "actors/executor.hpp"
 #include "actors/metrics.hpp"
 #include "actors/timer_service.hpp"
@@ -34,6 +35,11 @@ struct migration_state {
   /// Sent to the journal, not yet acknowledged.
   std::vector<event> inflight;
   bool committing = false;
+  /// A slot of the commit window is ours / we queue for one.
+  bool has_slot = false;
+  bool awaiting_slot = false;
+  /// When this run started to want a slot (steady ns).
+  int64_t wanted_ns = 0;
   int64_t sent_ns = 0;
   std::vector<reply_hook> pending_replies;
   std::vector<reply_hook> inflight_replies;
@@ -123,11 +129,34 @@ bool idle(const migration_state& st) {
   return !st.committing && st.pending.empty();
 }
 
+/// Leaves the commit window: gives back a slot or stops waiting for one.
+void leave_window(migration_ptr self) {
+  auto& st = self->state;
+  if (st.has_slot) {
+    st.has_slot = false;
+    st.env->window->release();
+  } else if (st.awaiting_slot) {
+    st.awaiting_slot = false;
+    st.env->window->cancel(caf::actor_cast<migration_actor>(self));
+  }
+}
+
 /// Sends what is pending to the journal, unless a transition is in flight.
 void flush(migration_ptr self) {
   auto& st = self->state;
   if (st.committing || st.pending.empty())
     return;
+  if (!st.has_slot) {
+    if (st.awaiting_slot)
+      return;
+    st.wanted_ns = steady_ns();
+    if (!st.env->window->acquire_or_wait(caf::actor_cast<migration_actor>(self))) {
+      st.awaiting_slot = true;
+      return;
+    }
+    st.has_slot = true;
+  }
+  st.env->metrics->window_wait.record(steady_ns() - st.wanted_ns);
   commit_request req;
   auto& rec = req.record;
   rec.run = st.run.id;
@@ -153,6 +182,8 @@ void step(migration_ptr self) {
   auto& st = self->state;
   if (auto err = advance(st.run, wall_now_ms(), st.pending)) {
     // A bug in workflows/: stop this run where its journal is consistent.
+    stop_timer(self);
+    leave_window(self);
     self->quit(err);
     return;
   }
@@ -167,6 +198,9 @@ void finish_watch(migration_ptr self, const watcher_actor& w) {
 void on_committed(migration_ptr self, const caf::error& err) {
   auto& st = self->state;
   st.committing = false;
+  // Back of the queue for the next transition: no run holds a slot across commits.
+  st.has_slot = false;
+  st.env->window->release();
   if (err) {
     for (auto& r : st.inflight_replies)
       r(err, 0);
@@ -273,6 +307,8 @@ migration_actor::behavior_type migration_behavior(migration_ptr self) {
     [=](result_atom, uint32_t task, uint32_t attempt, bool comp, const task_result& r) {
       auto& st = self->state;
       if (auto err = on_result(st.run, task, attempt, comp, r, wall_now_ms(), st.pending)) {
+        stop_timer(self);
+        leave_window(self);
         self->quit(err);
         return;
       }
@@ -323,8 +359,18 @@ migration_actor::behavior_type migration_behavior(migration_ptr self) {
         st.watchers.push_back(w);
       return true;
     },
+    [=](flush_atom) {
+      auto& st = self->state;
+      st.awaiting_slot = false;
+      st.has_slot = true;
+      if (st.pending.empty() || st.committing)
+        leave_window(self);
+      else
+        flush(self);
+    },
     [=](stop_atom) {
       stop_timer(self);
+      leave_window(self);
       self->quit();
     },
   };

@@ -16,6 +16,7 @@ namespace ferry {
 
 class executor_registry;
 class timer_service;
+class commit_window;
 struct engine_metrics;
 
 /// What every run of one engine shares.
@@ -25,6 +26,8 @@ struct migration_env {
   const executor_registry* registry = nullptr;
   timer_service* timers = nullptr;
   engine_metrics* metrics = nullptr;
+  /// Bounds the transitions in flight to the journal.
+  commit_window* window = nullptr;
   /// For reading a run's history when a watcher subscribes.
   std::shared_ptr<const store> history;
 };

@@ -6,6 +6,8 @@
 #include <rocksdb/slice.h>
 #include <rocksdb/table.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/memtablerep.h>
+#include <rocksdb/slice_transform.h>
 #include <rocksdb/write_batch.h>
 
 #include "common/errc.hpp"
@@ -34,7 +36,19 @@ caf::error translate(const rocksdb::Status& st, const std::string& what) {
   return make_error(code_of(st), what + ": " + st.ToString());
 }
 
-constexpr const char* cf_names[] = {"events", "runs", "definitions"};
+/// The run id part of an events key (everything but the 8-byte sequence number): the
+/// memtables hash on it, so a commit's inserts land in small per-run lists instead of one
+/// large skiplist (the dominant cost of a write otherwise).
+class run_prefix final : public rocksdb::SliceTransform {
+public:
+  const char* Name() const override { return "ferry.run_prefix.v1"; }
+  rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
+    return rocksdb::Slice{key.data(), key.size() - 8};
+  }
+  bool InDomain(const rocksdb::Slice& key) const override {
+    return key.size() >= 9 && key[key.size() - 9] == '\0';
+  }
+};
 
 class rocksdb_store final : public store {
 public:
@@ -89,6 +103,7 @@ public:
     const std::function<bool(std::string_view, std::string_view)>& f) const override {
     rocksdb::ReadOptions ro;
     ro.fill_cache = false;
+    ro.total_order_seek = true;
     std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(ro, runs_)};
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
       auto k = it->key();
@@ -105,22 +120,41 @@ public:
     const run_id& run, uint64_t from_seq,
     const std::function<bool(uint64_t, std::string_view)>& f) const override {
     auto prefix = event_prefix(run);
-    auto start = event_key(run, from_seq);
-    std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, events_)};
-    // The record holding `from_seq` starts at or before it.
-    it->SeekForPrev(start);
-    if (!it->Valid() || !it->key().starts_with(prefix))
-      it->Seek(start);
-    for (; it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    rocksdb::ReadOptions ro;
+    ro.prefix_same_as_start = true;
+    std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(ro, events_)};
+    // Batches are keyed by their first event: the one holding `from_seq` is the last that
+    // starts at or before it. Prefix iterators only go forward, so hold each batch back
+    // until the next one shows it is the right one.
+    std::string held_value;
+    uint64_t held_seq = 0;
+    bool holding = false;
+    bool go_on = true;
+    for (it->Seek(event_key(run, 0)); go_on && it->Valid() && it->key().starts_with(prefix);
+         it->Next()) {
       std::string_view r;
       uint64_t seq = 0;
       auto k = it->key();
       if (!parse_event_key(std::string_view{k.data(), k.size()}, r, seq) || r != run)
         break;
       auto v = it->value();
-      if (!f(seq, std::string_view{v.data(), v.size()}))
-        break;
+      if (seq <= from_seq) {
+        held_value.assign(v.data(), v.size());
+        held_seq = seq;
+        holding = true;
+        continue;
+      }
+      if (holding) {
+        holding = false;
+        if (!f(held_seq, held_value)) {
+          go_on = false;
+          break;
+        }
+      }
+      go_on = f(seq, std::string_view{v.data(), v.size()});
     }
+    if (go_on && holding)
+      f(held_seq, held_value);
     if (!it->status().ok())
       return translate(it->status(), "journal " + path_ + ": read events of run " + run);
     return {};
@@ -172,16 +206,26 @@ caf::expected<std::unique_ptr<store>> open_rocksdb_store(const std::string& path
   // The journal's durability comes from syncing the WAL on every commit; cap its size so
   // recovery after a crash replays little.
   db_opts.max_total_wal_size = 256u << 20;
+  // One writer (the journal actor), and hashed memtables, which need it.
+  db_opts.allow_concurrent_memtable_write = false;
   rocksdb::ColumnFamilyOptions cf_opts;
   cf_opts.write_buffer_size = opts.write_buffer_bytes;
   rocksdb::BlockBasedTableOptions table;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   cf_opts.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   cf_opts.compression = rocksdb::kNoCompression;
+  // events and runs: hashed memtables keyed by run (see run_prefix).
+  auto hashed = cf_opts;
+  hashed.memtable_factory.reset(rocksdb::NewHashSkipListRepFactory(1u << 18));
+  auto events_opts = hashed;
+  events_opts.prefix_extractor = std::make_shared<run_prefix>();
+  auto runs_opts = hashed;
+  runs_opts.prefix_extractor.reset(rocksdb::NewNoopTransform());
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
   cfs.emplace_back(rocksdb::kDefaultColumnFamilyName, cf_opts);
-  for (auto* name : cf_names)
-    cfs.emplace_back(name, cf_opts);
+  cfs.emplace_back("events", events_opts);
+  cfs.emplace_back("runs", runs_opts);
+  cfs.emplace_back("definitions", cf_opts);
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   rocksdb::Status st;

@@ -9,6 +9,7 @@ packages=(
   librocksdb-dev        # the journal
   libprotobuf-dev protobuf-compiler
   libspdlog-dev libfmt-dev
+  libjemalloc-dev       # the allocator the apps and benchmarks link
   catch2                # Catch2 v2
   libcli11-dev          # the CLI
 )

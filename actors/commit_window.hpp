@@ -1,0 +1,41 @@
+// commit_window — how many transitions may be on their way to the journal at once. A run
+// takes a slot before it sends a transition and gives it back when the journal acknowledges
+// it; a run that finds no slot free queues and is sent flush_atom when one is handed to it.
+// Bounding what is in flight bounds the journal's batches and its commit latency, and keeps
+// memory flat when more runs want to commit than the disk can take: the wait moves before the
+// journal, where it is measured separately. Thread-safe; shared by the runs of one engine.
+#pragma once
+
+#include <cstddef>
+#include <deque>
+#include <mutex>
+
+#include "actors/actors.hpp"
+
+namespace ferry {
+
+class commit_window {
+public:
+  explicit commit_window(size_t capacity) : free_(capacity == 0 ? 1 : capacity) {
+  }
+
+  /// Takes a slot (true), or queues `waiter`, which will be sent flush_atom once a slot is
+  /// handed to it (false).
+  bool acquire_or_wait(const migration_actor& waiter);
+
+  /// Gives a slot back: to the first waiter if there is one.
+  void release();
+
+  /// `waiter` stops waiting (it is quitting). If a slot was already handed to it, that slot
+  /// is released again.
+  void cancel(const migration_actor& waiter);
+
+  size_t waiting() const;
+
+private:
+  mutable std::mutex mtx_;
+  size_t free_;
+  std::deque<migration_actor> waiters_;
+};
+
+} // namespace ferry

@@ -1,0 +1,109 @@
+// Helpers shared by the benchmarks: temporary journal directories, memory readings from
+// /proc, and a flat JSON object printer. Benchmarks print one JSON object on stdout.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace ferry::bench {
+
+/// A fresh directory under $TMPDIR (or /tmp), removed on destruction unless `keep`.
+class temp_dir {
+public:
+  explicit temp_dir(const std::string& prefix, bool keep = false) : keep_(keep) {
+    auto base = std::filesystem::temp_directory_path();
+    std::string tmpl = (base / (prefix + "-XXXXXX")).string();
+    std::vector<char> buf(tmpl.begin(), tmpl.end());
+    buf.push_back('\0');
+    path_ = ::mkdtemp(buf.data());
+  }
+  ~temp_dir() {
+    if (!keep_ && !path_.empty()) {
+      std::error_code ec;
+      std::filesystem::remove_all(path_, ec);
+    }
+  }
+  const std::string& path() const { return path_; }
+
+private:
+  std::string path_;
+  bool keep_;
+};
+
+/// A field of /proc/self/status in bytes (VmRSS, VmHWM).
+inline uint64_t proc_status_bytes(const std::string& field) {
+  std::ifstream in{"/proc/self/status"};
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.compare(0, field.size() + 1, field + ":") == 0) {
+      std::istringstream is{line.substr(field.size() + 1)};
+      uint64_t kb = 0;
+      is >> kb;
+      return kb * 1024;
+    }
+  }
+  return 0;
+}
+
+inline uint64_t rss_bytes() { return proc_status_bytes("VmRSS"); }
+inline uint64_t peak_rss_bytes() { return proc_status_bytes("VmHWM"); }
+
+/// Prints {"k": v, ...} on one line.
+class json_object {
+public:
+  json_object& add(const std::string& k, double v) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.6g", v);
+    fields_.emplace_back(k, buf);
+    return *this;
+  }
+  json_object& add(const std::string& k, uint64_t v) {
+    fields_.emplace_back(k, std::to_string(v));
+    return *this;
+  }
+  json_object& add(const std::string& k, int64_t v) {
+    fields_.emplace_back(k, std::to_string(v));
+    return *this;
+  }
+  json_object& add(const std::string& k, int v) { return add(k, static_cast<int64_t>(v)); }
+  json_object& add(const std::string& k, const std::string& v) {
+    fields_.emplace_back(k, "\"" + v + "\"");
+    return *this;
+  }
+  json_object& add(const std::string& k, bool v) {
+    fields_.emplace_back(k, v ? "true" : "false");
+    return *this;
+  }
+  void print() const {
+    std::string out = "{";
+    for (size_t i = 0; i < fields_.size(); ++i) {
+      if (i > 0)
+        out += ", ";
+      out += "\"" + fields_[i].first + "\": " + fields_[i].second;
+    }
+    out += "}";
+    std::printf("%s\n", out.c_str());
+    std::fflush(stdout);
+  }
+
+private:
+  std::vector<std::pair<std::string, std::string>> fields_;
+};
+
+/// The value at quantile q of sorted samples.
+template <class T>
+T quantile(const std::vector<T>& sorted, double q) {
+  if (sorted.empty())
+    return T{};
+  auto i = static_cast<size_t>(q * static_cast<double>(sorted.size() - 1) + 0.5);
+  return sorted[std::min(i, sorted.size() - 1)];
+}
+
+} // namespace ferry::bench

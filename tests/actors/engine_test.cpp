@@ -1,0 +1,379 @@
+// The engine end to end through its embedding API (ferry::engine): real actors, the real
+// journal actor, and a RocksDB journal where durability matters. Attempts of the `manual`
+// kind are completed by the test, so every step is driven by an event, never by time.
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <future>
+#include <mutex>
+
+#include "actors/engine.hpp"
+#include "persistence/journal_reader.hpp"
+#include "tests/support/test_kinds.hpp"
+
+using namespace ferry;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct fixture {
+  std::shared_ptr<test::manual_executor> manual = std::make_shared<test::manual_executor>();
+  std::unique_ptr<engine> eng;
+
+  explicit fixture(std::string journal = {}) {
+    engine_options opts;
+    opts.journal_path = std::move(journal);
+    opts.threads = 2;
+    opts.executors.push_back(manual);
+    auto e = engine::open(opts);
+    REQUIRE(e);
+    eng = std::move(*e);
+  }
+
+  definition_ptr load(const std::string& text) {
+    auto d = eng->load(text);
+    INFO((d ? "" : describe(d.error())));
+    REQUIRE(d);
+    return *d;
+  }
+
+  run_id submit(const std::string& text, submit_options opts = {}) {
+    auto id = eng->submit(load(text), opts);
+    INFO((id ? "" : describe(id.error())));
+    REQUIRE(id);
+    return *id;
+  }
+
+  run_state wait(const run_id& id) {
+    auto s = eng->wait(id, 20s);
+    INFO((s ? "" : describe(s.error())));
+    REQUIRE(s);
+    return *s;
+  }
+
+  std::string key(const run_id& id, const std::string& task, int attempt,
+                  bool undo = false) {
+    return idempotency_key(id, task, attempt, undo);
+  }
+
+  void complete(const run_id& id, const std::string& task, int attempt,
+                task_result r = task_result::success(), bool undo = false) {
+    auto k = key(id, task, attempt, undo);
+    REQUIRE(manual->await(k));
+    REQUIRE(manual->complete(k, std::move(r)));
+  }
+};
+
+const task_state& task_of(const run_state& s, const std::string& id) {
+  auto i = s.def->index_of(id);
+  REQUIRE(i >= 0);
+  return s.tasks[static_cast<size_t>(i)];
+}
+
+const char* chain = R"(
+name: "chain"
+tasks { id: "a" kind: "manual" compensation { kind: "manual" } }
+tasks { id: "b" kind: "manual" depends_on: "a" compensation { kind: "manual" } }
+tasks { id: "c" kind: "manual" depends_on: "b" retry { max_attempts: 2 initial_backoff_ms: 1 } }
+)";
+
+} // namespace
+
+TEST_CASE("a submitted run runs its tasks in dependency order and succeeds") {
+  fixture f;
+  auto id = f.submit(chain);
+  std::mutex mtx;
+  std::vector<event> seen;
+  auto watch = f.eng->watch(id, 1, [&](const std::vector<event>& evs) {
+    std::lock_guard<std::mutex> guard{mtx};
+    seen.insert(seen.end(), evs.begin(), evs.end());
+  }, nullptr);
+  f.complete(id, "a", 1);
+  f.complete(id, "b", 1);
+  f.complete(id, "c", 1);
+  auto s = f.wait(id);
+  CHECK(s.status == run_status::succeeded);
+  CHECK(f.manual->keys() == std::vector<std::string>{f.key(id, "a", 1), f.key(id, "b", 1),
+                                                     f.key(id, "c", 1)});
+  // The watch saw every durable event, in order, without gaps.
+  std::lock_guard<std::mutex> guard{mtx};
+  REQUIRE(!seen.empty());
+  for (size_t i = 0; i < seen.size(); ++i)
+    CHECK(seen[i].seq == i + 1);
+  CHECK(seen.front().type == event_type::run_started);
+}
+
+TEST_CASE("a failure before the point of no return compensates completed tasks in reverse "
+          "order") {
+  fixture f;
+  auto id = f.submit(chain);
+  f.complete(id, "a", 1);
+  f.complete(id, "b", 1);
+  f.complete(id, "c", 1, task_result::failure(errc::unavailable, "host gone"));
+  f.complete(id, "c", 2, task_result::failure(errc::unavailable, "host still gone"));
+  f.complete(id, "b", 1, task_result::success(), true);
+  f.complete(id, "a", 1, task_result::success(), true);
+  auto s = f.wait(id);
+  CHECK(s.status == run_status::rolled_back);
+  CHECK(task_of(s, "a").status == task_status::compensated);
+  CHECK(task_of(s, "b").status == task_status::compensated);
+  CHECK(task_of(s, "c").status == task_status::failed);
+  CHECK(s.reason.find("task \"c\" failed after 2 attempts") != std::string::npos);
+  auto keys = f.manual->keys();
+  REQUIRE(keys.size() == 6);
+  CHECK(keys[4] == f.key(id, "b", 1, true));
+  CHECK(keys[5] == f.key(id, "a", 1, true));
+}
+
+TEST_CASE("cancel stops and compensates; abort stops and compensates nothing") {
+  fixture f;
+  const char* gated = R"(
+name: "gated"
+tasks { id: "a" kind: "manual" compensation { kind: "manual" } }
+tasks { id: "approve" kind: "noop" gate: true depends_on: "a" }
+)";
+  SECTION("cancel") {
+    auto id = f.submit(gated);
+    f.complete(id, "a", 1);
+    // Wait for the run to reach its gate: the gate's TASK_SCHEDULED is durable.
+    std::promise<void> at_gate;
+    std::once_flag once;
+    auto w = f.eng->watch(id, 1, [&](const std::vector<event>& evs) {
+      for (auto& e : evs)
+        if (e.type == event_type::task_scheduled)
+          std::call_once(once, [&] { at_gate.set_value(); });
+    }, nullptr);
+    REQUIRE(at_gate.get_future().wait_for(10s) == std::future_status::ready);
+    auto ack = f.eng->cancel(id, "alice");
+    REQUIRE(ack);
+    f.complete(id, "a", 1, task_result::success(), true);
+    auto s = f.wait(id);
+    CHECK(s.status == run_status::rolled_back);
+    CHECK(task_of(s, "a").status == task_status::compensated);
+    CHECK(s.reason == "cancel requested");
+  }
+  SECTION("abort") {
+    auto id = f.submit(gated);
+    f.complete(id, "a", 1);
+    auto ack = f.eng->abort(id, "operator gave up", "bob");
+    REQUIRE(ack);
+    auto s = f.wait(id);
+    CHECK(s.status == run_status::aborted);
+    CHECK(task_of(s, "a").status == task_status::succeeded);
+    CHECK(s.reason == "operator gave up");
+    // Nothing was compensated.
+    CHECK(f.manual->keys().size() == 1);
+    // A terminal run refuses further actions.
+    auto again = f.eng->abort(id);
+    REQUIRE(!again);
+    CHECK(code_of(again.error()) == errc::failed_precondition);
+  }
+}
+
+TEST_CASE("cancel is refused after the point of no return") {
+  fixture f;
+  auto id = f.submit(R"(
+name: "flip"
+tasks { id: "flip" kind: "manual" point_of_no_return: true }
+tasks { id: "after" kind: "manual" depends_on: "flip" }
+)");
+  f.complete(id, "flip", 1);
+  REQUIRE(f.manual->await(f.key(id, "after", 1)));
+  auto ack = f.eng->cancel(id);
+  REQUIRE(!ack);
+  CHECK(code_of(ack.error()) == errc::failed_precondition);
+  CHECK(message_of(ack.error()).find("point of no return at task \"flip\"")
+        != std::string::npos);
+  f.complete(id, "after", 1);
+  CHECK(f.wait(id).status == run_status::succeeded);
+}
+
+TEST_CASE("a failure after the point of no return waits for an operator, who can retry") {
+  fixture f;
+  auto id = f.submit(R"(
+name: "forward"
+tasks { id: "flip" kind: "noop" point_of_no_return: true }
+tasks { id: "plug" kind: "manual" depends_on: "flip" retry { max_attempts: 1 } }
+)");
+  f.complete(id, "plug", 1, task_result::failure(errc::unavailable, "agent silent"));
+  auto s = f.wait(id);
+  CHECK(s.status == run_status::failed);
+  CHECK(task_of(s, "plug").status == task_status::failed);
+  auto wrong = f.eng->retry(id, "plg");
+  REQUIRE(!wrong);
+  CHECK(code_of(wrong.error()) == errc::not_found);
+  CHECK(message_of(wrong.error()).find("field \"task\"") != std::string::npos);
+  REQUIRE(f.eng->retry(id, "plug", "carol"));
+  f.complete(id, "plug", 2);
+  CHECK(f.wait(id).status == run_status::succeeded);
+}
+
+TEST_CASE("pause holds new attempts back until resume") {
+  fixture f;
+  auto id = f.submit(R"(
+name: "pausable"
+tasks { id: "a" kind: "manual" }
+tasks { id: "b" kind: "manual" depends_on: "a" }
+)");
+  REQUIRE(f.manual->await(f.key(id, "a", 1)));
+  auto paused = f.eng->pause(id);
+  REQUIRE(paused);
+  // The attempt in flight finishes and is recorded; nothing new starts.
+  f.manual->complete(f.key(id, "a", 1));
+  auto s = f.eng->get(id);
+  REQUIRE(s);
+  // get() answers once nothing is in flight: a's success is durable by then.
+  auto settled = f.eng->pause(id);
+  REQUIRE(settled);
+  s = f.eng->get(id);
+  REQUIRE(s);
+  CHECK(s->status == run_status::paused);
+  CHECK(task_of(*s, "a").status == task_status::succeeded);
+  CHECK(task_of(*s, "b").status == task_status::pending);
+  REQUIRE(f.eng->resume(id));
+  f.complete(id, "b", 1);
+  CHECK(f.wait(id).status == run_status::succeeded);
+}
+
+TEST_CASE("a gate waits for approval; approving an unknown or ungated task names it") {
+  fixture f;
+  auto id = f.submit(R"(
+name: "gate"
+tasks { id: "prepare" kind: "noop" }
+tasks { id: "flip" kind: "manual" gate: true depends_on: "prepare" }
+)");
+  auto bad = f.eng->approve(id, "flp");
+  REQUIRE(!bad);
+  CHECK(code_of(bad.error()) == errc::not_found);
+  auto not_gate = f.eng->approve(id, "prepare");
+  REQUIRE(!not_gate);
+  CHECK(code_of(not_gate.error()) == errc::failed_precondition);
+  CHECK(f.manual->keys().empty());
+  REQUIRE(f.eng->approve(id, "flip", "dave"));
+  f.complete(id, "flip", 1);
+  CHECK(f.wait(id).status == run_status::succeeded);
+}
+
+TEST_CASE("an attempt past its deadline fails with deadline_exceeded and is retried") {
+  fixture f;
+  auto id = f.submit(R"(
+name: "slow"
+tasks { id: "t" kind: "manual" timeout_ms: 30 retry { max_attempts: 2 initial_backoff_ms: 1 } }
+)");
+  // The first attempt is never completed: the engine times it out and starts the second.
+  REQUIRE(f.manual->await(f.key(id, "t", 1)));
+  f.complete(id, "t", 2);
+  // A late result of the first attempt is stale and ignored.
+  CHECK(f.manual->complete(f.key(id, "t", 1), task_result::failure(errc::internal, "late")));
+  auto s = f.wait(id);
+  CHECK(s.status == run_status::succeeded);
+  CHECK(task_of(s, "t").attempt == 2);
+}
+
+TEST_CASE("submitting the same run id again is idempotent; another definition is refused") {
+  fixture f;
+  submit_options opts;
+  opts.id = "vm-42-move";
+  auto first = f.eng->submit(f.load("name: \"once\" tasks { id: \"a\" kind: \"noop\" }"), opts);
+  REQUIRE(first);
+  auto again = f.eng->submit(f.load("name: \"once\" tasks { id: \"a\" kind: \"noop\" }"), opts);
+  REQUIRE(again);
+  CHECK(*again == *first);
+  auto other = f.eng->submit(f.load("name: \"other\" tasks { id: \"a\" kind: \"noop\" }"), opts);
+  REQUIRE(!other);
+  CHECK(code_of(other.error()) == errc::already_exists);
+  opts.id = "bad id!";
+  auto bad = f.eng->submit(f.load("name: \"x\" tasks { id: \"a\" kind: \"noop\" }"), opts);
+  REQUIRE(!bad);
+  CHECK(code_of(bad.error()) == errc::invalid_argument);
+  CHECK(message_of(bad.error()).find("field \"run_id\"") != std::string::npos);
+  auto all = f.eng->list();
+  REQUIRE(all);
+  CHECK(all->size() == 1);
+}
+
+TEST_CASE("list filters runs by status and definition name, with paging") {
+  fixture f;
+  for (int i = 0; i < 3; ++i)
+    f.wait(f.submit("name: \"quick\" tasks { id: \"a\" kind: \"noop\" }"));
+  auto held = f.submit("name: \"held\" tasks { id: \"a\" kind: \"manual\" }");
+  REQUIRE(f.manual->await(f.key(held, "a", 1)));
+  list_filter running;
+  running.statuses = {run_status::running};
+  auto r = f.eng->list(running);
+  REQUIRE(r);
+  REQUIRE(r->size() == 1);
+  CHECK(r->front().id == held);
+  list_filter quick;
+  quick.definition_name = "quick";
+  quick.limit = 2;
+  auto page1 = f.eng->list(quick);
+  REQUIRE(page1);
+  REQUIRE(page1->size() == 2);
+  quick.after = page1->back().id;
+  auto page2 = f.eng->list(quick);
+  REQUIRE(page2);
+  CHECK(page2->size() == 1);
+  f.complete(held, "a", 1);
+  f.wait(held);
+}
+
+TEST_CASE("a run interrupted with an attempt in flight resumes with the same idempotency key") {
+  test::temp_dir dir;
+  run_id id;
+  {
+    fixture f{dir.path()};
+    id = f.submit(chain);
+    f.complete(id, "a", 1);
+    REQUIRE(f.manual->await(f.key(id, "b", 1)));
+    // The engine closes (as a crash would leave it) with b's attempt 1 in flight.
+    f.manual->forget_all();
+  }
+  fixture f{dir.path()};
+  CHECK(f.eng->recovered() == 1);
+  // The same attempt is dispatched again, with the same key: the executor reconciles.
+  f.complete(id, "b", 1);
+  f.complete(id, "c", 1);
+  auto s = f.wait(id);
+  CHECK(s.status == run_status::succeeded);
+  CHECK(f.manual->keys() == std::vector<std::string>{f.key(id, "b", 1), f.key(id, "c", 1)});
+  f.eng->close();
+  // The journal replays to the checkpoint.
+  auto reader = journal_reader::open(dir.path());
+  REQUIRE(reader);
+  auto replayed = reader->replay(id);
+  auto checkpoint = reader->checkpoint(id);
+  REQUIRE(replayed);
+  REQUIRE(checkpoint);
+  CHECK(diff(*checkpoint, *replayed).empty());
+  CHECK(checkpoint->status == run_status::succeeded);
+}
+
+TEST_CASE("the effect kind applies each key once, also when dispatched again") {
+  test::temp_dir dir;
+  auto log = dir.file("effects.log");
+  auto text = "name: \"fx\" tasks { id: \"e\" kind: \"effect\" params { fields { key: \"log\" "
+              "value { string_value: \"" + log + "\" } } } }";
+  fixture f;
+  submit_options opts;
+  opts.id = "fx-1";
+  f.wait(f.submit(text, opts));
+  std::ifstream in{log};
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);)
+    lines.push_back(line);
+  CHECK(lines == std::vector<std::string>{"fx-1/e/1"});
+}
+
+TEST_CASE("operations on an unknown run say not_found") {
+  fixture f;
+  auto g = f.eng->get("nope");
+  REQUIRE(!g);
+  CHECK(code_of(g.error()) == errc::not_found);
+  auto c = f.eng->cancel("nope");
+  REQUIRE(!c);
+  CHECK(code_of(c.error()) == errc::not_found);
+  auto w = f.eng->wait("nope", 5s);
+  REQUIRE(!w);
+  CHECK(code_of(w.error()) == errc::not_found);
+}
