@@ -84,14 +84,20 @@ TEST_CASE("a submitted run runs its tasks in dependency order and succeeds") {
   auto id = f.submit(chain);
   std::mutex mtx;
   std::vector<event> seen;
-  auto watch = f.eng->watch(id, 1, [&](const std::vector<event>& evs) {
-    std::lock_guard<std::mutex> guard{mtx};
-    seen.insert(seen.end(), evs.begin(), evs.end());
-  }, nullptr);
+  std::promise<run_state> done;
+  auto watch = f.eng->watch(
+    id, 1,
+    [&](const std::vector<event>& evs) {
+      std::lock_guard<std::mutex> guard{mtx};
+      seen.insert(seen.end(), evs.begin(), evs.end());
+    },
+    [&](const run_state& s) { done.set_value(s); });
   f.complete(id, "a", 1);
   f.complete(id, "b", 1);
   f.complete(id, "c", 1);
-  auto s = f.wait(id);
+  auto finished = done.get_future();
+  REQUIRE(finished.wait_for(20s) == std::future_status::ready);
+  auto s = finished.get();
   CHECK(s.status == run_status::succeeded);
   CHECK(f.manual->keys() == std::vector<std::string>{f.key(id, "a", 1), f.key(id, "b", 1),
                                                      f.key(id, "c", 1)});
