@@ -135,6 +135,18 @@ caf::error retry(run_state& s, const std::string& task_id, const std::string& ac
   if (st != task_status::failed && st != task_status::compensation_failed)
     return refuse(s, "field \"task\": task \"" + task_id + "\" is "
                        + to_string(st) + ", not FAILED or COMPENSATION_FAILED");
+  // Once the rollback has undone (or begun undoing) a task, rolling forward again would run
+  // on undone work and could never succeed: only the compensation may be retried.
+  if (st == task_status::failed)
+    for (size_t j = 0; j < s.tasks.size(); ++j) {
+      auto other = s.tasks[j].status;
+      if (other == task_status::compensating || other == task_status::compensated
+          || other == task_status::compensation_failed)
+        return refuse(s, "field \"task\": task \"" + task_id
+                           + "\" cannot run again: the rollback has reached task \""
+                           + s.def->tasks[j].id + "\" (" + to_string(other)
+                           + "); only compensations may be retried");
+    }
   auto e = make(event_type::retry_requested, now, actor);
   e.task = *i;
   e.compensation = st == task_status::compensation_failed;

@@ -64,7 +64,8 @@ caf::error approve(run_state& s, const std::string& task_id, const std::string& 
                    time_ms now, std::vector<event>& out);
 
 /// On a FAILED run: gives task `task_id` (failed, or whose compensation failed) a fresh set
-/// of attempts.
+/// of attempts. A failed task is refused once the rollback has reached any task: only
+/// compensations may then be retried.
 caf::error retry(run_state& s, const std::string& task_id, const std::string& actor,
                  time_ms now, std::vector<event>& out);
 

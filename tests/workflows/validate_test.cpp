@@ -216,6 +216,15 @@ TEST_CASE("parameters of the right types are accepted and kept") {
   CHECK(*find_param(f.parameters, "forever") == value::of(false));
   CHECK(*find_param(f.parameters, "message") == value::of("boom"));
   CHECK(*find_param(task_named(*d, "s").parameters, "ms") == value::of(250));
+  // Struct fields have no order: parameters are kept sorted by name, whatever the input.
+  auto reordered = load_ok(wf(task("f", "fail", with_params(str("message", "boom")
+                                                            + flag("forever", false)
+                                                            + num("attempts", "2")))));
+  CHECK(reordered->tasks[0].parameters == f.parameters);
+  REQUIRE(f.parameters.size() == 3);
+  CHECK(f.parameters[0].first == "attempts");
+  CHECK(f.parameters[1].first == "forever");
+  CHECK(f.parameters[2].first == "message");
 }
 
 TEST_CASE("an unknown parameter is refused and the kind's parameters are listed") {
@@ -405,15 +414,17 @@ TEST_CASE("timeouts come from the task, then the definition, then 600000 ms") {
   CHECK(d->tasks[0].effective_timeout_ms == 600000);
   CHECK(d->tasks[0].effective_timeout_ms == default_task_timeout_ms);
   CHECK(d->tasks[1].effective_timeout_ms == 42);
-  auto e = load_ok(wf("default_timeout_ms: 900\n" + task("a") + task("b", "noop", "timeout_ms: 42")));
+  auto e = load_ok(wf("default_timeout_ms: 900\n" + task("a")
+                      + task("b", "noop", "timeout_ms: 42")));
   CHECK(e->tasks[0].effective_timeout_ms == 900);
   CHECK(e->tasks[1].effective_timeout_ms == 42);
 }
 
 TEST_CASE("retry policies inherit field by field from default_retry, then the built-ins") {
   auto d = load_ok(wf("default_retry { max_attempts: 5 initial_backoff_ms: 50 jitter: 0.5 }\n"
-                      + task("plain") + task("own", "noop", "retry { initial_backoff_ms: 7 "
-                                                            "backoff_multiplier: 3 budget_ms: 99 }")));
+                      + task("plain")
+                      + task("own", "noop", "retry { initial_backoff_ms: 7 "
+                                            "backoff_multiplier: 3 budget_ms: 99 }")));
   auto& plain = task_named(*d, "plain").retry;
   CHECK(plain.max_attempts == 5);
   CHECK(plain.initial_backoff_ms == 50);
