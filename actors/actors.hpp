@@ -25,6 +25,8 @@
 // Definitions are shared in memory and travel between processes by digest, never inline:
 // inspectors skip them.
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferry::definition_ptr)
+// Task texts stay in the process too (state crosses processes as a checkpoint, not as this).
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferry::task_text)
 
 namespace ferry {
 
@@ -164,7 +166,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, task_state& x) {
   return f(caf::meta::type_name("ferry.task_state"), x.status, x.gate_approved, x.attempt,
            x.compensation_attempt, x.attempt_base, x.first_started, x.started, x.deadline,
-           x.not_before, x.finished, x.code, x.retryable, x.error, x.output);
+           x.not_before, x.finished, x.code, x.retryable, x.text);
 }
 
 template <class Inspector>

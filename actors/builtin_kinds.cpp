@@ -44,7 +44,7 @@ public:
     auto ms = param(call, "ms");
     auto delay = ms ? static_cast<time_ms>(ms->n) : 0;
     timers_.arm(wall_now_ms() + delay,
-                [done = std::move(done)] { done(task_result::success()); });
+                [done = std::move(done)](uint64_t) { done(task_result::success()); });
   }
 
 private:

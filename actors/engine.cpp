@@ -187,11 +187,15 @@ void engine::close() {
   // Nothing may send into the actor system once it is gone: stop the timers and the
   // executors' threads first.
   p.timers->stop();
-  p.env.reset();
   p.registry.reset();
   p.journal = nullptr;
   p.front = nullptr;
+  // Run actors point at the environment, so it goes after them; its handles go now, or the
+  // journal's thread would wait for them forever.
+  p.env->journal = nullptr;
+  p.env->engine = nullptr;
   p.sys.reset();
+  p.env.reset();
   p.st.reset();
 }
 

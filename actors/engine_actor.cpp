@@ -15,10 +15,18 @@ namespace ferry {
 
 namespace {
 
+/// What the engine keeps of every run in the journal: enough to list it, kept small (a run
+/// costs this much memory for as long as the engine runs).
 struct run_entry {
   /// Null when the run is at rest and has no actor.
   migration_actor actor;
-  run_summary summary;
+  /// Interned: shared by every run of the definition.
+  definition_ptr def;
+  run_status status = run_status::pending;
+  uint64_t last_seq = 0;
+  time_ms created = 0;
+  time_ms updated = 0;
+  std::string reason;
 };
 
 struct engine_state {
@@ -52,6 +60,34 @@ caf::expected<definition_ptr> find_definition(engine_state& st, const std::strin
   return intern(st, *def);
 }
 
+run_summary summarize(const run_id& id, const run_entry& e) {
+  run_summary s;
+  s.id = id;
+  s.status = e.status;
+  if (e.def) {
+    s.definition_name = e.def->name;
+    s.definition_digest = e.def->digest;
+  }
+  s.last_seq = e.last_seq;
+  s.created = e.created;
+  s.updated = e.updated;
+  s.reason = e.reason;
+  return s;
+}
+
+void update(engine_state& st, run_entry& e, run_summary& s) {
+  e.status = s.status;
+  e.last_seq = s.last_seq;
+  e.created = s.created;
+  e.updated = s.updated;
+  e.reason = std::move(s.reason);
+  if (!e.def || e.def->digest != s.definition_digest) {
+    auto d = find_definition(st, s.definition_digest);
+    if (d)
+      e.def = *d;
+  }
+}
+
 caf::expected<run_state> load_run(engine_state& st, const run_id& id) {
   auto bytes = st.st->checkpoint(id);
   if (!bytes)
@@ -80,9 +116,9 @@ caf::expected<migration_actor> live_actor(engine_ptr self, const run_id& id, boo
     return not_found(id);
   if (i->second.actor)
     return i->second.actor;
-  if (!revive || is_terminal(i->second.summary.status))
+  if (!revive || is_terminal(i->second.status))
     return make_error(errc::failed_precondition,
-                      "run \"" + id + "\" is " + to_string(i->second.summary.status));
+                      "run \"" + id + "\" is " + to_string(i->second.status));
   auto state = load_run(st, id);
   if (!state)
     return state.error();
@@ -142,21 +178,20 @@ engine_actor::behavior_type engine_fn(engine_ptr self, std::shared_ptr<migration
         } while (st.runs.count(id) != 0);
       }
       if (auto i = st.runs.find(id); i != st.runs.end()) {
-        if (i->second.summary.definition_digest == req.def->digest)
+        if (i->second.def && i->second.def->digest == req.def->digest)
           return id;
         return make_error(errc::already_exists,
                           "submit: field \"run_id\": run \"" + id
                             + "\" exists with another definition (\""
-                            + i->second.summary.definition_name + "\")");
+                            + (i->second.def ? i->second.def->name : std::string{"?"})
+                            + "\")");
       }
       if (req.seed == 0)
         req.seed = (st.next_seed = st.next_seed * 6364136223846793005ULL
                                    + 1442695040888963407ULL);
       run_entry entry;
-      entry.summary.id = id;
-      entry.summary.status = run_status::pending;
-      entry.summary.definition_name = req.def->name;
-      entry.summary.definition_digest = req.def->digest;
+      entry.status = run_status::pending;
+      entry.def = req.def;
       auto rp = self->make_response_promise<run_id>();
       entry.actor = spawn_new_run(self->system(), st.env, id, std::move(req), rp);
       st.runs.emplace(id, std::move(entry));
@@ -187,13 +222,13 @@ engine_actor::behavior_type engine_fn(engine_ptr self, std::shared_ptr<migration
       std::vector<run_summary> result;
       auto i = f.after.empty() ? st.runs.begin() : st.runs.upper_bound(f.after);
       for (; i != st.runs.end(); ++i) {
-        auto& s = i->second.summary;
+        auto& e = i->second;
         if (!f.statuses.empty()
-            && std::find(f.statuses.begin(), f.statuses.end(), s.status) == f.statuses.end())
+            && std::find(f.statuses.begin(), f.statuses.end(), e.status) == f.statuses.end())
           continue;
-        if (!f.definition_name.empty() && s.definition_name != f.definition_name)
+        if (!f.definition_name.empty() && (!e.def || e.def->name != f.definition_name))
           continue;
-        result.push_back(s);
+        result.push_back(summarize(i->first, e));
         if (f.limit != 0 && result.size() >= f.limit)
           break;
       }
@@ -238,7 +273,7 @@ engine_actor::behavior_type engine_fn(engine_ptr self, std::shared_ptr<migration
       if (i == st.runs.end())
         return;
       bool terminal = is_terminal(s.status);
-      i->second.summary = std::move(s);
+      update(st, i->second, s);
       if (terminal)
         i->second.actor = nullptr;
     },
@@ -247,17 +282,21 @@ engine_actor::behavior_type engine_fn(engine_ptr self, std::shared_ptr<migration
       uint64_t resumed = 0;
       // Collect first, decode after: decoding reads definitions from the store.
       std::vector<std::string> to_resume;
-      st.st->for_each_checkpoint([&](std::string_view id, std::string_view bytes) {
+      std::vector<run_summary> summaries;
+      st.st->for_each_checkpoint([&](std::string_view, std::string_view bytes) {
         auto s = summarize_checkpoint(bytes);
         if (!s)
           return true;
-        run_entry entry;
-        entry.summary = std::move(*s);
-        if (!is_resting(entry.summary.status) && entry.summary.status != run_status::pending)
+        if (!is_resting(s->status) && s->status != run_status::pending)
           to_resume.emplace_back(bytes);
-        st.runs.emplace(std::string{id}, std::move(entry));
+        summaries.push_back(std::move(*s));
         return true;
       });
+      for (auto& s : summaries) {
+        auto id = s.id;
+        update(st, st.runs[id], s);
+      }
+      summaries.clear();
       auto lookup = [&st](const std::string& d) { return find_definition(st, d); };
       for (auto& bytes : to_resume) {
         auto state = decode_checkpoint(bytes, lookup);

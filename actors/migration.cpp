@@ -27,30 +27,34 @@ int64_t steady_ns() {
 /// sequence number durable by then.
 using reply_hook = std::function<void(const caf::error&, uint64_t)>;
 
+// Kept small: a run costs this much for as long as it is in flight (bench/memory_per_run).
 struct migration_state {
-  std::shared_ptr<const migration_env> env;
+  /// Owned by the engine, which outlives every run actor.
+  const migration_env* env = nullptr;
   run_state run;
-  /// Applied to `run`, not yet sent to the journal.
-  std::vector<event> pending;
-  /// Sent to the journal, not yet acknowledged.
-  std::vector<event> inflight;
+  /// Applied to `run`: the first `inflight_events` are on their way to the journal, the rest
+  /// wait for the next transition.
+  std::vector<event> events;
+  /// Hooks in the same order: the first `inflight_replies` wait for the transition in flight.
+  std::vector<reply_hook> replies;
+  /// get requests waiting for the run to have nothing in flight.
+  std::vector<caf::typed_response_promise<run_state>> gets;
+  std::vector<watcher_actor> watchers;
+  /// Steady ns: when the run began to want a commit slot, then when it sent the transition.
+  int64_t mark_ns = 0;
+  /// The armed wakeup (its id doubles as the generation a wakeup message carries).
+  uint64_t timer_id = 0;
+  time_ms timer_at = 0;
+  uint32_t inflight_events = 0;
+  uint32_t inflight_replies = 0;
   bool committing = false;
   /// A slot of the commit window is ours / we queue for one.
   bool has_slot = false;
   bool awaiting_slot = false;
-  /// When this run started to want a slot (steady ns).
-  int64_t wanted_ns = 0;
-  int64_t sent_ns = 0;
-  std::vector<reply_hook> pending_replies;
-  std::vector<reply_hook> inflight_replies;
-  /// get requests waiting for the run to have nothing in flight.
-  std::vector<caf::typed_response_promise<run_state>> gets;
-  std::vector<watcher_actor> watchers;
-  uint64_t timer_id = 0;
-  time_ms timer_at = 0;
-  uint64_t timer_generation = 0;
   run_status reported = run_status::pending;
   static inline const char* name = "ferry.migration";
+
+  size_t pending_events() const { return events.size() - inflight_events; }
 };
 
 using migration_ptr = migration_actor::stateful_pointer<migration_state>;
@@ -110,10 +114,9 @@ void rearm(migration_ptr self) {
   st.timer_at = at;
   if (at == 0)
     return;
-  auto gen = ++st.timer_generation;
   auto handle = caf::actor_cast<migration_actor>(self);
-  st.timer_id = st.env->timers->arm(at, [handle, gen] {
-    caf::anon_send(handle, wakeup_atom::value, gen);
+  st.timer_id = st.env->timers->arm(at, [handle](uint64_t id) {
+    caf::anon_send(handle, wakeup_atom::value, id);
   });
 }
 
@@ -126,7 +129,7 @@ void stop_timer(migration_ptr self) {
 }
 
 bool idle(const migration_state& st) {
-  return !st.committing && st.pending.empty();
+  return !st.committing && st.events.empty();
 }
 
 /// Leaves the commit window: gives back a slot or stops waiting for one.
@@ -144,43 +147,42 @@ void leave_window(migration_ptr self) {
 /// Sends what is pending to the journal, unless a transition is in flight.
 void flush(migration_ptr self) {
   auto& st = self->state;
-  if (st.committing || st.pending.empty())
+  if (st.committing || st.pending_events() == 0)
     return;
   if (!st.has_slot) {
     if (st.awaiting_slot)
       return;
-    st.wanted_ns = steady_ns();
+    st.mark_ns = steady_ns();
     if (!st.env->window->acquire_or_wait(caf::actor_cast<migration_actor>(self))) {
       st.awaiting_slot = true;
       return;
     }
     st.has_slot = true;
   }
-  st.env->metrics->window_wait.record(steady_ns() - st.wanted_ns);
+  auto now_ns = steady_ns();
+  st.env->metrics->window_wait.record(now_ns - st.mark_ns);
   commit_request req;
   auto& rec = req.record;
   rec.run = st.run.id;
-  rec.first_seq = st.pending.front().seq;
-  rec.events = encode_events(*st.run.def, st.pending);
+  rec.first_seq = st.events.front().seq;
+  rec.events = encode_events(*st.run.def, st.events);
   rec.checkpoint = encode_checkpoint(st.run);
-  if (st.pending.front().type == event_type::run_started) {
+  if (st.events.front().type == event_type::run_started) {
     rec.definition_digest = st.run.def->digest;
     rec.definition = st.run.def->encoded;
   }
-  st.inflight.swap(st.pending);
-  st.pending.clear();
-  st.inflight_replies.swap(st.pending_replies);
-  st.pending_replies.clear();
+  st.inflight_events = static_cast<uint32_t>(st.events.size());
+  st.inflight_replies = static_cast<uint32_t>(st.replies.size());
   st.committing = true;
-  st.sent_ns = steady_ns();
-  req.sent_ns = st.sent_ns;
+  st.mark_ns = now_ns;
+  req.sent_ns = now_ns;
   self->send(st.env->journal, append_atom::value, std::move(req));
 }
 
 /// Decides what is due now and sends it.
 void step(migration_ptr self) {
   auto& st = self->state;
-  if (auto err = advance(st.run, wall_now_ms(), st.pending)) {
+  if (auto err = advance(st.run, wall_now_ms(), st.events)) {
     // A bug in workflows/: stop this run where its journal is consistent.
     stop_timer(self);
     leave_window(self);
@@ -202,9 +204,7 @@ void on_committed(migration_ptr self, const caf::error& err) {
   st.has_slot = false;
   st.env->window->release();
   if (err) {
-    for (auto& r : st.inflight_replies)
-      r(err, 0);
-    for (auto& r : st.pending_replies)
+    for (auto& r : st.replies)
       r(err, 0);
     for (auto& g : st.gets)
       g.deliver(err);
@@ -215,30 +215,17 @@ void on_committed(migration_ptr self, const caf::error& err) {
   }
   auto& m = *st.env->metrics;
   m.transitions.fetch_add(1, std::memory_order_relaxed);
-  m.events.fetch_add(st.inflight.size(), std::memory_order_relaxed);
-  m.commit_latency.record(steady_ns() - st.sent_ns);
-  auto durable = st.inflight.back().seq;
-  for (auto& d : dispatches_of(st.inflight))
-    dispatch_one(self, d);
-  for (auto& w : st.watchers)
-    self->send(w, events_atom::value, st.run.id, st.inflight);
-  for (auto& r : st.inflight_replies)
-    r(caf::error{}, durable);
-  st.inflight_replies.clear();
-  // The durable status: the last status-changing event in flight decides it, but the state
-  // may be ahead; report the state's status only when nothing else is pending.
-  st.inflight.clear();
-  if (!st.pending.empty()) {
-    flush(self);
-    return;
-  }
-  for (auto& r : st.pending_replies)
-    r(caf::error{}, durable);
-  st.pending_replies.clear();
-  for (auto& g : st.gets)
-    g.deliver(st.run);
-  st.gets.clear();
-  if (st.run.status != st.reported) {
+  m.events.fetch_add(st.inflight_events, std::memory_order_relaxed);
+  m.commit_latency.record(steady_ns() - st.mark_ns);
+  auto n = st.inflight_events;
+  auto durable = st.events[n - 1].seq;
+  std::vector<event> committed{std::make_move_iterator(st.events.begin()),
+                               std::make_move_iterator(st.events.begin() + n)};
+  st.events.erase(st.events.begin(), st.events.begin() + n);
+  st.inflight_events = 0;
+  // The engine learns of a durable status change before anything it caused (a dispatch, an
+  // answer) can be seen: whoever reacts to those and then asks the engine sees the change.
+  if (st.events.empty() && st.run.status != st.reported) {
     st.reported = st.run.status;
     self->send(st.env->engine, status_atom::value, summary_of(st.run));
     switch (st.run.status) {
@@ -249,6 +236,23 @@ void on_committed(migration_ptr self, const caf::error& err) {
       default: break;
     }
   }
+  for (auto& d : dispatches_of(committed))
+    dispatch_one(self, d);
+  for (auto& w : st.watchers)
+    self->send(w, events_atom::value, st.run.id, committed);
+  // Once nothing is pending, every hook's events are durable.
+  auto k = st.events.empty() ? st.replies.size() : size_t{st.inflight_replies};
+  for (size_t i = 0; i < k; ++i)
+    st.replies[i](caf::error{}, durable);
+  st.replies.erase(st.replies.begin(), st.replies.begin() + static_cast<ptrdiff_t>(k));
+  st.inflight_replies = 0;
+  if (!st.events.empty()) {
+    flush(self);
+    return;
+  }
+  for (auto& g : st.gets)
+    g.deliver(st.run);
+  st.gets.clear();
   if (is_resting(st.run.status)) {
     for (auto& w : st.watchers)
       finish_watch(self, w);
@@ -306,7 +310,7 @@ migration_actor::behavior_type migration_behavior(migration_ptr self) {
     [=](committed_atom, uint64_t, const caf::error& err) { on_committed(self, err); },
     [=](result_atom, uint32_t task, uint32_t attempt, bool comp, const task_result& r) {
       auto& st = self->state;
-      if (auto err = on_result(st.run, task, attempt, comp, r, wall_now_ms(), st.pending)) {
+      if (auto err = on_result(st.run, task, attempt, comp, r, wall_now_ms(), st.events)) {
         stop_timer(self);
         leave_window(self);
         self->quit(err);
@@ -314,9 +318,9 @@ migration_actor::behavior_type migration_behavior(migration_ptr self) {
       }
       step(self);
     },
-    [=](wakeup_atom, uint64_t gen) {
+    [=](wakeup_atom, uint64_t id) {
       auto& st = self->state;
-      if (gen != st.timer_generation)
+      if (id != st.timer_id)
         return;
       st.timer_id = 0;
       st.timer_at = 0;
@@ -324,13 +328,13 @@ migration_actor::behavior_type migration_behavior(migration_ptr self) {
     },
     [=](control_atom, const control_request& req) -> caf::result<control_ack> {
       auto& st = self->state;
-      auto before = st.pending.size();
-      if (auto err = apply_control(st.run, req, st.pending))
+      auto before = st.events.size();
+      if (auto err = apply_control(st.run, req, st.events))
         return err;
-      if (st.pending.size() == before && idle(st))
+      if (st.events.size() == before && idle(st))
         return control_ack{st.run.seq, st.run.status};
       auto rp = self->make_response_promise<control_ack>();
-      st.pending_replies.emplace_back([rp, self](const caf::error& err, uint64_t seq) mutable {
+      st.replies.emplace_back([rp, self](const caf::error& err, uint64_t seq) mutable {
         if (err)
           rp.deliver(err);
         else
@@ -349,7 +353,7 @@ migration_actor::behavior_type migration_behavior(migration_ptr self) {
     },
     [=](watch_atom, uint64_t from, const watcher_actor& w) {
       auto& st = self->state;
-      auto durable = st.run.seq - st.pending.size() - st.inflight.size();
+      auto durable = st.run.seq - st.events.size();
       auto past = history(st, std::max<uint64_t>(from, 1), durable);
       if (!past.empty())
         self->send(w, events_atom::value, st.run.id, std::move(past));
@@ -363,7 +367,7 @@ migration_actor::behavior_type migration_behavior(migration_ptr self) {
       auto& st = self->state;
       st.awaiting_slot = false;
       st.has_slot = true;
-      if (st.pending.empty() || st.committing)
+      if (st.pending_events() == 0 || st.committing)
         leave_window(self);
       else
         flush(self);
@@ -376,12 +380,11 @@ migration_actor::behavior_type migration_behavior(migration_ptr self) {
   };
 }
 
-migration_actor::behavior_type new_run(migration_ptr self,
-                                       std::shared_ptr<const migration_env> env, run_id id,
+migration_actor::behavior_type new_run(migration_ptr self, const migration_env* env, run_id id,
                                        submit_request req,
                                        caf::typed_response_promise<run_id> reply) {
   auto& st = self->state;
-  st.env = std::move(env);
+  st.env = env;
   st.run.id = id;
   event e;
   e.type = event_type::run_started;
@@ -390,12 +393,12 @@ migration_actor::behavior_type new_run(migration_ptr self,
   e.seed = req.seed;
   e.not_before = req.not_before;
   e.actor = req.actor;
-  if (auto err = emit(st.run, std::move(e), st.pending)) {
+  if (auto err = emit(st.run, std::move(e), st.events)) {
     reply.deliver(err);
     self->quit(err);
     return migration_behavior(self);
   }
-  st.pending_replies.emplace_back([reply, id](const caf::error& err, uint64_t) mutable {
+  st.replies.emplace_back([reply, id](const caf::error& err, uint64_t) mutable {
     if (err)
       reply.deliver(err);
     else
@@ -405,11 +408,10 @@ migration_actor::behavior_type new_run(migration_ptr self,
   return migration_behavior(self);
 }
 
-migration_actor::behavior_type recovered_run(migration_ptr self,
-                                             std::shared_ptr<const migration_env> env,
+migration_actor::behavior_type recovered_run(migration_ptr self, const migration_env* env,
                                              run_state state) {
   auto& st = self->state;
-  st.env = std::move(env);
+  st.env = env;
   st.run = std::move(state);
   st.reported = st.run.status;
   // These attempts' TASK_STARTED is durable: hand them out again with the same keys, so the
@@ -425,13 +427,13 @@ migration_actor::behavior_type recovered_run(migration_ptr self,
 migration_actor spawn_new_run(caf::actor_system& sys, std::shared_ptr<const migration_env> env,
                               run_id id, submit_request req,
                               caf::typed_response_promise<run_id> reply) {
-  return sys.spawn(new_run, std::move(env), std::move(id), std::move(req), std::move(reply));
+  return sys.spawn(new_run, env.get(), std::move(id), std::move(req), std::move(reply));
 }
 
 migration_actor spawn_recovered_run(caf::actor_system& sys,
                                     std::shared_ptr<const migration_env> env,
                                     run_state state) {
-  return sys.spawn(recovered_run, std::move(env), std::move(state));
+  return sys.spawn(recovered_run, env.get(), std::move(state));
 }
 
 } // namespace ferry

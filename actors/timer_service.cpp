@@ -51,7 +51,7 @@ void timer_service::stop() {
 }
 
 void timer_service::loop() {
-  std::vector<callback> due;
+  std::vector<std::pair<uint64_t, callback>> due;
   std::unique_lock<std::mutex> lock{mtx_};
   while (!stopping_) {
     if (by_time_.empty()) {
@@ -69,12 +69,12 @@ void timer_service::loop() {
       auto id = by_time_.begin()->second;
       by_time_.erase(by_time_.begin());
       auto i = entries_.find(id);
-      due.push_back(std::move(i->second.fn));
+      due.emplace_back(id, std::move(i->second.fn));
       entries_.erase(i);
     }
     lock.unlock();
-    for (auto& f : due)
-      f();
+    for (auto& [id, f] : due)
+      f(id);
     due.clear();
     lock.lock();
   }

@@ -18,7 +18,8 @@ namespace ferry {
 
 class timer_service {
 public:
-  using callback = std::function<void()>;
+  /// Called with the id arm() returned.
+  using callback = std::function<void(uint64_t)>;
 
   timer_service();
   ~timer_service();

@@ -147,8 +147,8 @@ std::string encode_checkpoint(const run_state& s) {
     if (t.code != errc::ok)
       pt->set_error_code(to_string(t.code));
     pt->set_retryable(t.retryable);
-    pt->set_error(t.error);
-    pt->set_output(t.output);
+    pt->set_error(t.error());
+    pt->set_output(t.output());
   }
   return p.SerializeAsString();
 }
@@ -200,8 +200,7 @@ caf::expected<run_state> decode_checkpoint(std::string_view bytes,
     t.gate_approved = pt.gate_approved();
     t.code = pt.error_code().empty() ? errc::ok : errc_from_string(pt.error_code());
     t.retryable = pt.retryable();
-    t.error = pt.error();
-    t.output = pt.output();
+    t.text.set(pt.error(), pt.output());
   }
   return s;
 }

@@ -2,6 +2,8 @@
 // mutex. For unit tests and dry runs; nothing survives the process.
 #include <map>
 #include <mutex>
+#include <utility>
+#include <vector>
 
 #include "common/errc.hpp"
 #include "persistence/keys.hpp"
@@ -35,10 +37,17 @@ public:
     return i->second;
   }
 
+  // The iterations copy what they visit and call `f` without the lock (as a RocksDB
+  // iterator reads a snapshot): `f` may read the store, e.g. the journal reader looks up a
+  // definition while decoding a batch; holding the mutex there deadlocked.
   caf::error for_each_checkpoint(
     const std::function<bool(std::string_view, std::string_view)>& f) const override {
-    std::lock_guard<std::mutex> guard{mtx_};
-    for (auto& [k, v] : runs_)
+    std::vector<std::pair<std::string, std::string>> visited;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      visited.assign(runs_.begin(), runs_.end());
+    }
+    for (auto& [k, v] : visited)
       if (!f(k, v))
         break;
     return {};
@@ -47,22 +56,27 @@ public:
   caf::error for_each_event_batch(
     const run_id& run, uint64_t from_seq,
     const std::function<bool(uint64_t, std::string_view)>& f) const override {
-    std::lock_guard<std::mutex> guard{mtx_};
-    auto prefix = event_prefix(run);
-    auto i = events_.upper_bound(event_key(run, from_seq));
-    if (i != events_.begin()) {
-      auto prev = std::prev(i);
-      if (prev->first.compare(0, prefix.size(), prefix) == 0)
-        i = prev;
+    std::vector<std::pair<uint64_t, std::string>> visited;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      auto prefix = event_prefix(run);
+      auto i = events_.upper_bound(event_key(run, from_seq));
+      if (i != events_.begin()) {
+        auto prev = std::prev(i);
+        if (prev->first.compare(0, prefix.size(), prefix) == 0)
+          i = prev;
+      }
+      for (; i != events_.end() && i->first.compare(0, prefix.size(), prefix) == 0; ++i) {
+        std::string_view r;
+        uint64_t seq = 0;
+        if (!parse_event_key(i->first, r, seq) || r != run)
+          break;
+        visited.emplace_back(seq, i->second);
+      }
     }
-    for (; i != events_.end() && i->first.compare(0, prefix.size(), prefix) == 0; ++i) {
-      std::string_view r;
-      uint64_t seq = 0;
-      if (!parse_event_key(i->first, r, seq) || r != run)
+    for (auto& [seq, bytes] : visited)
+      if (!f(seq, bytes))
         break;
-      if (!f(seq, i->second))
-        break;
-    }
     return {};
   }
 

@@ -65,8 +65,8 @@ struct rocksdb_store_options {
   bool create_if_missing = true;
   /// Open read-only (tools on a copy or next to a live daemon). Default: false.
   bool read_only = false;
-  /// Memtable size per column family, in bytes. Default: 64 MiB.
-  size_t write_buffer_bytes = 64u << 20;
+  /// Memtable size per column family, in bytes. Default: 32 MiB.
+  size_t write_buffer_bytes = 32u << 20;
   /// Background flush and compaction threads. Default: 2.
   int background_jobs = 2;
 };

@@ -107,8 +107,7 @@ caf::error apply(run_state& s, const event& e) {
       t->finished = e.at;
       t->deadline = 0;
       t->code = errc::ok;
-      t->error.clear();
-      t->output = e.output;
+      t->text.set({}, e.output);
       if (td->point_of_no_return)
         s.passed_point_of_no_return = true;
       break;
@@ -119,8 +118,7 @@ caf::error apply(run_state& s, const event& e) {
       t->finished = e.at;
       t->deadline = 0;
       t->code = e.code;
-      t->error = e.message;
-      t->output.clear();
+      t->text.set(e.message, {});
       t->retryable = e.retryable;
       break;
     case event_type::task_compensating:
@@ -146,8 +144,7 @@ caf::error apply(run_state& s, const event& e) {
       t->finished = e.at;
       t->deadline = 0;
       t->code = errc::ok;
-      t->error.clear();
-      t->output = e.output;
+      t->text.set({}, e.output);
       break;
     case event_type::compensation_failed:
       if (!active_attempt(true))
@@ -156,7 +153,7 @@ caf::error apply(run_state& s, const event& e) {
       t->finished = e.at;
       t->deadline = 0;
       t->code = e.code;
-      t->error = e.message;
+      t->text.set(e.message, t->output());
       t->retryable = e.retryable;
       break;
     case event_type::run_paused:

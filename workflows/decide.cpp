@@ -26,7 +26,7 @@ event make(event_type type, time_ms now, uint32_t task = no_task) {
 }
 
 std::string failure_text(const task_state& t) {
-  return std::string{to_string(t.code)} + ": " + t.error;
+  return std::string{to_string(t.code)} + ": " + t.error();
 }
 
 bool has_compensation(const run_state& s, uint32_t i) {

@@ -61,7 +61,7 @@ bool task_state::operator==(const task_state& o) const {
          && compensation_attempt == o.compensation_attempt && attempt_base == o.attempt_base
          && first_started == o.first_started && started == o.started
          && deadline == o.deadline && not_before == o.not_before && finished == o.finished
-         && code == o.code && retryable == o.retryable && error == o.error && output == o.output;
+         && code == o.code && retryable == o.retryable && text == o.text;
 }
 
 bool run_state::operator==(const run_state& other) const {
@@ -130,8 +130,8 @@ std::string diff(const run_state& a, const run_state& b) {
     if (f.empty() && x.code != y.code)
       f = std::string{"error code "} + to_string(x.code) + " != " + to_string(y.code);
     if (f.empty()) f = field_diff("retryable", x.retryable, y.retryable);
-    if (f.empty()) f = str_diff("error", x.error, y.error);
-    if (f.empty()) f = str_diff("output", x.output, y.output);
+    if (f.empty()) f = str_diff("error", x.error(), y.error());
+    if (f.empty()) f = str_diff("output", x.output(), y.output());
     check(name + f);
   }
   return d;

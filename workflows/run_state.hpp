@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -103,6 +104,47 @@ struct event {
   time_ms not_before = 0;
 };
 
+/// The strings of a task's last outcome: the error of a failure, or the output of a success.
+/// Held out of line: most tasks never carry one, and a run's memory is mostly its tasks.
+class task_text {
+public:
+  task_text() = default;
+  task_text(const task_text& other)
+    : p_(other.p_ ? std::make_unique<std::pair<std::string, std::string>>(*other.p_)
+                  : nullptr) {
+  }
+  task_text(task_text&&) noexcept = default;
+  task_text& operator=(const task_text& other) {
+    if (this != &other)
+      p_ = other.p_ ? std::make_unique<std::pair<std::string, std::string>>(*other.p_)
+                    : nullptr;
+    return *this;
+  }
+  task_text& operator=(task_text&&) noexcept = default;
+
+  const std::string& error() const { return p_ ? p_->first : empty(); }
+  const std::string& output() const { return p_ ? p_->second : empty(); }
+
+  void set(std::string error, std::string output) {
+    if (error.empty() && output.empty())
+      p_.reset();
+    else
+      p_ = std::make_unique<std::pair<std::string, std::string>>(std::move(error),
+                                                                 std::move(output));
+  }
+
+  bool operator==(const task_text& other) const {
+    return error() == other.error() && output() == other.output();
+  }
+
+private:
+  static const std::string& empty() {
+    static const std::string e;
+    return e;
+  }
+  std::unique_ptr<std::pair<std::string, std::string>> p_;
+};
+
 struct task_state {
   task_status status = task_status::pending;
   bool gate_approved = false;
@@ -122,8 +164,11 @@ struct task_state {
   errc code = errc::ok;
   /// Whether the last failure may be retried.
   bool retryable = false;
-  std::string error;
-  std::string output;
+  /// The last failure's message, or the last success's output.
+  task_text text;
+
+  const std::string& error() const { return text.error(); }
+  const std::string& output() const { return text.output(); }
 
   bool operator==(const task_state& other) const;
 };

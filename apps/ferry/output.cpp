@@ -83,7 +83,7 @@ std::string format_summary(const run_state& s) {
     std::string attempts = std::to_string(t.attempt);
     if (t.compensation_attempt != 0)
       attempts += "+" + std::to_string(t.compensation_attempt);
-    std::string err = t.code != errc::ok ? std::string{to_string(t.code)} + ": " + t.error : "";
+    std::string err = t.code != errc::ok ? std::string{to_string(t.code)} + ": " + t.error() : "";
     std::snprintf(buf, sizeof buf, "  %-*s  %-20s %8s  %10s  %s\n", static_cast<int>(width),
                   s.def->tasks[i].id.c_str(), to_string(t.status), attempts.c_str(),
                   duration.c_str(), err.c_str());

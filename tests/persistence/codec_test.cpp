@@ -597,7 +597,7 @@ TEST_CASE("a checkpoint decodes to a state equal to the one encoded", "[codec]")
     CHECK(diff(b.failed, back) == "");
     CHECK(back.status == run_status::failed);
     CHECK(back.passed_point_of_no_return);
-    CHECK(back.tasks[4].error == "no access to /srv");
+    CHECK(back.tasks[4].error() == "no access to /srv");
     CHECK(back.tasks[4].code == errc::permission_denied);
   }
   SECTION("retried by an operator and succeeded") {

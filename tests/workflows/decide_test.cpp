@@ -217,7 +217,7 @@ TEST_CASE("a linear DAG runs task by task and ends SUCCEEDED") {
   CHECK(next_wakeup(r.s) == r.now + 600000);
   CHECK(r.step().empty());
   CHECK(r.ok("a") == lines{"task_succeeded a#1"});
-  CHECK(r.at("a").output == "out-a");
+  CHECK(r.at("a").output() == "out-a");
   CHECK(r.step() == lines{"task_started b#1"});
   CHECK(r.ok("b") == lines{"task_succeeded b#1"});
   CHECK(r.step() == lines{"task_started c#1"});

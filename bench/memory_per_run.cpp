@@ -1,0 +1,86 @@
+// memory_per_run: N runs in flight at once, each blocked on a gate (the first of its five
+// tasks), on a synced RocksDB journal. Prints one JSON object with rss_per_run_bytes: the
+// growth of resident memory from the open engine to all N runs durably waiting, per run.
+//   build/bench/memory_per_run [--runs 100000] [--db DIR]
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+
+#include "actors/engine.hpp"
+#include "bench/bench_util.hpp"
+
+using namespace ferry;
+
+int main(int argc, char** argv) {
+  CLI::App app{"memory_per_run"};
+  size_t runs = 100000;
+  std::string db;
+  app.add_option("--runs", runs, "Runs in flight (default 100000)");
+  app.add_option("--db", db, "Journal directory (default: a fresh temporary one)");
+  CLI11_PARSE(app, argc, argv);
+
+  bench::temp_dir tmp{"ferry-bench-memory"};
+  engine_options opts;
+  opts.journal_path = db.empty() ? tmp.path() : db;
+  auto eng = engine::open(opts);
+  if (!eng) {
+    std::fprintf(stderr, "memory_per_run: %s\n", describe(eng.error()).c_str());
+    return 1;
+  }
+  auto& e = **eng;
+  auto def = e.load(R"(
+name: "gated-five"
+tasks { id: "hot_unplug" kind: "noop" gate: true }
+tasks { id: "copy" kind: "noop" depends_on: "hot_unplug" }
+tasks { id: "flip" kind: "noop" depends_on: "copy" point_of_no_return: true }
+tasks { id: "hot_plug" kind: "noop" depends_on: "flip" }
+tasks { id: "cleanup" kind: "noop" depends_on: "hot_plug" }
+)");
+  if (!def) {
+    std::fprintf(stderr, "memory_per_run: %s\n", describe(def.error()).c_str());
+    return 1;
+  }
+  auto before = bench::rss_bytes();
+  std::atomic<size_t> acked{0};
+  std::atomic<size_t> failed{0};
+  auto start = std::chrono::steady_clock::now();
+  // Submit in waves so that the submissions themselves (not yet runs) do not pile up.
+  const size_t wave = 5000;
+  for (size_t i = 0; i < runs; ++i) {
+    e.submit_async(*def, {}, [&](caf::expected<run_id> id) {
+      if (!id)
+        failed.fetch_add(1);
+      acked.fetch_add(1);
+    });
+    if ((i + 1) % wave == 0)
+      while (acked.load() + wave / 2 < i + 1)
+        std::this_thread::sleep_for(std::chrono::milliseconds{1});
+  }
+  while (acked.load() < runs)
+    std::this_thread::sleep_for(std::chrono::milliseconds{1});
+  auto submit_s =
+    std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  // Every run is durably at its gate: its first transition was acknowledged.
+  list_filter running;
+  running.statuses = {run_status::running};
+  auto listed = e.list(running);
+  auto after = bench::rss_bytes();
+  auto in_flight = listed ? listed->size() : 0;
+  bench::json_object out;
+  out.add("benchmark", std::string{"memory_per_run"})
+    .add("runs", static_cast<uint64_t>(runs))
+    .add("runs_in_flight", static_cast<uint64_t>(in_flight))
+    .add("submit_errors", static_cast<uint64_t>(failed.load()))
+    .add("submit_s", submit_s)
+    .add("rss_before_bytes", before)
+    .add("rss_after_bytes", after)
+    .add("rss_per_run_bytes",
+         static_cast<uint64_t>((after > before ? after - before : 0) / (runs ? runs : 1)))
+    .add("peak_rss_bytes", bench::peak_rss_bytes());
+  out.print();
+  e.close();
+  return in_flight == runs && failed.load() == 0 ? 0 : 1;
+}
