@@ -1,18 +1,17 @@
 #include "actors/commit_window.hpp"
 
-#include <algorithm>
-
 #include <caf/send.hpp>
 
 namespace ferry {
 
 bool commit_window::acquire_or_wait(const migration_actor& waiter) {
   std::lock_guard<std::mutex> guard{mtx_};
-  if (free_ > 0 && waiters_.empty()) {
+  if (free_ > 0 && queued_.empty()) {
     --free_;
     return true;
   }
   waiters_.push_back(waiter);
+  queued_.insert(waiter.address());
   return false;
 }
 
@@ -20,12 +19,18 @@ void commit_window::release() {
   migration_actor next;
   {
     std::lock_guard<std::mutex> guard{mtx_};
-    if (waiters_.empty()) {
+    while (!waiters_.empty()) {
+      auto w = std::move(waiters_.front());
+      waiters_.pop_front();
+      if (queued_.erase(w.address()) != 0) {
+        next = std::move(w);
+        break;
+      }
+    }
+    if (!next) {
       ++free_;
       return;
     }
-    next = std::move(waiters_.front());
-    waiters_.pop_front();
   }
   caf::anon_send(next, flush_atom::value);
 }
@@ -33,11 +38,9 @@ void commit_window::release() {
 void commit_window::cancel(const migration_actor& waiter) {
   {
     std::lock_guard<std::mutex> guard{mtx_};
-    auto i = std::find(waiters_.begin(), waiters_.end(), waiter);
-    if (i != waiters_.end()) {
-      waiters_.erase(i);
+    // Still queued: forget it (its deque entry is skipped on release).
+    if (queued_.erase(waiter.address()) != 0)
       return;
-    }
   }
   // The slot was handed over already (the flush_atom is in its mailbox): pass it on.
   release();
@@ -45,7 +48,7 @@ void commit_window::cancel(const migration_actor& waiter) {
 
 size_t commit_window::waiting() const {
   std::lock_guard<std::mutex> guard{mtx_};
-  return waiters_.size();
+  return queued_.size();
 }
 
 } // namespace ferry

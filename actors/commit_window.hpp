@@ -9,6 +9,9 @@
 #include <cstddef>
 #include <deque>
 #include <mutex>
+#include <unordered_set>
+
+#include <caf/actor_addr.hpp>
 
 #include "actors/actors.hpp"
 
@@ -35,7 +38,10 @@ public:
 private:
   mutable std::mutex mtx_;
   size_t free_;
+  /// In arrival order; may hold runs that cancelled (not in `queued_`), skipped on release.
   std::deque<migration_actor> waiters_;
+  /// The runs waiting: cancel() is O(1) even with every run of a journal queued.
+  std::unordered_set<caf::actor_addr> queued_;
 };
 
 } // namespace ferry

@@ -134,7 +134,7 @@ caf::expected<std::unique_ptr<engine>> engine::open(engine_options opts) {
   journal_options jopts;
   jopts.sync = p->opts.sync;
   jopts.max_batch = p->opts.max_batch;
-  p->journal = spawn_journal(*p->sys, p->st, jopts);
+  p->journal = spawn_journal(*p->sys, p->st, jopts, &p->metrics);
   p->env = std::make_shared<migration_env>();
   p->env->journal = p->journal;
   p->env->registry = p->registry.get();

@@ -280,32 +280,25 @@ engine_actor::behavior_type engine_fn(engine_ptr self, std::shared_ptr<migration
     [=](recover_atom) -> uint64_t {
       auto& st = self->state;
       uint64_t resumed = 0;
-      // Collect first, decode after: decoding reads definitions from the store.
-      std::vector<std::string> to_resume;
-      std::vector<run_summary> summaries;
-      st.st->for_each_checkpoint([&](std::string_view, std::string_view bytes) {
-        auto s = summarize_checkpoint(bytes);
-        if (!s)
-          return true;
-        if (!is_resting(s->status) && s->status != run_status::pending)
-          to_resume.emplace_back(bytes);
-        summaries.push_back(std::move(*s));
-        return true;
-      });
-      for (auto& s : summaries) {
-        auto id = s.id;
-        update(st, st.runs[id], s);
-      }
-      summaries.clear();
       auto lookup = [&st](const std::string& d) { return find_definition(st, d); };
-      for (auto& bytes : to_resume) {
+      st.st->for_each_checkpoint([&](std::string_view, std::string_view bytes) {
         auto state = decode_checkpoint(bytes, lookup);
         if (!state)
-          continue;
-        auto id = state->id;
-        st.runs[id].actor = spawn_recovered_run(self->system(), st.env, std::move(*state));
+          return true;
+        auto& entry = st.runs[state->id];
+        entry.def = state->def;
+        entry.status = state->status;
+        entry.last_seq = state->seq;
+        entry.created = state->created;
+        entry.updated = state->updated;
+        if (is_resting(state->status) || state->status == run_status::pending) {
+          entry.reason = std::move(state->reason);
+          return true;
+        }
+        entry.actor = spawn_recovered_run(self->system(), st.env, std::move(*state));
         ++resumed;
-      }
+        return true;
+      });
       return resumed;
     },
     [=](stop_atom) -> caf::result<journal_stats> {

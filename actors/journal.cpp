@@ -1,10 +1,13 @@
 #include "actors/journal.hpp"
 
+#include <chrono>
 #include <unordered_set>
 
 #include <caf/actor_system.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
+
+#include "actors/metrics.hpp"
 
 namespace ferry {
 
@@ -18,6 +21,7 @@ struct pending_commit {
 struct journal_state {
   std::shared_ptr<store> st;
   journal_options opts;
+  engine_metrics* metrics = nullptr;
   std::vector<pending_commit> pending;
   bool flush_scheduled = false;
   /// Definitions known to be in the store: written once.
@@ -52,6 +56,10 @@ void flush(journal_ptr self) {
   if (err && !st.broken)
     st.broken = err;
   if (!err) {
+    using namespace std::chrono;
+    auto now = duration_cast<nanoseconds>(steady_clock::now().time_since_epoch()).count();
+    for (size_t i = 0; i < n; ++i)
+      st.metrics->commit_latency.record(now - st.pending[i].req.sent_ns);
     ++st.stats.batches;
     st.stats.transitions += n;
     st.stats.largest_batch = std::max<uint64_t>(st.stats.largest_batch, n);
@@ -72,9 +80,10 @@ void flush(journal_ptr self) {
 }
 
 journal_actor::behavior_type journal(journal_ptr self, std::shared_ptr<store> st,
-                                     journal_options opts) {
+                                     journal_options opts, engine_metrics* metrics) {
   self->state.st = std::move(st);
   self->state.opts = opts;
+  self->state.metrics = metrics;
   if (self->state.opts.max_batch == 0)
     self->state.opts.max_batch = 1;
   return {
@@ -103,8 +112,8 @@ journal_actor::behavior_type journal(journal_ptr self, std::shared_ptr<store> st
 } // namespace
 
 journal_actor spawn_journal(caf::actor_system& sys, std::shared_ptr<store> st,
-                            journal_options opts) {
-  return sys.spawn<caf::detached>(journal, std::move(st), opts);
+                            journal_options opts, engine_metrics* metrics) {
+  return sys.spawn<caf::detached>(journal, std::move(st), opts, metrics);
 }
 
 } // namespace ferry

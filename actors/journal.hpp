@@ -17,8 +17,11 @@ struct journal_options {
   size_t max_batch = 4096;
 };
 
-/// Spawns the journal over `st` (detached).
+struct engine_metrics;
+
+/// Spawns the journal over `st` (detached). It records commit latencies into `metrics`,
+/// which must outlive it.
 journal_actor spawn_journal(caf::actor_system& sys, std::shared_ptr<store> st,
-                            journal_options opts);
+                            journal_options opts, engine_metrics* metrics);
 
 } // namespace ferry

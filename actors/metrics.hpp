@@ -48,8 +48,12 @@ struct engine_metrics {
   std::atomic<uint64_t> runs_aborted{0};
   /// Attempts handed to executors.
   std::atomic<uint64_t> dispatches{0};
-  /// From a migration actor sending a transition to the journal's acknowledgement.
+  /// From a run sending a transition to the journal until it is durable and its
+  /// acknowledgement sent (recorded by the journal).
   latency_histogram commit_latency;
+  /// From a run sending a transition until the run handles the acknowledgement: the commit
+  /// plus the wait for a scheduler thread.
+  latency_histogram ack_latency;
   /// From a run having a transition to send to its getting a slot of the commit window.
   latency_histogram window_wait;
 };

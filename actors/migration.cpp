@@ -216,7 +216,7 @@ void on_committed(migration_ptr self, const caf::error& err) {
   auto& m = *st.env->metrics;
   m.transitions.fetch_add(1, std::memory_order_relaxed);
   m.events.fetch_add(st.inflight_events, std::memory_order_relaxed);
-  m.commit_latency.record(steady_ns() - st.mark_ns);
+  m.ack_latency.record(steady_ns() - st.mark_ns);
   auto n = st.inflight_events;
   auto durable = st.events[n - 1].seq;
   std::vector<event> committed{std::make_move_iterator(st.events.begin()),

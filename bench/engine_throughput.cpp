@@ -86,6 +86,7 @@ int main(int argc, char** argv) {
   auto p99_commit_ms = static_cast<double>(m.commit_latency.quantile(0.99)) / 1e6;
   auto p50_commit_ms = static_cast<double>(m.commit_latency.quantile(0.50)) / 1e6;
   auto p99_window_ms = static_cast<double>(m.window_wait.quantile(0.99)) / 1e6;
+  auto p99_ack_ms = static_cast<double>(m.ack_latency.quantile(0.99)) / 1e6;
   auto jstats = e.journal_statistics();
   // Per-run durations from the journal's checkpoints (created -> last transition).
   std::vector<int64_t> durations;
@@ -111,6 +112,7 @@ int main(int argc, char** argv) {
     .add("p99_run_ms", static_cast<double>(bench::quantile(durations, 0.99)))
     .add("p50_commit_ms", p50_commit_ms)
     .add("p99_commit_ms", p99_commit_ms)
+    .add("p99_ack_ms", p99_ack_ms)
     .add("p99_window_wait_ms", p99_window_ms)
     .add("journal_batches", jstats ? jstats->batches : 0)
     .add("largest_batch", jstats ? jstats->largest_batch : 0)

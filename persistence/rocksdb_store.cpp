@@ -53,8 +53,11 @@ public:
 class rocksdb_store final : public store {
 public:
   rocksdb_store(std::string path, std::unique_ptr<rocksdb::DB> db,
-                std::vector<rocksdb::ColumnFamilyHandle*> handles)
-    : path_(std::move(path)), db_(std::move(db)), handles_(std::move(handles)) {
+                std::vector<rocksdb::ColumnFamilyHandle*> handles, bool read_only)
+    : path_(std::move(path)),
+      db_(std::move(db)),
+      handles_(std::move(handles)),
+      read_only_(read_only) {
     for (auto* h : handles_) {
       if (h->GetName() == "events")
         events_ = h;
@@ -66,6 +69,13 @@ public:
   }
 
   ~rocksdb_store() override {
+    // A clean close leaves nothing for the next open to replay from the WAL: restarts after
+    // a clean shutdown resume at once. (After a crash the WAL replays, as it must.)
+    if (!read_only_) {
+      rocksdb::FlushOptions fo;
+      fo.allow_write_stall = true;
+      db_->Flush(fo, handles_);
+    }
     for (auto* h : handles_)
       db_->DestroyColumnFamilyHandle(h);
     db_->Close();
@@ -192,6 +202,7 @@ private:
   rocksdb::ColumnFamilyHandle* events_ = nullptr;
   rocksdb::ColumnFamilyHandle* runs_ = nullptr;
   rocksdb::ColumnFamilyHandle* definitions_ = nullptr;
+  bool read_only_ = false;
 };
 
 } // namespace
@@ -236,7 +247,7 @@ caf::expected<std::unique_ptr<store>> open_rocksdb_store(const std::string& path
   if (!st.ok())
     return translate(st, "journal " + path + ": open");
   return std::unique_ptr<store>{
-    new rocksdb_store(path, std::unique_ptr<rocksdb::DB>{raw}, std::move(handles))};
+    new rocksdb_store(path, std::unique_ptr<rocksdb::DB>{raw}, std::move(handles), opts.read_only)};
 }
 
 } // namespace ferry
