@@ -1,5 +1,7 @@
 #include "actors/commit_window.hpp"
 
+#include <vector>
+
 #include <caf/send.hpp>
 
 namespace ferry {
@@ -15,24 +17,20 @@ bool commit_window::acquire_or_wait(const migration_actor& waiter) {
   return false;
 }
 
-void commit_window::release() {
-  migration_actor next;
+void commit_window::release(size_t n) {
+  std::vector<migration_actor> next;
   {
     std::lock_guard<std::mutex> guard{mtx_};
-    while (!waiters_.empty()) {
+    while (next.size() < n && !waiters_.empty()) {
       auto w = std::move(waiters_.front());
       waiters_.pop_front();
-      if (queued_.erase(w.address()) != 0) {
-        next = std::move(w);
-        break;
-      }
+      if (queued_.erase(w.address()) != 0)
+        next.push_back(std::move(w));
     }
-    if (!next) {
-      ++free_;
-      return;
-    }
+    free_ += n - next.size();
   }
-  caf::anon_send(next, flush_atom::value);
+  for (auto& w : next)
+    caf::anon_send(w, flush_atom::value);
 }
 
 void commit_window::cancel(const migration_actor& waiter) {

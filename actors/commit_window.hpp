@@ -1,6 +1,7 @@
 // commit_window — how many transitions may be on their way to the journal at once. A run
-// takes a slot before it sends a transition and gives it back when the journal acknowledges
-// it; a run that finds no slot free queues and is sent flush_atom when one is handed to it.
+// takes a slot before it sends a transition; the journal gives the slot back once that
+// transition is durable; a run that finds no slot free queues and is sent flush_atom when one
+// is handed to it.
 // Bounding what is in flight bounds the journal's batches and its commit latency, and keeps
 // memory flat when more runs want to commit than the disk can take: the wait moves before the
 // journal, where it is measured separately. Thread-safe; shared by the runs of one engine.
@@ -26,8 +27,8 @@ public:
   /// handed to it (false).
   bool acquire_or_wait(const migration_actor& waiter);
 
-  /// Gives a slot back: to the first waiter if there is one.
-  void release();
+  /// Gives `n` slots back: to the first waiters if there are any.
+  void release(size_t n = 1);
 
   /// `waiter` stops waiting (it is quitting). If a slot was already handed to it, that slot
   /// is released again.

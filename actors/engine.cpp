@@ -134,13 +134,13 @@ caf::expected<std::unique_ptr<engine>> engine::open(engine_options opts) {
   journal_options jopts;
   jopts.sync = p->opts.sync;
   jopts.max_batch = p->opts.max_batch;
-  p->journal = spawn_journal(*p->sys, p->st, jopts, &p->metrics);
+  p->window = std::make_unique<commit_window>(p->opts.max_inflight_commits);
+  p->journal = spawn_journal(*p->sys, p->st, jopts, &p->metrics, p->window.get());
   p->env = std::make_shared<migration_env>();
   p->env->journal = p->journal;
   p->env->registry = p->registry.get();
   p->env->timers = p->timers.get();
   p->env->metrics = &p->metrics;
-  p->window = std::make_unique<commit_window>(p->opts.max_inflight_commits);
   p->env->window = p->window.get();
   p->env->history = p->st;
   // Generated run ids continue from the wall clock: unique across restarts.

@@ -7,6 +7,7 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include "actors/commit_window.hpp"
 #include "actors/metrics.hpp"
 
 namespace ferry {
@@ -22,6 +23,7 @@ struct journal_state {
   std::shared_ptr<store> st;
   journal_options opts;
   engine_metrics* metrics = nullptr;
+  commit_window* window = nullptr;
   std::vector<pending_commit> pending;
   bool flush_scheduled = false;
   /// Definitions known to be in the store: written once.
@@ -67,6 +69,8 @@ void flush(journal_ptr self) {
       if (!r->definition_digest.empty())
         st.known_definitions.insert(r->definition_digest);
   }
+  // Written (or failed): these transitions no longer occupy the window.
+  st.window->release(n);
   for (size_t i = 0; i < n; ++i) {
     auto& p = st.pending[i];
     self->send(caf::actor_cast<migration_actor>(p.sender), committed_atom::value,
@@ -80,10 +84,12 @@ void flush(journal_ptr self) {
 }
 
 journal_actor::behavior_type journal(journal_ptr self, std::shared_ptr<store> st,
-                                     journal_options opts, engine_metrics* metrics) {
+                                     journal_options opts, engine_metrics* metrics,
+                                     commit_window* window) {
   self->state.st = std::move(st);
   self->state.opts = opts;
   self->state.metrics = metrics;
+  self->state.window = window;
   if (self->state.opts.max_batch == 0)
     self->state.opts.max_batch = 1;
   return {
@@ -112,8 +118,9 @@ journal_actor::behavior_type journal(journal_ptr self, std::shared_ptr<store> st
 } // namespace
 
 journal_actor spawn_journal(caf::actor_system& sys, std::shared_ptr<store> st,
-                            journal_options opts, engine_metrics* metrics) {
-  return sys.spawn<caf::detached>(journal, std::move(st), opts, metrics);
+                            journal_options opts, engine_metrics* metrics,
+                            commit_window* window) {
+  return sys.spawn<caf::detached>(journal, std::move(st), opts, metrics, window);
 }
 
 } // namespace ferry

@@ -174,6 +174,8 @@ void flush(migration_ptr self) {
   st.inflight_events = static_cast<uint32_t>(st.events.size());
   st.inflight_replies = static_cast<uint32_t>(st.replies.size());
   st.committing = true;
+  // The slot travels with the transition: the journal gives it back once it is written.
+  st.has_slot = false;
   st.mark_ns = now_ns;
   req.sent_ns = now_ns;
   self->send(st.env->journal, append_atom::value, std::move(req));
@@ -200,9 +202,6 @@ void finish_watch(migration_ptr self, const watcher_actor& w) {
 void on_committed(migration_ptr self, const caf::error& err) {
   auto& st = self->state;
   st.committing = false;
-  // Back of the queue for the next transition: no run holds a slot across commits.
-  st.has_slot = false;
-  st.env->window->release();
   if (err) {
     for (auto& r : st.replies)
       r(err, 0);

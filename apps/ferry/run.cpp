@@ -67,6 +67,9 @@ int run(const run_args& args) {
     std::printf("run %s: %s (%zu tasks)\n", id->c_str(), (*def)->name.c_str(),
                 (*def)->tasks.size());
   std::mutex out_mtx;
+  // Approvals run on their own threads (a watch callback must never call the engine).
+  std::vector<std::thread> approvers;
+  bool closing = false;
   time_ms origin = 0;
   auto d = *def;
   auto approvals = args.approve;
@@ -76,6 +79,8 @@ int run(const run_args& args) {
     *id, 1,
     [&, d, ep, rid, approvals](const std::vector<event>& evs) {
       std::lock_guard<std::mutex> guard{out_mtx};
+      if (closing)
+        return;
       for (auto& ev : evs) {
         if (origin == 0)
           origin = ev.at;
@@ -87,8 +92,7 @@ int run(const run_args& args) {
             && std::find(approvals.begin(), approvals.end(), d->tasks[ev.task].id)
                  != approvals.end()) {
           auto task = d->tasks[ev.task].id;
-          std::thread([ep, rid, task] { (void) ep->approve(rid, task, "ferry-run"); })
-            .detach();
+          approvers.emplace_back([ep, rid, task] { (void) ep->approve(rid, task, "ferry-run"); });
         }
       }
       std::fflush(stdout);
@@ -97,6 +101,12 @@ int run(const run_args& args) {
   auto timeout = std::chrono::milliseconds{static_cast<int64_t>(args.timeout_s * 1000)};
   auto final_state = e.wait(*id, timeout);
   handle.cancel();
+  {
+    std::lock_guard<std::mutex> guard{out_mtx};
+    closing = true;
+    for (auto& t : approvers)
+      t.join();
+  }
   if (!final_state) {
     std::fprintf(stderr, "ferry run: %s\n", describe(final_state.error()).c_str());
     return code_of(final_state.error()) == errc::deadline_exceeded ? exit_timeout
