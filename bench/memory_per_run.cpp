@@ -1,6 +1,8 @@
 // memory_per_run: N runs in flight at once, each blocked on a gate (the first of its five
 // tasks), on a synced RocksDB journal. Prints one JSON object with rss_per_run_bytes: the
-// growth of resident memory from the open engine to all N runs durably waiting, per run.
+// growth of resident memory from the open engine to all N runs durably waiting, per run,
+// both read after asking the allocator (jemalloc) to return the pages it holds freed
+// (rss_after_submit_bytes is the reading before that).
 //   build/bench/memory_per_run [--runs 100000] [--db DIR]
 #include <atomic>
 #include <chrono>
@@ -8,11 +10,15 @@
 #include <thread>
 
 #include <CLI/CLI.hpp>
+#include <jemalloc/jemalloc.h>
 
 #include "actors/engine.hpp"
 #include "bench/bench_util.hpp"
 
 using namespace ferry;
+
+#define STRINGIFY_(x) #x
+#define STRINGIFY(x) STRINGIFY_(x)
 
 int main(int argc, char** argv) {
   CLI::App app{"memory_per_run"};
@@ -43,6 +49,7 @@ tasks { id: "cleanup" kind: "noop" depends_on: "hot_plug" }
     std::fprintf(stderr, "memory_per_run: %s\n", describe(def.error()).c_str());
     return 1;
   }
+  mallctl("arena." STRINGIFY(MALLCTL_ARENAS_ALL) ".purge", nullptr, nullptr, nullptr, 0);
   auto before = bench::rss_bytes();
   std::atomic<size_t> acked{0};
   std::atomic<size_t> failed{0};
@@ -67,6 +74,10 @@ tasks { id: "cleanup" kind: "noop" depends_on: "hot_plug" }
   list_filter running;
   running.statuses = {run_status::running};
   auto listed = e.list(running);
+  auto after_immediate = bench::rss_bytes();
+  // Steady state: the allocator returns pages freed by the submissions (temporary actors,
+  // messages, encode buffers) after its decay time; ask it to do so now rather than wait.
+  mallctl("arena." STRINGIFY(MALLCTL_ARENAS_ALL) ".purge", nullptr, nullptr, nullptr, 0);
   auto after = bench::rss_bytes();
   auto in_flight = listed ? listed->size() : 0;
   bench::json_object out;
@@ -76,6 +87,7 @@ tasks { id: "cleanup" kind: "noop" depends_on: "hot_plug" }
     .add("submit_errors", static_cast<uint64_t>(failed.load()))
     .add("submit_s", submit_s)
     .add("rss_before_bytes", before)
+    .add("rss_after_submit_bytes", after_immediate)
     .add("rss_after_bytes", after)
     .add("rss_per_run_bytes",
          static_cast<uint64_t>((after > before ? after - before : 0) / (runs ? runs : 1)))
