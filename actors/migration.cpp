@@ -106,14 +106,14 @@ void dispatch_one(migration_ptr self, const dispatch& d) {
 void rearm(migration_ptr self) {
   auto& st = self->state;
   auto at = next_wakeup(st.run);
-  if (at == st.timer_at)
+  // A timer armed for an earlier time stays: waking early only re-arms. Most transitions
+  // push the next deadline later, so this spares the timer service a cancel and an arm per
+  // transition.
+  if (at == 0 || (st.timer_id != 0 && st.timer_at <= at))
     return;
   if (st.timer_id != 0)
     st.env->timers->cancel(st.timer_id);
-  st.timer_id = 0;
   st.timer_at = at;
-  if (at == 0)
-    return;
   auto handle = caf::actor_cast<migration_actor>(self);
   st.timer_id = st.env->timers->arm(at, [handle](uint64_t id) {
     caf::anon_send(handle, wakeup_atom::value, id);
