@@ -238,8 +238,9 @@ using engine_actor = caf::typed_actor<
   caf::reacts_to<watch_atom, run_id, uint64_t, watcher_actor>,
   /// From migration actors: a run's status changed (after the change is durable).
   caf::reacts_to<status_atom, run_summary>,
-  /// Resumes every run that is not resting; answers with how many.
-  caf::replies_to<recover_atom>::with<uint64_t>,
+  /// Loads every run of the journal and, when asked (true), resumes those not at rest;
+  /// answers with how many were resumed.
+  caf::replies_to<recover_atom, bool>::with<uint64_t>,
   /// Stops every run actor and the journal; answers once the journal is closed.
   caf::replies_to<stop_atom>::with<journal_stats>>;
 

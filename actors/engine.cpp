@@ -147,13 +147,12 @@ caf::expected<std::unique_ptr<engine>> engine::open(engine_options opts) {
   auto seed = static_cast<uint64_t>(wall_now_ms()) << 12;
   p->front = spawn_engine(*p->sys, p->env, p->st, seed);
   std::unique_ptr<engine> eng{new engine(std::move(p))};
-  if (eng->impl_->opts.recover) {
-    auto n = eng->impl_->call<uint64_t>(caf::duration{std::chrono::minutes{10}},
-                                        recover_atom::value);
-    if (!n)
-      return n.error();
-    eng->impl_->recovered = *n;
-  }
+  // Every run of the journal is known (ids stay unique); only those not at rest resume.
+  auto n = eng->impl_->call<uint64_t>(caf::duration{std::chrono::minutes{10}},
+                                      recover_atom::value, eng->impl_->opts.recover);
+  if (!n)
+    return n.error();
+  eng->impl_->recovered = *n;
   return eng;
 }
 

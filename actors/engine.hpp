@@ -37,7 +37,8 @@ struct engine_options {
   /// CAF scheduler policy: "sharing" (one queue, idle workers sleep on a condition variable)
   /// or "stealing". Default: "sharing".
   std::string scheduler_policy = "sharing";
-  /// Resume the runs that are not at rest on open. Default: true.
+  /// Resume the runs that are not at rest on open (they are listed either way; an action on
+  /// one of them resumes it). Default: true.
   bool recover = true;
   /// Task kinds besides the built-in noop, sleep, fail and effect (same name: replaces).
   std::vector<std::shared_ptr<task_executor>> executors;

@@ -277,7 +277,7 @@ engine_actor::behavior_type engine_fn(engine_ptr self, std::shared_ptr<migration
       if (terminal)
         i->second.actor = nullptr;
     },
-    [=](recover_atom) -> uint64_t {
+    [=](recover_atom, bool resume) -> uint64_t {
       auto& st = self->state;
       uint64_t resumed = 0;
       auto lookup = [&st](const std::string& d) { return find_definition(st, d); };
@@ -291,7 +291,7 @@ engine_actor::behavior_type engine_fn(engine_ptr self, std::shared_ptr<migration
         entry.last_seq = state->seq;
         entry.created = state->created;
         entry.updated = state->updated;
-        if (is_resting(state->status) || state->status == run_status::pending) {
+        if (!resume || is_resting(state->status) || state->status == run_status::pending) {
           entry.reason = std::move(state->reason);
           return true;
         }

@@ -207,6 +207,11 @@ void on_committed(migration_ptr self, const caf::error& err) {
       r(err, 0);
     for (auto& g : st.gets)
       g.deliver(err);
+    // The run stops in this process: its watches end too (with the state it had reached,
+    // which may be ahead of the journal).
+    for (auto& w : st.watchers)
+      finish_watch(self, w);
+    st.watchers.clear();
     stop_timer(self);
     // What is durable is consistent: the run resumes from it on the next open.
     self->quit(err);

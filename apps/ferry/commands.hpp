@@ -1,5 +1,5 @@
 // The ferry CLI's subcommands: each registers itself on the CLI11 app and runs when chosen.
-// Exit codes (docs/cli.md): 0 success; 1 the run rolled back; 2 the run failed and waits for
+// Exit codes (README.md): 0 success; 1 the run rolled back; 2 the run failed and waits for
 // an operator; 3 the run was aborted; 4 bad input (usage, definition, file); 5 the engine or
 // journal failed; 6 timed out.
 #pragma once

@@ -56,7 +56,7 @@ std::string format_event(const event& e, const definition& def, time_ms origin) 
   std::string task = e.task < def.tasks.size() ? def.tasks[e.task].id : "";
   std::string line = head;
   char col[64];
-  std::snprintf(col, sizeof col, "%-16s", task.c_str());
+  std::snprintf(col, sizeof col, "%-16s ", task.c_str());
   line += col;
   line += what(e);
   if (e.code != errc::ok)

@@ -139,7 +139,9 @@ void add_run(CLI::App& app, std::function<int()>& action) {
                   "resumes or shows that run instead of starting another");
   cmd->add_option("--seed", args->seed, "Seed of the retry jitter");
   cmd->add_option("--timeout", args->timeout_s, "Seconds to wait for the run (default 3600)");
-  cmd->add_option("--approve", args->approve, "Approve this gate when it is reached")
+  cmd->add_option("--approve", args->approve,
+                  "Approve this gate when it is reached (repeat for several gates)")
+    ->allow_extra_args(false)
     ->take_all();
   cmd->add_flag("-q,--quiet", args->quiet, "Print only the summary");
   cmd->callback([&action, args] { action = [args] { return run(*args); }; });

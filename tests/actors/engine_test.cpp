@@ -20,9 +20,10 @@ struct fixture {
   std::shared_ptr<test::manual_executor> manual = std::make_shared<test::manual_executor>();
   std::unique_ptr<engine> eng;
 
-  explicit fixture(std::string journal = {}) {
+  explicit fixture(std::string journal = {}, bool recover = true) {
     engine_options opts;
     opts.journal_path = std::move(journal);
+    opts.recover = recover;
     opts.threads = 2;
     opts.executors.push_back(manual);
     auto e = engine::open(opts);
@@ -382,4 +383,37 @@ TEST_CASE("operations on an unknown run say not_found") {
   auto w = f.eng->wait("nope", 5s);
   REQUIRE(!w);
   CHECK(code_of(w.error()) == errc::not_found);
+}
+
+TEST_CASE("an engine opened without resuming still knows every run, and an action resumes "
+          "one") {
+  test::temp_dir dir;
+  run_id id;
+  {
+    fixture f{dir.path()};
+    submit_options opts;
+    opts.id = "held";
+    id = f.submit(chain, opts);
+    REQUIRE(f.manual->await(f.key(id, "a", 1)));
+    f.manual->forget_all();
+  }
+  fixture f{dir.path(), false};
+  CHECK(f.eng->recovered() == 0);
+  auto all = f.eng->list();
+  REQUIRE(all);
+  REQUIRE(all->size() == 1);
+  CHECK(all->front().id == id);
+  CHECK(all->front().status == run_status::running);
+  // The id stays taken: the same submit attaches, another definition is refused.
+  submit_options opts;
+  opts.id = id;
+  auto again = f.eng->submit(f.load(chain), opts);
+  REQUIRE(again);
+  CHECK(*again == id);
+  CHECK(f.manual->keys().empty());
+  // Cancelling resumes the run, which re-dispatches its attempt in flight and then rolls back.
+  REQUIRE(f.eng->cancel(id));
+  f.complete(id, "a", 1);
+  f.complete(id, "a", 1, task_result::success(), true);
+  CHECK(f.wait(id).status == run_status::rolled_back);
 }
