@@ -10,6 +10,7 @@
 #include <vector>
 
 #include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/actor_control_block.hpp>
 #include <caf/atom.hpp>
 #include <caf/meta/type_name.hpp>
 #include <caf/typed_actor.hpp>
@@ -102,6 +103,19 @@ struct list_filter {
   run_id after;
 };
 
+/// A run read back from the journal when the engine opens, for the engine to know it; `actor`
+/// is set when the run was resumed.
+struct recovered_run {
+  run_id id;
+  definition_ptr def;
+  run_status status = run_status::pending;
+  uint64_t last_seq = 0;
+  time_ms created = 0;
+  time_ms updated = 0;
+  std::string reason;
+  caf::strong_actor_ptr actor;
+};
+
 /// What the journal has done.
 struct journal_stats {
   uint64_t batches = 0;
@@ -141,6 +155,12 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, list_filter& x) {
   return f(caf::meta::type_name("ferry.list_filter"), x.statuses, x.definition_name, x.limit,
            x.after);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, recovered_run& x) {
+  return f(caf::meta::type_name("ferry.recovered_run"), x.id, x.def, x.status, x.last_seq,
+           x.created, x.updated, x.reason, x.actor);
 }
 
 template <class Inspector>
@@ -212,6 +232,10 @@ using migration_actor = caf::typed_actor<
   caf::replies_to<watch_atom, uint64_t, watcher_actor>::with<bool>,
   /// From the commit window: a slot is this run's; it may send its next transition.
   caf::reacts_to<flush_atom>,
+  /// To itself, first thing after spawn: starts the run (hands out again the attempts a
+  /// recovered run had in flight, then decides and commits). The spawner only builds the
+  /// actor; the work happens on whichever scheduler thread runs the run.
+  caf::reacts_to<recover_atom>,
   /// Stops the run's actor without writing anything (engine shutdown).
   caf::reacts_to<stop_atom>>;
 
@@ -238,9 +262,9 @@ using engine_actor = caf::typed_actor<
   caf::reacts_to<watch_atom, run_id, uint64_t, watcher_actor>,
   /// From migration actors: a run's status changed (after the change is durable).
   caf::reacts_to<status_atom, run_summary>,
-  /// Loads every run of the journal and, when asked (true), resumes those not at rest;
-  /// answers with how many were resumed.
-  caf::replies_to<recover_atom, bool>::with<uint64_t>,
+  /// From engine::open, which reads the journal (and spawns the runs it resumes) on its own
+  /// thread, leaving the scheduler to the runs: registers these runs. Answers once done.
+  caf::replies_to<recover_atom, std::vector<recovered_run>>::with<bool>,
   /// Stops every run actor and the journal; answers once the journal is closed.
   caf::replies_to<stop_atom>::with<journal_stats>>;
 

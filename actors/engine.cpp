@@ -16,6 +16,7 @@
 #include "actors/commit_window.hpp"
 #include "actors/engine_actor.hpp"
 #include "actors/journal.hpp"
+#include "actors/migration.hpp"
 #include "actors/timer_service.hpp"
 
 namespace ferry {
@@ -95,6 +96,60 @@ struct engine::impl {
     return call<R>(caf::duration{opts.call_timeout}, std::forward<Ts>(xs)...);
   }
 
+  /// Reads every run of the journal, resumes those not at rest (unless told not to) and
+  /// registers them all with the engine actor. Runs on the caller's thread, so the
+  /// scheduler's threads are free for the resumed runs from the first one on.
+  caf::expected<uint64_t> recover() {
+    std::unordered_map<std::string, definition_ptr> defs;
+    auto lookup = [&](const std::string& digest) -> caf::expected<definition_ptr> {
+      if (auto i = defs.find(digest); i != defs.end())
+        return i->second;
+      auto bytes = st->definition(digest);
+      if (!bytes)
+        return bytes.error();
+      auto def = decode_definition(*bytes);
+      if (def)
+        defs.emplace(digest, *def);
+      return def;
+    };
+    caf::scoped_actor self{*sys};
+    std::vector<recovered_run> chunk;
+    uint64_t resumed = 0;
+    auto err = st->for_each_checkpoint([&](std::string_view, std::string_view bytes) {
+      auto state = decode_checkpoint(bytes, lookup);
+      if (!state)
+        return true;
+      recovered_run r;
+      r.id = state->id;
+      r.def = state->def;
+      r.status = state->status;
+      r.last_seq = state->seq;
+      r.created = state->created;
+      r.updated = state->updated;
+      if (opts.recover && !is_resting(state->status)
+          && state->status != run_status::pending) {
+        r.actor = caf::actor_cast<caf::strong_actor_ptr>(
+          spawn_recovered_run(*sys, env, std::move(*state)));
+        ++resumed;
+      } else {
+        r.reason = std::move(state->reason);
+      }
+      chunk.push_back(std::move(r));
+      if (chunk.size() >= 4096) {
+        self->send(front, recover_atom::value, std::move(chunk));
+        chunk.clear();
+      }
+      return true;
+    });
+    if (err)
+      return err;
+    // Same sender as the chunks: answered once every chunk is registered.
+    caf::expected<uint64_t> result = resumed;
+    self->request(front, caf::infinite, recover_atom::value, std::move(chunk))
+      .receive([](bool) {}, [&](caf::error& e) { result = translate(std::move(e)); });
+    return result;
+  }
+
   caf::expected<control_ack> control(const run_id& id, control_request::op op,
                                      std::string task, std::string actor,
                                      std::string reason = {}) {
@@ -147,12 +202,10 @@ caf::expected<std::unique_ptr<engine>> engine::open(engine_options opts) {
   auto seed = static_cast<uint64_t>(wall_now_ms()) << 12;
   p->front = spawn_engine(*p->sys, p->env, p->st, seed);
   std::unique_ptr<engine> eng{new engine(std::move(p))};
-  // Every run of the journal is known (ids stay unique); only those not at rest resume.
-  auto n = eng->impl_->call<uint64_t>(caf::duration{std::chrono::minutes{10}},
-                                      recover_atom::value, eng->impl_->opts.recover);
-  if (!n)
+  if (auto n = eng->impl_->recover(); n)
+    eng->impl_->recovered = *n;
+  else
     return n.error();
-  eng->impl_->recovered = *n;
   return eng;
 }
 

@@ -155,7 +155,6 @@ void watch_at_rest(engine_ptr self, const run_id& id, uint64_t from, const watch
 engine_actor::behavior_type engine_fn(engine_ptr self, std::shared_ptr<migration_env> env,
                                       std::shared_ptr<const store> st, uint64_t id_seed) {
   self->state.env = std::move(env);
-  self->state.env->engine = self;
   self->state.st = std::move(st);
   self->state.next_id = id_seed;
   self->state.next_seed = id_seed * 0x9e3779b97f4a7c15ULL + 1;
@@ -269,37 +268,33 @@ engine_actor::behavior_type engine_fn(engine_ptr self, std::shared_ptr<migration
     },
     [=](status_atom, run_summary& s) {
       auto& st = self->state;
+      // A run resumed on open may report before it is registered.
       auto i = st.runs.find(s.id);
       if (i == st.runs.end())
-        return;
+        i = st.runs.emplace(s.id, run_entry{}).first;
       bool terminal = is_terminal(s.status);
       update(st, i->second, s);
       if (terminal)
         i->second.actor = nullptr;
     },
-    [=](recover_atom, bool resume) -> uint64_t {
+    [=](recover_atom, std::vector<recovered_run>& runs) {
       auto& st = self->state;
-      uint64_t resumed = 0;
-      auto lookup = [&st](const std::string& d) { return find_definition(st, d); };
-      st.st->for_each_checkpoint([&](std::string_view, std::string_view bytes) {
-        auto state = decode_checkpoint(bytes, lookup);
-        if (!state)
-          return true;
-        auto& entry = st.runs[state->id];
-        entry.def = state->def;
-        entry.status = state->status;
-        entry.last_seq = state->seq;
-        entry.created = state->created;
-        entry.updated = state->updated;
-        if (!resume || is_resting(state->status) || state->status == run_status::pending) {
-          entry.reason = std::move(state->reason);
-          return true;
+      for (auto& r : runs) {
+        auto def = intern(st, r.def);
+        auto& e = st.runs[r.id];
+        // A resumed run may have reported a newer status already.
+        if (!e.def || e.last_seq < r.last_seq) {
+          e.def = def;
+          e.status = r.status;
+          e.last_seq = r.last_seq;
+          e.created = r.created;
+          e.updated = r.updated;
+          e.reason = std::move(r.reason);
         }
-        entry.actor = spawn_recovered_run(self->system(), st.env, std::move(*state));
-        ++resumed;
-        return true;
-      });
-      return resumed;
+        if (r.actor && !is_terminal(e.status))
+          e.actor = caf::actor_cast<migration_actor>(r.actor);
+      }
+      return true;
     },
     [=](stop_atom) -> caf::result<journal_stats> {
       auto& st = self->state;
@@ -329,7 +324,10 @@ engine_actor::behavior_type engine_fn(engine_ptr self, std::shared_ptr<migration
 
 engine_actor spawn_engine(caf::actor_system& sys, std::shared_ptr<migration_env> env,
                           std::shared_ptr<const store> st, uint64_t id_seed) {
-  return sys.spawn(engine_fn, std::move(env), std::move(st), id_seed);
+  auto* e = env.get();
+  auto handle = sys.spawn(engine_fn, std::move(env), std::move(st), id_seed);
+  e->engine = handle;
+  return handle;
 }
 
 } // namespace ferry

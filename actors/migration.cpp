@@ -376,6 +376,16 @@ migration_actor::behavior_type migration_behavior(migration_ptr self) {
       else
         flush(self);
     },
+    [=](recover_atom) {
+      auto& st = self->state;
+      // A recovered run's attempts in flight have a durable TASK_STARTED: hand them out
+      // again with the same keys, so the executors reconcile with the world rather than act
+      // twice. (A new run has none yet.)
+      if (!is_terminal(st.run.status))
+        for (auto& d : in_flight(st.run))
+          dispatch_one(self, d);
+      step(self);
+    },
     [=](stop_atom) {
       stop_timer(self);
       leave_window(self);
@@ -408,21 +418,17 @@ migration_actor::behavior_type new_run(migration_ptr self, const migration_env* 
     else
       reply.deliver(id);
   });
-  step(self);
+  self->send(self, recover_atom::value);
   return migration_behavior(self);
 }
 
-migration_actor::behavior_type recovered_run(migration_ptr self, const migration_env* env,
+migration_actor::behavior_type resumed_run(migration_ptr self, const migration_env* env,
                                              run_state state) {
   auto& st = self->state;
   st.env = env;
   st.run = std::move(state);
   st.reported = st.run.status;
-  // These attempts' TASK_STARTED is durable: hand them out again with the same keys, so the
-  // executors reconcile with the world rather than act twice.
-  for (auto& d : in_flight(st.run))
-    dispatch_one(self, d);
-  step(self);
+  self->send(self, recover_atom::value);
   return migration_behavior(self);
 }
 
@@ -437,7 +443,7 @@ migration_actor spawn_new_run(caf::actor_system& sys, std::shared_ptr<const migr
 migration_actor spawn_recovered_run(caf::actor_system& sys,
                                     std::shared_ptr<const migration_env> env,
                                     run_state state) {
-  return sys.spawn(recovered_run, env.get(), std::move(state));
+  return sys.spawn(resumed_run, env.get(), std::move(state));
 }
 
 } // namespace ferry
