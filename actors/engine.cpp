@@ -16,6 +16,7 @@
 #include "actors/commit_window.hpp"
 #include "actors/engine_actor.hpp"
 #include "actors/journal.hpp"
+#include "actors/log.hpp"
 #include "actors/migration.hpp"
 #include "actors/timer_service.hpp"
 
@@ -71,6 +72,8 @@ struct engine::impl {
   journal_actor journal;
   engine_actor front;
   uint64_t recovered = 0;
+  /// Checkpoints that could not be decoded on open (logged, skipped).
+  uint64_t unreadable = 0;
   std::mutex mtx;
   bool closed = false;
   uint64_t next_watch = 0;
@@ -115,10 +118,15 @@ struct engine::impl {
     caf::scoped_actor self{*sys};
     std::vector<recovered_run> chunk;
     uint64_t resumed = 0;
-    auto err = st->for_each_checkpoint([&](std::string_view, std::string_view bytes) {
+    auto err = st->for_each_checkpoint([&](std::string_view key, std::string_view bytes) {
       auto state = decode_checkpoint(bytes, lookup);
-      if (!state)
+      if (!state) {
+        // One unreadable checkpoint must not keep every other run from resuming.
+        ++unreadable;
+        log().error("journal: run {} cannot be resumed: {}", std::string{key},
+                    describe(state.error()));
         return true;
+      }
       recovered_run r;
       r.id = state->id;
       r.def = state->def;
@@ -392,6 +400,10 @@ caf::expected<run_state> engine::wait(const run_id& id, std::chrono::millisecond
 
 uint64_t engine::recovered() const {
   return impl_->recovered;
+}
+
+uint64_t engine::unreadable_runs() const {
+  return impl_->unreadable;
 }
 
 engine_metrics& engine::metrics() {

@@ -131,6 +131,10 @@ public:
   /// Runs resumed when the engine opened.
   uint64_t recovered() const;
 
+  /// Runs whose checkpoint could not be read when the engine opened: logged and skipped
+  /// (the other runs resume).
+  uint64_t unreadable_runs() const;
+
   engine_metrics& metrics();
 
   /// What the journal has written so far.

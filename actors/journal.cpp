@@ -7,6 +7,8 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include "actors/log.hpp"
+
 #include "actors/commit_window.hpp"
 #include "actors/metrics.hpp"
 
@@ -55,8 +57,13 @@ void flush(journal_ptr self) {
   caf::error err = st.broken;
   if (!err)
     err = st.st->write(batch, st.opts.sync);
-  if (err && !st.broken)
+  if (err && !st.broken) {
     st.broken = err;
+    log().error("journal: a write of {} transitions failed; the journal takes no more "
+                "(their runs stop and resume from their last durable state on the next "
+                "open): {}",
+                n, describe(err));
+  }
   if (!err) {
     using namespace std::chrono;
     auto now = duration_cast<nanoseconds>(steady_clock::now().time_since_epoch()).count();

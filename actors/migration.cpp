@@ -10,6 +10,7 @@
 
 #include "actors/commit_window.hpp"
 #include "actors/executor.hpp"
+#include "actors/log.hpp"
 #include "actors/metrics.hpp"
 #include "actors/timer_service.hpp"
 #include "workflows/decide.hpp"
@@ -103,6 +104,12 @@ void dispatch_one(migration_ptr self, const dispatch& d) {
   exec->execute(call, std::move(done));
 }
 
+/// Stops the run after an error it cannot carry on from, saying so.
+void stop_on_error(migration_ptr self, const caf::error& err) {
+  log().error("run {}: stopped: {}", self->state.run.id, describe(err));
+  self->quit(err);
+}
+
 void rearm(migration_ptr self) {
   auto& st = self->state;
   auto at = next_wakeup(st.run);
@@ -188,7 +195,7 @@ void step(migration_ptr self) {
     // A bug in workflows/: stop this run where its journal is consistent.
     stop_timer(self);
     leave_window(self);
-    self->quit(err);
+    stop_on_error(self, err);
     return;
   }
   flush(self);
@@ -214,7 +221,7 @@ void on_committed(migration_ptr self, const caf::error& err) {
     st.watchers.clear();
     stop_timer(self);
     // What is durable is consistent: the run resumes from it on the next open.
-    self->quit(err);
+    stop_on_error(self, err);
     return;
   }
   auto& m = *st.env->metrics;
@@ -317,7 +324,7 @@ migration_actor::behavior_type migration_behavior(migration_ptr self) {
       if (auto err = on_result(st.run, task, attempt, comp, r, wall_now_ms(), st.events)) {
         stop_timer(self);
         leave_window(self);
-        self->quit(err);
+        stop_on_error(self, err);
         return;
       }
       step(self);

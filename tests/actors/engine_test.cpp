@@ -417,3 +417,29 @@ TEST_CASE("an engine opened without resuming still knows every run, and an actio
   f.complete(id, "a", 1, task_result::success(), true);
   CHECK(f.wait(id).status == run_status::rolled_back);
 }
+
+TEST_CASE("an unreadable checkpoint is reported and skipped; the other runs resume") {
+  test::temp_dir dir;
+  run_id id;
+  {
+    fixture f{dir.path()};
+    id = f.submit(chain);
+    REQUIRE(f.manual->await(f.key(id, "a", 1)));
+    f.manual->forget_all();
+  }
+  {
+    auto st = open_rocksdb_store(dir.path());
+    REQUIRE(st);
+    transition_record bad;
+    bad.run = "broken";
+    bad.checkpoint = "\xff\xff not a checkpoint";
+    REQUIRE(!(*st)->write({&bad}, true));
+  }
+  fixture f{dir.path()};
+  CHECK(f.eng->unreadable_runs() == 1);
+  CHECK(f.eng->recovered() == 1);
+  f.complete(id, "a", 1);
+  f.complete(id, "b", 1);
+  f.complete(id, "c", 1);
+  CHECK(f.wait(id).status == run_status::succeeded);
+}
