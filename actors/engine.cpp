@@ -24,6 +24,23 @@ namespace ferry {
 
 namespace {
 
+/// A submission waiting for its answer, handed to the submitter actor.
+struct submit_job {
+  submit_request req;
+  std::function<void(caf::expected<run_id>)> done;
+};
+
+} // namespace
+
+} // namespace ferry
+
+// Stays in the process: it carries a callback.
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferry::submit_job)
+
+namespace ferry {
+
+namespace {
+
 /// CAF's own errors, translated once into Ferry's codes.
 caf::error translate(caf::error err) {
   if (!err || err.category() == errc_category::value)
@@ -71,6 +88,8 @@ struct engine::impl {
   std::shared_ptr<migration_env> env;
   journal_actor journal;
   engine_actor front;
+  /// Forwards submit_async's submissions to the engine and calls back with the answers.
+  caf::actor submitter;
   uint64_t recovered = 0;
   /// Checkpoints that could not be decoded on open (logged, skipped).
   uint64_t unreadable = 0;
@@ -209,6 +228,16 @@ caf::expected<std::unique_ptr<engine>> engine::open(engine_options opts) {
   // Generated run ids continue from the wall clock: unique across restarts.
   auto seed = static_cast<uint64_t>(wall_now_ms()) << 12;
   p->front = spawn_engine(*p->sys, p->env, p->st, seed);
+  p->submitter = p->sys->spawn([front = p->front](caf::event_based_actor* self) -> caf::behavior {
+    return {
+      [=](submit_job& job) {
+        auto done = std::move(job.done);
+        self->request(front, caf::infinite, submit_atom::value, std::move(job.req))
+          .then([done](run_id& id) { done(std::move(id)); },
+                [done](caf::error& err) { done(translate(std::move(err))); });
+      },
+    };
+  });
   std::unique_ptr<engine> eng{new engine(std::move(p))};
   if (auto n = eng->impl_->recover(); n)
     eng->impl_->recovered = *n;
@@ -248,6 +277,8 @@ void engine::close() {
   // executors' threads first.
   p.timers->stop();
   p.registry.reset();
+  caf::anon_send_exit(p.submitter, caf::exit_reason::user_shutdown);
+  p.submitter = nullptr;
   p.journal = nullptr;
   p.front = nullptr;
   // Run actors point at the environment, so it goes after them; its handles go now, or the
@@ -298,13 +329,8 @@ void engine::submit_async(definition_ptr def, submit_options opts,
       return;
     }
   }
-  auto req = make_request(std::move(def), std::move(opts));
-  impl_->sys->spawn([front = impl_->front, req = std::move(req),
-                     done = std::move(done)](caf::event_based_actor* self) mutable {
-    self->request(front, caf::infinite, submit_atom::value, std::move(req))
-      .then([done](run_id& id) { done(std::move(id)); },
-            [done](caf::error& err) { done(translate(std::move(err))); });
-  });
+  caf::anon_send(impl_->submitter,
+                 submit_job{make_request(std::move(def), std::move(opts)), std::move(done)});
 }
 
 caf::expected<run_state> engine::get(const run_id& id) {
