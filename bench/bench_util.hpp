@@ -1,9 +1,14 @@
 // Helpers shared by the benchmarks: temporary journal directories, memory readings from
-// /proc, and a flat JSON object printer. Benchmarks print one JSON object on stdout.
+// /proc, submitting runs in waves, and a flat JSON object printer. Benchmarks print one JSON
+// object on stdout.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
+#include <thread>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -12,7 +17,40 @@
 #include <utility>
 #include <vector>
 
+#include "actors/engine.hpp"
+
 namespace ferry::bench {
+
+/// The value in `x`, or (on an error) a message naming `program` on stderr and exit 1.
+template <class T>
+T must(caf::expected<T> x, const char* program) {
+  if (!x) {
+    std::fprintf(stderr, "%s: %s\n", program, describe(x.error()).c_str());
+    std::exit(1);
+  }
+  return std::move(*x);
+}
+
+/// Submits `runs` runs of `def`, never more than `wave` unanswered at once (so submissions
+/// themselves do not pile up), and waits for every answer. Returns how many failed.
+inline size_t submit_in_waves(engine& e, const definition_ptr& def, size_t runs,
+                              size_t wave = 5000) {
+  std::atomic<size_t> acked{0};
+  std::atomic<size_t> failed{0};
+  for (size_t i = 0; i < runs; ++i) {
+    e.submit_async(def, {}, [&](caf::expected<run_id> id) {
+      if (!id)
+        failed.fetch_add(1);
+      acked.fetch_add(1);
+    });
+    if ((i + 1) % wave == 0)
+      while (acked.load() + wave / 2 < i + 1)
+        std::this_thread::sleep_for(std::chrono::milliseconds{1});
+  }
+  while (acked.load() < runs)
+    std::this_thread::sleep_for(std::chrono::milliseconds{1});
+  return failed.load();
+}
 
 /// A fresh directory under $TMPDIR (or /tmp), removed on destruction unless `keep`.
 class temp_dir {

@@ -55,23 +55,15 @@ int main(int argc, char** argv) {
   opts.max_batch = max_batch;
   opts.max_inflight_commits = window;
   opts.scheduler_policy = policy;
-  auto eng = engine::open(opts);
-  if (!eng) {
-    std::fprintf(stderr, "engine_throughput: %s\n", describe(eng.error()).c_str());
-    return 1;
-  }
-  auto& e = **eng;
-  auto def = e.load(five_tasks);
-  if (!def) {
-    std::fprintf(stderr, "engine_throughput: %s\n", describe(def.error()).c_str());
-    return 1;
-  }
+  auto eng = bench::must(engine::open(opts), "engine_throughput");
+  auto& e = *eng;
+  auto def = bench::must(e.load(five_tasks), "engine_throughput");
   std::atomic<size_t> submitted{0};
   std::atomic<size_t> failed{0};
   std::atomic<int64_t> submitted_ns{0};
   auto start = std::chrono::steady_clock::now();
   for (size_t i = 0; i < runs; ++i)
-    e.submit_async(*def, {}, [&](caf::expected<run_id> id) {
+    e.submit_async(def, {}, [&](caf::expected<run_id> id) {
       if (!id)
         failed.fetch_add(1);
       if (submitted.fetch_add(1) + 1 == runs)

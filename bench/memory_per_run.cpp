@@ -31,43 +31,20 @@ int main(int argc, char** argv) {
   bench::temp_dir tmp{"ferry-bench-memory"};
   engine_options opts;
   opts.journal_path = db.empty() ? tmp.path() : db;
-  auto eng = engine::open(opts);
-  if (!eng) {
-    std::fprintf(stderr, "memory_per_run: %s\n", describe(eng.error()).c_str());
-    return 1;
-  }
-  auto& e = **eng;
-  auto def = e.load(R"(
+  auto eng = bench::must(engine::open(opts), "memory_per_run");
+  auto& e = *eng;
+  auto def = bench::must(e.load(R"(
 name: "gated-five"
 tasks { id: "hot_unplug" kind: "noop" gate: true }
 tasks { id: "copy" kind: "noop" depends_on: "hot_unplug" }
 tasks { id: "flip" kind: "noop" depends_on: "copy" point_of_no_return: true }
 tasks { id: "hot_plug" kind: "noop" depends_on: "flip" }
 tasks { id: "cleanup" kind: "noop" depends_on: "hot_plug" }
-)");
-  if (!def) {
-    std::fprintf(stderr, "memory_per_run: %s\n", describe(def.error()).c_str());
-    return 1;
-  }
+)"), "memory_per_run");
   mallctl("arena." STRINGIFY(MALLCTL_ARENAS_ALL) ".purge", nullptr, nullptr, nullptr, 0);
   auto before = bench::rss_bytes();
-  std::atomic<size_t> acked{0};
-  std::atomic<size_t> failed{0};
   auto start = std::chrono::steady_clock::now();
-  // Submit in waves so that the submissions themselves (not yet runs) do not pile up.
-  const size_t wave = 5000;
-  for (size_t i = 0; i < runs; ++i) {
-    e.submit_async(*def, {}, [&](caf::expected<run_id> id) {
-      if (!id)
-        failed.fetch_add(1);
-      acked.fetch_add(1);
-    });
-    if ((i + 1) % wave == 0)
-      while (acked.load() + wave / 2 < i + 1)
-        std::this_thread::sleep_for(std::chrono::milliseconds{1});
-  }
-  while (acked.load() < runs)
-    std::this_thread::sleep_for(std::chrono::milliseconds{1});
+  auto failed = bench::submit_in_waves(e, def, runs);
   auto submit_s =
     std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   // Every run is durably at its gate: its first transition was acknowledged.
@@ -84,7 +61,7 @@ tasks { id: "cleanup" kind: "noop" depends_on: "hot_plug" }
   out.add("benchmark", std::string{"memory_per_run"})
     .add("runs", static_cast<uint64_t>(runs))
     .add("runs_in_flight", static_cast<uint64_t>(in_flight))
-    .add("submit_errors", static_cast<uint64_t>(failed.load()))
+    .add("submit_errors", static_cast<uint64_t>(failed))
     .add("submit_s", submit_s)
     .add("rss_before_bytes", before)
     .add("rss_after_submit_bytes", after_immediate)
@@ -94,5 +71,5 @@ tasks { id: "cleanup" kind: "noop" depends_on: "hot_plug" }
     .add("peak_rss_bytes", bench::peak_rss_bytes());
   out.print();
   e.close();
-  return in_flight == runs && failed.load() == 0 ? 0 : 1;
+  return in_flight == runs && failed == 0 ? 0 : 1;
 }

@@ -76,27 +76,10 @@ int main(int argc, char** argv) {
     engine_options opts;
     opts.journal_path = path;
     opts.executors = {std::make_shared<hold_executor>(false), std::make_shared<mark_executor>()};
-    auto eng = engine::open(opts);
-    if (!eng) {
-      std::fprintf(stderr, "recovery: %s\n", describe(eng.error()).c_str());
-      return 1;
-    }
-    auto def = (*eng)->load(definition_text);
-    if (!def) {
-      std::fprintf(stderr, "recovery: %s\n", describe(def.error()).c_str());
-      return 1;
-    }
-    std::atomic<size_t> acked{0};
-    const size_t wave = 5000;
-    for (size_t i = 0; i < runs; ++i) {
-      (*eng)->submit_async(*def, {}, [&](caf::expected<run_id>) { acked.fetch_add(1); });
-      if ((i + 1) % wave == 0)
-        while (acked.load() + wave / 2 < i + 1)
-          std::this_thread::sleep_for(std::chrono::milliseconds{1});
-    }
-    while (acked.load() < runs)
-      std::this_thread::sleep_for(std::chrono::milliseconds{1});
-    (*eng)->close();
+    auto eng = bench::must(engine::open(opts), "recovery");
+    auto def = bench::must(eng->load(definition_text), "recovery");
+    bench::submit_in_waves(*eng, def, runs);
+    eng->close();
   }
 
   // Phase 2: reopen and time until every run made its next transition.
@@ -105,11 +88,7 @@ int main(int argc, char** argv) {
   opts.journal_path = path;
   opts.executors = {std::make_shared<hold_executor>(true), mark};
   auto start = std::chrono::steady_clock::now();
-  auto eng = engine::open(opts);
-  if (!eng) {
-    std::fprintf(stderr, "recovery: %s\n", describe(eng.error()).c_str());
-    return 1;
-  }
+  auto eng = bench::must(engine::open(opts), "recovery");
   auto opened = std::chrono::steady_clock::now();
   auto deadline = start + std::chrono::minutes{5};
   while (mark->count.load() < runs && std::chrono::steady_clock::now() < deadline)
@@ -119,12 +98,12 @@ int main(int argc, char** argv) {
   bench::json_object out;
   out.add("benchmark", std::string{"recovery"})
     .add("runs", static_cast<uint64_t>(runs))
-    .add("runs_recovered", (*eng)->recovered())
+    .add("runs_recovered", eng->recovered())
     .add("runs_resumed", static_cast<uint64_t>(mark->count.load()))
     .add("open_s", secs(start, opened))
     .add("resume_all_s", secs(start, resumed))
     .add("peak_rss_bytes", bench::peak_rss_bytes());
   out.print();
-  (*eng)->close();
+  eng->close();
   return mark->count.load() >= runs ? 0 : 1;
 }
