@@ -30,8 +30,8 @@ struct engine_options {
   /// Most transitions per journal batch. Default: 4096.
   size_t max_batch = 4096;
   /// Transitions on their way to the journal at once; runs beyond it queue for a slot.
-  /// Bounds commit latency and memory under overload. Default: 512.
-  size_t max_inflight_commits = 512;
+  /// Bounds commit latency and memory under overload. Default: 384.
+  size_t max_inflight_commits = 384;
   /// Scheduler threads; 0 = one per core. Default: 0.
   size_t threads = 0;
   /// CAF scheduler policy: "sharing" (one queue, idle workers sleep on a condition variable)

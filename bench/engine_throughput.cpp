@@ -34,7 +34,7 @@ int main(int argc, char** argv) {
   size_t runs = 10000;
   size_t threads = 0;
   size_t max_batch = 4096;
-  size_t window = 512;
+  size_t window = 384;
   std::string policy = "sharing";
   std::string db;
   bool no_sync = false;
@@ -42,7 +42,7 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "Scheduler threads (default: one per core)");
   app.add_option("--max-batch", max_batch, "Most transitions per journal batch");
   app.add_option("--db", db, "Journal directory (default: a fresh temporary one)");
-  app.add_option("--window", window, "Transitions in flight to the journal (default 512)");
+  app.add_option("--window", window, "Transitions in flight to the journal (default 384)");
   app.add_option("--policy", policy, "Scheduler policy: sharing or stealing");
   app.add_flag("--no-sync", no_sync, "Do not sync the WAL (for comparison only)");
   CLI11_PARSE(app, argc, argv);
