@@ -34,8 +34,8 @@ void to_proto(const definition& def, const event& e, v1::Event& p) {
   if (e.compensation)
     p.set_compensation(true);
   if (e.type == event_type::run_started && e.def) {
+    // The definition itself is spliced in by encode_events, from its canonical encoding.
     auto* rs = p.mutable_run_started();
-    rs->mutable_definition()->ParseFromString(e.def->encoded);
     rs->set_definition_digest(e.def->digest);
     rs->set_seed(e.seed);
     rs->set_not_before_ms(e.not_before);
@@ -46,13 +46,41 @@ caf::error bad(const std::string& what) {
   return make_error(errc::data_loss, what);
 }
 
+void put_varint(std::string& out, uint64_t v) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>(v | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+}
+
+/// Appends a length-delimited field: the wire form of a bytes or message field.
+void put_field(std::string& out, uint32_t number, std::string_view bytes) {
+  put_varint(out, (uint64_t{number} << 3) | 2);
+  put_varint(out, bytes.size());
+  out.append(bytes.data(), bytes.size());
+}
+
 } // namespace
 
+// Built on the wire format so that a run's definition is copied in from its canonical
+// encoding instead of being parsed and serialized again for every run: an Event's
+// `run_started` may occur twice on the wire (digest and seed, then the definition), which
+// protobuf parsers merge into one message.
 std::string encode_events(const definition& def, const event* first, size_t count) {
-  v1::EventBatch batch;
-  for (size_t i = 0; i < count; ++i)
-    to_proto(def, first[i], *batch.add_events());
-  return batch.SerializeAsString();
+  std::string out;
+  for (size_t i = 0; i < count; ++i) {
+    v1::Event p;
+    to_proto(def, first[i], p);
+    auto bytes = p.SerializeAsString();
+    if (first[i].type == event_type::run_started && first[i].def) {
+      std::string started;
+      put_field(started, v1::RunStarted::kDefinitionFieldNumber, first[i].def->encoded);
+      put_field(bytes, v1::Event::kRunStartedFieldNumber, started);
+    }
+    put_field(out, v1::EventBatch::kEventsFieldNumber, bytes);
+  }
+  return out;
 }
 
 std::string encode_events(const definition& def, const std::vector<event>& events) {
