@@ -227,7 +227,7 @@ caf::expected<std::unique_ptr<store>> open_rocksdb_store(const std::string& path
   cf_opts.compression = rocksdb::kNoCompression;
   // events and runs: hashed memtables keyed by run (see run_prefix).
   auto hashed = cf_opts;
-  hashed.memtable_factory.reset(rocksdb::NewHashSkipListRepFactory(1u << 18));
+  hashed.memtable_factory.reset(rocksdb::NewHashSkipListRepFactory(1u << 16));
   auto events_opts = hashed;
   events_opts.prefix_extractor = std::make_shared<run_prefix>();
   auto runs_opts = hashed;
