@@ -44,9 +44,4 @@ void commit_window::cancel(const migration_actor& waiter) {
   release();
 }
 
-size_t commit_window::waiting() const {
-  std::lock_guard<std::mutex> guard{mtx_};
-  return queued_.size();
-}
-
 } // namespace ferry

@@ -34,10 +34,8 @@ public:
   /// is released again.
   void cancel(const migration_actor& waiter);
 
-  size_t waiting() const;
-
 private:
-  mutable std::mutex mtx_;
+  std::mutex mtx_;
   size_t free_;
   /// In arrival order; may hold runs that cancelled (not in `queued_`), skipped on release.
   std::deque<migration_actor> waiters_;

@@ -31,11 +31,6 @@ void timer_service::cancel(uint64_t id) {
   entries_.erase(i);
 }
 
-size_t timer_service::size() const {
-  std::lock_guard<std::mutex> guard{mtx_};
-  return entries_.size();
-}
-
 void timer_service::stop() {
   {
     std::lock_guard<std::mutex> guard{mtx_};

@@ -33,9 +33,6 @@ public:
   /// Cancels a timer that has not fired; a no-op otherwise.
   void cancel(uint64_t id);
 
-  /// Timers pending.
-  size_t size() const;
-
   /// Cancels everything and joins the thread. Idempotent.
   void stop();
 

@@ -10,9 +10,6 @@ namespace ferry {
 /// Milliseconds since the Unix epoch.
 using time_ms = int64_t;
 
-/// "No such time": an unset deadline or not-before.
-constexpr time_ms no_time = 0;
-
 /// The wall clock, in ms since the epoch.
 inline time_ms wall_now_ms() noexcept {
   using namespace std::chrono;
