@@ -78,6 +78,16 @@ tasks { id: "b" kind: "manual" depends_on: "a" compensation { kind: "manual" } }
 tasks { id: "c" kind: "manual" depends_on: "b" retry { max_attempts: 2 initial_backoff_ms: 1 } }
 )";
 
+/// Runs `chain` in an engine on `journal` until task "a" is in flight, then closes the
+/// engine with that attempt still in flight (as a crash would leave it).
+run_id interrupt_chain(const std::string& journal, submit_options opts = {}) {
+  fixture f{journal};
+  auto id = f.submit(chain, opts);
+  REQUIRE(f.manual->await(f.key(id, "a", 1)));
+  f.manual->forget_all();
+  return id;
+}
+
 } // namespace
 
 TEST_CASE("a submitted run runs its tasks in dependency order and succeeds") {
@@ -388,15 +398,9 @@ TEST_CASE("operations on an unknown run say not_found") {
 TEST_CASE("an engine opened without resuming still knows every run, and an action resumes "
           "one") {
   test::temp_dir dir;
-  run_id id;
-  {
-    fixture f{dir.path()};
-    submit_options opts;
-    opts.id = "held";
-    id = f.submit(chain, opts);
-    REQUIRE(f.manual->await(f.key(id, "a", 1)));
-    f.manual->forget_all();
-  }
+  submit_options held;
+  held.id = "held";
+  auto id = interrupt_chain(dir.path(), held);
   fixture f{dir.path(), false};
   CHECK(f.eng->recovered() == 0);
   auto all = f.eng->list();
@@ -420,13 +424,7 @@ TEST_CASE("an engine opened without resuming still knows every run, and an actio
 
 TEST_CASE("an unreadable checkpoint is reported and skipped; the other runs resume") {
   test::temp_dir dir;
-  run_id id;
-  {
-    fixture f{dir.path()};
-    id = f.submit(chain);
-    REQUIRE(f.manual->await(f.key(id, "a", 1)));
-    f.manual->forget_all();
-  }
+  auto id = interrupt_chain(dir.path());
   {
     auto st = open_rocksdb_store(dir.path());
     REQUIRE(st);
