@@ -106,13 +106,9 @@ struct list_filter {
 /// A run read back from the journal when the engine opens, for the engine to know it; `actor`
 /// is set when the run was resumed.
 struct recovered_run {
-  run_id id;
+  checkpoint_summary summary;
+  /// The run's definition (read once per digest), for the engine to intern.
   definition_ptr def;
-  run_status status = run_status::pending;
-  uint64_t last_seq = 0;
-  time_ms created = 0;
-  time_ms updated = 0;
-  std::string reason;
   caf::strong_actor_ptr actor;
 };
 
@@ -159,8 +155,7 @@ typename Inspector::result_type inspect(Inspector& f, list_filter& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, recovered_run& x) {
-  return f(caf::meta::type_name("ferry.recovered_run"), x.id, x.def, x.status, x.last_seq,
-           x.created, x.updated, x.reason, x.actor);
+  return f(caf::meta::type_name("ferry.recovered_run"), x.summary, x.def, x.actor);
 }
 
 template <class Inspector>

@@ -147,19 +147,13 @@ struct engine::impl {
         return true;
       }
       recovered_run r;
-      r.id = state->id;
+      r.summary = summarize(*state);
       r.def = state->def;
-      r.status = state->status;
-      r.last_seq = state->seq;
-      r.created = state->created;
-      r.updated = state->updated;
       if (opts.recover && !is_resting(state->status)
           && state->status != run_status::pending) {
         r.actor = caf::actor_cast<caf::strong_actor_ptr>(
           spawn_recovered_run(*sys, env, std::move(*state)));
         ++resumed;
-      } else {
-        r.reason = std::move(state->reason);
       }
       chunk.push_back(std::move(r));
       if (chunk.size() >= 4096) {
@@ -437,9 +431,11 @@ engine_metrics& engine::metrics() {
 }
 
 caf::expected<journal_stats> engine::journal_statistics() {
-  std::lock_guard<std::mutex> guard{impl_->mtx};
-  if (impl_->closed)
-    return make_error(errc::unavailable, "the engine is closed");
+  {
+    std::lock_guard<std::mutex> guard{impl_->mtx};
+    if (impl_->closed)
+      return make_error(errc::unavailable, "the engine is closed");
+  }
   caf::scoped_actor self{*impl_->sys};
   caf::expected<journal_stats> result = make_error(errc::unavailable, "no answer");
   self->request(impl_->journal, caf::duration{impl_->opts.call_timeout}, stats_atom::value)

@@ -9,6 +9,7 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include "persistence/journal_reader.hpp"
 #include "workflows/definition_codec.hpp"
 
 namespace ferry {
@@ -75,17 +76,19 @@ run_summary summarize(const run_id& id, const run_entry& e) {
   return s;
 }
 
-void update(engine_state& st, run_entry& e, run_summary& s) {
+/// Takes a run's summary into its entry; `def`, when given, is its definition (else it is
+/// found by digest).
+void update(engine_state& st, run_entry& e, run_summary& s, definition_ptr def = nullptr) {
   e.status = s.status;
   e.last_seq = s.last_seq;
   e.created = s.created;
   e.updated = s.updated;
   e.reason = std::move(s.reason);
-  if (!e.def || e.def->digest != s.definition_digest) {
-    auto d = find_definition(st, s.definition_digest);
-    if (d)
+  if (def)
+    e.def = intern(st, std::move(def));
+  else if (!e.def || e.def->digest != s.definition_digest)
+    if (auto d = find_definition(st, s.definition_digest))
       e.def = *d;
-  }
 }
 
 caf::expected<run_state> load_run(engine_state& st, const run_id& id) {
@@ -135,20 +138,9 @@ void watch_at_rest(engine_ptr self, const run_id& id, uint64_t from, const watch
     self->send(w, done_atom::value, id, std::move(empty));
     return;
   }
-  std::vector<event> past;
-  auto def = state->def;
-  auto lookup = [&st](const std::string& d) { return find_definition(st, d); };
-  st.st->for_each_event_batch(id, from, [&](uint64_t, std::string_view b) {
-    auto evs = decode_events(b, def, lookup);
-    if (!evs)
-      return false;
-    for (auto& e : *evs)
-      if (e.seq >= from)
-        past.push_back(std::move(e));
-    return true;
-  });
-  if (!past.empty())
-    self->send(w, events_atom::value, id, std::move(past));
+  auto past = journal_reader{st.st}.events(id, from, UINT64_MAX, state->def);
+  if (past && !past->empty())
+    self->send(w, events_atom::value, id, std::move(*past));
   self->send(w, done_atom::value, id, std::move(*state));
 }
 
@@ -280,17 +272,10 @@ engine_actor::behavior_type engine_fn(engine_ptr self, std::shared_ptr<migration
     [=](recover_atom, std::vector<recovered_run>& runs) {
       auto& st = self->state;
       for (auto& r : runs) {
-        auto def = intern(st, r.def);
-        auto& e = st.runs[r.id];
+        auto& e = st.runs[r.summary.id];
         // A resumed run may have reported a newer status already.
-        if (!e.def || e.last_seq < r.last_seq) {
-          e.def = def;
-          e.status = r.status;
-          e.last_seq = r.last_seq;
-          e.created = r.created;
-          e.updated = r.updated;
-          e.reason = std::move(r.reason);
-        }
+        if (!e.def || e.last_seq < r.summary.last_seq)
+          update(st, e, r.summary, std::move(r.def));
         if (r.actor && !is_terminal(e.status))
           e.actor = caf::actor_cast<migration_actor>(r.actor);
       }

@@ -13,6 +13,7 @@
 #include "actors/log.hpp"
 #include "actors/metrics.hpp"
 #include "actors/timer_service.hpp"
+#include "persistence/journal_reader.hpp"
 #include "workflows/decide.hpp"
 
 namespace ferry {
@@ -59,21 +60,6 @@ struct migration_state {
 };
 
 using migration_ptr = migration_actor::stateful_pointer<migration_state>;
-
-run_summary summary_of(const run_state& r) {
-  run_summary s;
-  s.id = r.id;
-  s.status = r.status;
-  if (r.def) {
-    s.definition_name = r.def->name;
-    s.definition_digest = r.def->digest;
-  }
-  s.last_seq = r.seq;
-  s.created = r.created;
-  s.updated = r.updated;
-  s.reason = r.reason;
-  return s;
-}
 
 void dispatch_one(migration_ptr self, const dispatch& d) {
   auto& st = self->state;
@@ -238,7 +224,7 @@ void on_committed(migration_ptr self, const caf::error& err) {
   // answer) can be seen: whoever reacts to those and then asks the engine sees the change.
   if (st.events.empty() && st.run.status != st.reported) {
     st.reported = st.run.status;
-    self->send(st.env->engine, status_atom::value, summary_of(st.run));
+    self->send(st.env->engine, status_atom::value, summarize(st.run));
     switch (st.run.status) {
       case run_status::succeeded: m.runs_succeeded.fetch_add(1); break;
       case run_status::rolled_back: m.runs_rolled_back.fetch_add(1); break;
@@ -277,30 +263,12 @@ void on_committed(migration_ptr self, const caf::error& err) {
   rearm(self);
 }
 
-/// Reads the run's durable events from `from` up to `until` out of the store.
+/// The run's durable events from `from` up to `until`, read back from the journal.
 std::vector<event> history(const migration_state& st, uint64_t from, uint64_t until) {
-  std::vector<event> result;
   if (from > until || !st.env->history)
-    return result;
-  auto def = st.run.def;
-  auto lookup = [def](const std::string& digest) -> caf::expected<definition_ptr> {
-    if (def && def->digest == digest)
-      return def;
-    return make_error(errc::not_found, "definition " + digest);
-  };
-  st.env->history->for_each_event_batch(st.run.id, from, [&](uint64_t, std::string_view b) {
-    auto evs = decode_events(b, def, lookup);
-    if (!evs)
-      return false;
-    for (auto& e : *evs) {
-      if (e.seq > until)
-        return false;
-      if (e.seq >= from)
-        result.push_back(std::move(e));
-    }
-    return true;
-  });
-  return result;
+    return {};
+  auto evs = journal_reader{st.env->history}.events(st.run.id, from, until, st.run.def);
+  return evs ? std::move(*evs) : std::vector<event>{};
 }
 
 caf::error apply_control(run_state& run, const control_request& req, std::vector<event>& out) {

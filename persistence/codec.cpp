@@ -233,6 +233,21 @@ caf::expected<run_state> decode_checkpoint(std::string_view bytes,
   return s;
 }
 
+checkpoint_summary summarize(const run_state& s) {
+  checkpoint_summary r;
+  r.id = s.id;
+  r.status = s.status;
+  if (s.def) {
+    r.definition_name = s.def->name;
+    r.definition_digest = s.def->digest;
+  }
+  r.last_seq = s.seq;
+  r.created = s.created;
+  r.updated = s.updated;
+  r.reason = s.reason;
+  return r;
+}
+
 caf::expected<checkpoint_summary> summarize_checkpoint(std::string_view bytes) {
   v1::RunCheckpoint p;
   if (!p.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))

@@ -49,4 +49,7 @@ struct checkpoint_summary {
 
 caf::expected<checkpoint_summary> summarize_checkpoint(std::string_view bytes);
 
+/// The same summary, of a state in memory.
+checkpoint_summary summarize(const run_state& s);
+
 } // namespace ferry

@@ -53,9 +53,11 @@ caf::expected<definition_ptr> journal_reader::definition(const std::string& dige
 }
 
 caf::error journal_reader::for_each_event(const run_id& run, uint64_t from_seq,
-                                          const std::function<bool(const event&)>& f) const {
-  definition_ptr def;
-  if (from_seq > 1) {
+                                          const std::function<bool(const event&)>& f,
+                                          definition_ptr def) const {
+  if (def)
+    definitions_.emplace(def->digest, def);
+  else if (from_seq > 1) {
     auto cp = store_->checkpoint(run);
     if (cp) {
       if (auto sum = summarize_checkpoint(*cp)) {
@@ -92,6 +94,24 @@ caf::error journal_reader::for_each_event(const run_id& run, uint64_t from_seq,
   if (!any && !store_->checkpoint(run))
     return make_error(errc::not_found, "run " + run + ": not in the journal");
   return {};
+}
+
+caf::expected<std::vector<event>> journal_reader::events(const run_id& run, uint64_t from_seq,
+                                                         uint64_t until_seq,
+                                                         definition_ptr def) const {
+  std::vector<event> result;
+  auto err = for_each_event(
+    run, from_seq,
+    [&](const event& e) {
+      if (e.seq > until_seq)
+        return false;
+      result.push_back(e);
+      return true;
+    },
+    std::move(def));
+  if (err)
+    return err;
+  return result;
 }
 
 caf::expected<run_state> journal_reader::checkpoint(const run_id& run) const {

@@ -27,9 +27,16 @@ public:
   caf::expected<std::vector<checkpoint_summary>> list_runs() const;
 
   /// Calls `f` for each event of `run` with a sequence number >= `from_seq`, in order,
-  /// until it returns false.
+  /// until it returns false. `def`, the run's definition when the caller knows it, spares
+  /// reading the run's checkpoint to find it.
   caf::error for_each_event(const run_id& run, uint64_t from_seq,
-                            const std::function<bool(const event&)>& f) const;
+                            const std::function<bool(const event&)>& f,
+                            definition_ptr def = nullptr) const;
+
+  /// The events of `run` from `from_seq` to `until_seq`, both included.
+  caf::expected<std::vector<event>> events(const run_id& run, uint64_t from_seq,
+                                           uint64_t until_seq = UINT64_MAX,
+                                           definition_ptr def = nullptr) const;
 
   /// The state recorded in `run`'s checkpoint.
   caf::expected<run_state> checkpoint(const run_id& run) const;

@@ -1,7 +1,7 @@
 // Reading and writing workflow definitions: protobuf text format or JSON in, validated
 // ferry::definition out, and the canonical protobuf encoding (whose SHA-256 names the
 // definition in the journal). The only file of workflows/ that sees generated protobuf code.
-// Pure; any thread.
+// Pure, but for load_definition_file, which reads its file; any thread.
 #pragma once
 
 #include <string>
