@@ -17,6 +17,7 @@
 #include <caf/replies_to.hpp>
 
 #include "common/errc.hpp"
+#include "actors/fleet_messages.hpp"
 #include "common/ids.hpp"
 #include "persistence/codec.hpp"
 #include "persistence/store.hpp"
@@ -49,6 +50,26 @@ using status_atom = caf::atom_constant<caf::atom("status")>;
 using stop_atom = caf::atom_constant<caf::atom("stop")>;
 using recover_atom = caf::atom_constant<caf::atom("recover")>;
 using stats_atom = caf::atom_constant<caf::atom("stats")>;
+// the fleet
+using reserve_atom = caf::atom_constant<caf::atom("reserve")>;
+using release_atom = caf::atom_constant<caf::atom("release")>;
+using adopt_atom = caf::atom_constant<caf::atom("adopt")>;
+using evict_atom = caf::atom_constant<caf::atom("evict")>;
+using acquire_atom = caf::atom_constant<caf::atom("acquire")>;
+using unslot_atom = caf::atom_constant<caf::atom("unslot")>;
+using driver_atom = caf::atom_constant<caf::atom("driver")>;
+using place_atom = caf::atom_constant<caf::atom("place")>;
+using capacity_atom = caf::atom_constant<caf::atom("capacity")>;
+using offer_atom = caf::atom_constant<caf::atom("offer")>;
+using lease_atom = caf::atom_constant<caf::atom("lease")>;
+using io_atom = caf::atom_constant<caf::atom("io")>;
+using fault_atom = caf::atom_constant<caf::atom("fault")>;
+using timeout_atom = caf::atom_constant<caf::atom("timeout")>;
+using route_atom = caf::atom_constant<caf::atom("route")>;
+using forward_atom = caf::atom_constant<caf::atom("forward")>;
+using move_atom = caf::atom_constant<caf::atom("move")>;
+using locate_atom = caf::atom_constant<caf::atom("locate")>;
+using recommend_atom = caf::atom_constant<caf::atom("recommend")>;
 
 // -- messages -------------------------------------------------------------------------------
 
@@ -122,7 +143,7 @@ struct journal_stats {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, transition_record& x) {
   return f(caf::meta::type_name("ferry.transition_record"), x.run, x.first_seq, x.events,
-           x.checkpoint, x.definition_digest, x.definition);
+           x.checkpoint, x.definition_digest, x.definition, x.fleet);
 }
 
 template <class Inspector>
@@ -167,7 +188,7 @@ typename Inspector::result_type inspect(Inspector& f, journal_stats& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, task_result& x) {
   return f(caf::meta::type_name("ferry.task_result"), x.code, x.message, x.retryable,
-           x.output);
+           x.output, x.changes);
 }
 
 template <class Inspector>
@@ -262,5 +283,76 @@ using engine_actor = caf::typed_actor<
   caf::replies_to<recover_atom, std::vector<recovered_run>>::with<bool>,
   /// Stops every run actor and the journal; answers once the journal is closed.
   caf::replies_to<stop_atom>::with<journal_stats>>;
+
+// -- the fleet ------------------------------------------------------------------------------
+
+/// One per host: owns its hypervisor driver; the authority on the host's capacity (the VMs it
+/// runs and the reservations held on it) and on its migration slots. Reports its free
+/// capacity to its zone after every change.
+using host_actor = caf::typed_actor<
+  /// Holds capacity for a migration, idempotent by the reservation's key. resource_exhausted
+  /// when it does not fit. Answers the journal records of the change.
+  caf::replies_to<reserve_atom, fleet::reservation>::with<state_changes>,
+  /// Gives a reservation back (success when there is none with that key).
+  caf::replies_to<release_atom, std::string>::with<state_changes>,
+  /// A VM now runs here (its reservation, if any, becomes the VM's own use).
+  caf::replies_to<adopt_atom, vm_request>::with<state_changes>,
+  /// A VM no longer runs here.
+  caf::reacts_to<evict_atom, std::string>,
+  /// Takes an inbound or outbound migration slot for a key (a run), waiting in a queue that
+  /// is fair across peer hosts while the limit is reached. Idempotent by key.
+  caf::replies_to<acquire_atom, slot_dir, std::string, std::string>::with<bool>,
+  /// Gives a slot back; the next waiter gets it.
+  caf::reacts_to<unslot_atom, slot_dir, std::string>,
+  caf::replies_to<status_atom>::with<host_status>,
+  /// The host's driver (thread-safe, asynchronous), for tasks to call.
+  caf::replies_to<driver_atom>::with<hv::driver_ptr>>;
+
+/// One per zone: aggregates its hosts' capacity; placement, offers for recommendations.
+using zone_actor = caf::typed_actor<
+  /// Chooses a host for a type without reserving.
+  caf::replies_to<place_atom, place_request>::with<place_reply>,
+  /// Chooses a host and reserves on it (trying the next host when one refuses); idempotent
+  /// by key.
+  caf::replies_to<reserve_atom, reserve_request>::with<reserve_reply>,
+  /// Releases (host, key); an empty host: wherever the key is reserved in this zone.
+  caf::replies_to<release_atom, std::string, std::string>::with<state_changes>,
+  /// From a host actor: its free capacity now (host index, free).
+  caf::reacts_to<capacity_atom, uint32_t, fleet::capacity>,
+  /// What this zone can do for a type (recommendations, admission).
+  caf::replies_to<offer_atom, offer_request>::with<fleet::zone_offer>,
+  caf::replies_to<status_atom>::with<zone_status>>;
+
+/// One per storage partition: the lease state machine, kept by its master and replicas.
+using partition_actor = caf::typed_actor<
+  /// A lease change, acknowledged once replicated; a flip completes once the source's
+  /// pending I/O drained, or fails at the flip deadline with nothing changed.
+  caf::replies_to<lease_atom, lease_request>::with<lease_reply>,
+  /// I/O of a host under an epoch: begin (true) or end (false). Answers whether allowed.
+  caf::replies_to<io_atom, std::string, uint64_t, bool>::with<bool>,
+  /// Injects a storage-server failure.
+  caf::replies_to<fault_atom, storage_fault>::with<bool>,
+  /// The acknowledged leases.
+  caf::replies_to<get_atom>::with<lease_reply>,
+  /// Internal: the flip with this number reached its deadline.
+  caf::reacts_to<timeout_atom, uint64_t>>;
+
+/// The fleet's network: which host each address is routed to, and forwarding rules.
+using network_actor = caf::typed_actor<
+  caf::replies_to<route_atom, std::string>::with<fleet::address_route>,
+  /// Forwards packets for an address from its current host to another host.
+  caf::replies_to<forward_atom, std::string, std::string>::with<state_changes>,
+  /// Moves an address to a host (ends any forwarding).
+  caf::replies_to<move_atom, std::string, std::string>::with<state_changes>,
+  caf::replies_to<list_atom>::with<std::vector<fleet::address_route>>>;
+
+/// The fleet's directory: where each VM runs; recommendations across zones.
+using fleet_actor = caf::typed_actor<
+  caf::replies_to<locate_atom, std::string>::with<fleet::vm_location>,
+  /// A VM now runs on another host: adopts it there, evicts it from the old one.
+  caf::replies_to<adopt_atom, vm_request>::with<state_changes>,
+  /// Zones ranked for a VM, each admitted or denied with its reason.
+  caf::replies_to<recommend_atom, recommend_request>::with<std::vector<fleet::decision>>,
+  caf::replies_to<list_atom>::with<std::vector<fleet::vm_location>>>;
 
 } // namespace ferry

@@ -1,4 +1,6 @@
 #include "actors/engine.hpp"
+#include "actors/fleet_kinds.hpp"
+#include "actors/fleet_runtime.hpp"
 
 #include <future>
 #include <mutex>
@@ -88,6 +90,7 @@ struct engine::impl {
   std::shared_ptr<migration_env> env;
   journal_actor journal;
   engine_actor front;
+  std::unique_ptr<fleet_runtime> fleet;
   /// Forwards submit_async's submissions to the engine and calls back with the answers.
   caf::actor submitter;
   uint64_t recovered = 0;
@@ -232,6 +235,17 @@ caf::expected<std::unique_ptr<engine>> engine::open(engine_options opts) {
       },
     };
   });
+  if (p->opts.fleet) {
+    // The fleet's actors come back with their durable state before any run resumes.
+    auto state = read_fleet_state(*p->st);
+    if (!state)
+      return state.error();
+    auto rt = fleet_runtime::start(*p->sys, p->opts.fleet, *state, p->opts.fleet_opts);
+    if (!rt)
+      return rt.error();
+    p->fleet = std::move(*rt);
+    add_fleet_kinds(*p->registry, *p->sys, p->fleet->shared_handles());
+  }
   std::unique_ptr<engine> eng{new engine(std::move(p))};
   if (auto n = eng->impl_->recover(); n)
     eng->impl_->recovered = *n;
@@ -271,6 +285,7 @@ void engine::close() {
   // executors' threads first.
   p.timers->stop();
   p.registry.reset();
+  p.fleet.reset();
   caf::anon_send_exit(p.submitter, caf::exit_reason::user_shutdown);
   p.submitter = nullptr;
   p.journal = nullptr;
@@ -282,6 +297,10 @@ void engine::close() {
   p.sys.reset();
   p.env.reset();
   p.st.reset();
+}
+
+fleet_runtime* engine::fleet() const {
+  return impl_->fleet.get();
 }
 
 const kind_catalog& engine::kinds() const {

@@ -16,10 +16,13 @@
 
 #include "actors/actors.hpp"
 #include "actors/executor.hpp"
+#include "actors/fleet_options.hpp"
 #include "actors/metrics.hpp"
 #include "workflows/definition_codec.hpp"
 
 namespace ferry {
+
+class fleet_runtime;
 
 struct engine_options {
   /// Directory of the RocksDB journal; empty = an in-memory journal that does not survive
@@ -44,6 +47,12 @@ struct engine_options {
   std::vector<std::shared_ptr<task_executor>> executors;
   /// Deadline of each synchronous call. Default: 30 s.
   std::chrono::milliseconds call_timeout{30000};
+  /// The fleet the engine drives (fleet/fleet_codec.hpp: load_fleet_file); its actors start
+  /// with the fleet state the journal holds (leases, reservations, where VMs run, address
+  /// routes). Empty: no fleet. Default: empty.
+  fleet::model_ptr fleet;
+  /// How the fleet's actors and drivers start. Default: fleet_options{}.
+  fleet_options fleet_opts;
 };
 
 struct submit_options {
@@ -90,6 +99,9 @@ public:
 
   /// The kinds definitions may use.
   const kind_catalog& kinds() const;
+
+  /// The fleet's actors; nullptr when the engine has no fleet.
+  fleet_runtime* fleet() const;
 
   /// Parses and validates a definition (text format or JSON).
   caf::expected<definition_ptr> load(std::string_view source) const;

@@ -37,6 +37,8 @@ struct migration_state {
   /// Applied to `run`: the first `inflight_events` are on their way to the journal, the rest
   /// wait for the next transition.
   std::vector<event> events;
+  /// Fleet state changed by task results in `events`, journaled with them.
+  state_changes changes;
   /// Hooks in the same order: the first `inflight_replies` wait for the transition in flight.
   std::vector<reply_hook> replies;
   /// get requests waiting for the run to have nothing in flight.
@@ -164,6 +166,8 @@ void flush(migration_ptr self) {
     rec.definition_digest = st.run.def->digest;
     rec.definition = st.run.def->encoded;
   }
+  rec.fleet = std::move(st.changes);
+  st.changes.clear();
   st.inflight_events = static_cast<uint32_t>(st.events.size());
   st.inflight_replies = static_cast<uint32_t>(st.replies.size());
   st.committing = true;
@@ -289,12 +293,16 @@ migration_actor::behavior_type migration_behavior(migration_ptr self) {
     [=](committed_atom, uint64_t, const caf::error& err) { on_committed(self, err); },
     [=](result_atom, uint32_t task, uint32_t attempt, bool comp, const task_result& r) {
       auto& st = self->state;
+      auto before = st.events.size();
       if (auto err = on_result(st.run, task, attempt, comp, r, wall_now_ms(), st.events)) {
         stop_timer(self);
         leave_window(self);
         stop_on_error(self, err);
         return;
       }
+      // A stale result appends nothing, and its changes are dropped with it.
+      if (st.events.size() > before)
+        st.changes.insert(st.changes.end(), r.changes.begin(), r.changes.end());
       step(self);
     },
     [=](wakeup_atom, uint64_t id) {

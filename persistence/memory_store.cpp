@@ -25,6 +25,12 @@ public:
       runs_[r->run] = r->checkpoint;
       if (!r->definition_digest.empty())
         definitions_[r->definition_digest] = r->definition;
+      for (auto& c : r->fleet) {
+        if (c.value.empty())
+          fleet_.erase(c.key);
+        else
+          fleet_[c.key] = c.value;
+      }
     }
     return {};
   }
@@ -46,6 +52,19 @@ public:
     {
       std::lock_guard<std::mutex> guard{mtx_};
       visited.assign(runs_.begin(), runs_.end());
+    }
+    for (auto& [k, v] : visited)
+      if (!f(k, v))
+        break;
+    return {};
+  }
+
+  caf::error for_each_fleet_record(
+    const std::function<bool(std::string_view, std::string_view)>& f) const override {
+    std::vector<std::pair<std::string, std::string>> visited;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      visited.assign(fleet_.begin(), fleet_.end());
     }
     for (auto& [k, v] : visited)
       if (!f(k, v))
@@ -103,6 +122,7 @@ private:
   std::map<std::string, std::string> events_;
   std::map<std::string, std::string> runs_;
   std::map<std::string, std::string> definitions_;
+  std::map<std::string, std::string> fleet_;
 };
 
 } // namespace

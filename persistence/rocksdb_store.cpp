@@ -1,6 +1,6 @@
-// The RocksDB store: column families `events`, `runs` and `definitions`; one WriteBatch per
-// call to write(), synced through the WAL when asked. The only file (with its reader side)
-// that includes <rocksdb/...>; rocksdb::Status is translated here, once.
+// The RocksDB store: column families `events`, `runs`, `definitions` and `fleet`; one
+// WriteBatch per call to write(), synced through the WAL when asked. The only file (with its
+// reader side) that includes <rocksdb/...>; rocksdb::Status is translated here, once.
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
 #include <rocksdb/slice.h>
@@ -65,6 +65,8 @@ public:
         runs_ = h;
       else if (h->GetName() == "definitions")
         definitions_ = h;
+      else if (h->GetName() == "fleet")
+        fleet_ = h;
     }
   }
 
@@ -89,6 +91,12 @@ public:
       wb.Put(runs_, r->run, r->checkpoint);
       if (!r->definition_digest.empty())
         wb.Put(definitions_, r->definition_digest, r->definition);
+      for (auto& c : r->fleet) {
+        if (c.value.empty())
+          wb.Delete(fleet_, c.key);
+        else
+          wb.Put(fleet_, c.key, c.value);
+      }
     }
     rocksdb::WriteOptions wo;
     wo.sync = sync;
@@ -180,6 +188,20 @@ public:
     return out;
   }
 
+  caf::error for_each_fleet_record(
+    const std::function<bool(std::string_view, std::string_view)>& f) const override {
+    std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, fleet_)};
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      auto k = it->key();
+      auto v = it->value();
+      if (!f(std::string_view{k.data(), k.size()}, std::string_view{v.data(), v.size()}))
+        break;
+    }
+    if (!it->status().ok())
+      return translate(it->status(), "journal " + path_ + ": read fleet state");
+    return {};
+  }
+
   caf::error remove_run(const run_id& run) override {
     rocksdb::WriteBatch wb;
     auto prefix = event_prefix(run);
@@ -202,6 +224,7 @@ private:
   rocksdb::ColumnFamilyHandle* events_ = nullptr;
   rocksdb::ColumnFamilyHandle* runs_ = nullptr;
   rocksdb::ColumnFamilyHandle* definitions_ = nullptr;
+  rocksdb::ColumnFamilyHandle* fleet_ = nullptr;
   bool read_only_ = false;
 };
 
@@ -237,6 +260,7 @@ caf::expected<std::unique_ptr<store>> open_rocksdb_store(const std::string& path
   cfs.emplace_back("events", events_opts);
   cfs.emplace_back("runs", runs_opts);
   cfs.emplace_back("definitions", cf_opts);
+  cfs.emplace_back("fleet", cf_opts);
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   rocksdb::Status st;

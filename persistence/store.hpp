@@ -15,6 +15,7 @@
 #include <caf/expected.hpp>
 
 #include "common/ids.hpp"
+#include "common/state_change.hpp"
 
 namespace ferry {
 
@@ -30,6 +31,8 @@ struct transition_record {
   /// When not empty: a definition to keep under its digest (a run's first transition).
   std::string definition_digest;
   std::string definition;
+  /// Fleet state the transition changed (column family `fleet`), written in the same batch.
+  state_changes fleet;
 };
 
 class store {
@@ -56,6 +59,11 @@ public:
   /// The definition stored under `digest`; not_found if there is none.
   virtual caf::expected<std::string> definition(const std::string& digest) const = 0;
 
+  /// Calls `f(key, value)` for every record of the fleet's durable state, in key order,
+  /// until it returns false.
+  virtual caf::error for_each_fleet_record(
+    const std::function<bool(std::string_view, std::string_view)>& f) const = 0;
+
   /// Removes a run's events and checkpoint (retention). Definitions stay.
   virtual caf::error remove_run(const run_id& run) = 0;
 };
@@ -71,8 +79,8 @@ struct rocksdb_store_options {
   int background_jobs = 2;
 };
 
-/// Opens (or creates) a RocksDB journal at `path` with the column families `events`, `runs`
-/// and `definitions`. Errors name the path and RocksDB's reason.
+/// Opens (or creates) a RocksDB journal at `path` with the column families `events`, `runs`,
+/// `definitions` and `fleet`. Errors name the path and RocksDB's reason.
 caf::expected<std::unique_ptr<store>> open_rocksdb_store(const std::string& path,
                                                          const rocksdb_store_options& opts
                                                          = {});

@@ -12,6 +12,7 @@ packages=(
   libjemalloc-dev       # the allocator the apps and benchmarks link
   catch2                # Catch2 v2
   libcli11-dev          # the CLI
+  libvirt-dev           # the libvirt driver (its test:/// driver serves the unit tests)
 )
 
 missing=()

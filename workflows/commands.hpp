@@ -9,6 +9,7 @@
 
 #include <caf/error.hpp>
 
+#include "common/state_change.hpp"
 #include "workflows/run_state.hpp"
 
 namespace ferry {
@@ -21,6 +22,9 @@ struct task_result {
   /// For failures: whether another attempt may help.
   bool retryable = true;
   std::string output;
+  /// Fleet state the attempt changed (leases, reservations, placement): journaled in the same
+  /// batch as the result. Dropped with a stale result.
+  state_changes changes;
 
   static task_result success(std::string output = {}) {
     task_result r;

@@ -189,6 +189,30 @@ TEMPLATE_TEST_CASE("a batch of many transitions for several runs is all visible 
   CHECK(checkpoints_of(*st).size() == runs.size());
 }
 
+TEMPLATE_TEST_CASE("fleet changes are written with their transition; an empty value erases",
+                   "[store]", memory_store_factory, rocksdb_store_factory) {
+  TestType factory;
+  auto st = factory.open();
+  auto fleet_of = [&] {
+    checkpoint_list out;
+    REQUIRE(!st->for_each_fleet_record([&](std::string_view k, std::string_view v) {
+      out.emplace_back(std::string{k}, std::string{v});
+      return true;
+    }));
+    return out;
+  };
+  auto r1 = transition("r1", 1, "e1", "cp1");
+  r1.fleet = {{"lease/p1", binary_payload("table-1")}, {"resv/h1/r1.t.1", "resv"}};
+  require_written(*st, {r1}, true);
+  CHECK(fleet_of() == checkpoint_list{{"lease/p1", binary_payload("table-1")},
+                                      {"resv/h1/r1.t.1", "resv"}});
+  auto r2 = transition("r1", 2, "e2", "cp2");
+  r2.fleet = {{"lease/p1", "table-2"}, {"resv/h1/r1.t.1", ""}};
+  require_written(*st, {r2}, true);
+  CHECK(fleet_of() == checkpoint_list{{"lease/p1", "table-2"}});
+  CHECK(checkpoint_of(*st, "r1") == "cp2");
+}
+
 TEMPLATE_TEST_CASE("an empty batch writes nothing and succeeds", "[store]",
                    memory_store_factory, rocksdb_store_factory) {
   TestType factory;

@@ -1,0 +1,56 @@
+// Spawning the fleet's actors. Each actor receives the shared fleet_handles, which the fleet
+// runtime fills with every handle before it hands any out, and its own part of the durable
+// state read back from the journal. Light on purpose: the behaviors live in host.cpp,
+// zone.cpp, storage_partition.cpp, network.cpp and fleet_directory.cpp.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <vector>
+
+#include <caf/fwd.hpp>
+
+#include "actors/actors.hpp"
+#include "actors/fleet_options.hpp"
+#include "fleet/model.hpp"
+#include "fleet/state_codec.hpp"
+
+namespace ferry {
+
+/// Every fleet actor, by model index. Filled once, read-only afterwards.
+struct fleet_handles {
+  fleet::model_ptr model;
+  std::vector<host_actor> hosts;
+  std::vector<zone_actor> zones;
+  std::vector<partition_actor> partitions;
+  network_actor network;
+  fleet_actor directory;
+};
+
+using fleet_handles_ptr = std::shared_ptr<const fleet_handles>;
+
+/// `vms`: the VMs running on the host (name -> capacity) when it starts.
+host_actor spawn_host(caf::actor_system& sys, fleet_handles_ptr handles, fleet::index host,
+                      hv::driver_ptr driver,
+                      std::vector<std::pair<std::string, fleet::capacity>> vms,
+                      std::vector<fleet::reservation> reservations);
+
+/// `used`: capacity taken on each host of the model (by host index); `reserved`: the
+/// reservations held on the zone's hosts (key -> host index).
+zone_actor spawn_zone(caf::actor_system& sys, fleet_handles_ptr handles, fleet::index zone,
+                      const std::vector<fleet::capacity>& used,
+                      std::map<std::string, fleet::index> reserved);
+
+/// `restored`: the acknowledged table and master from the journal (nullptr: a fresh one).
+partition_actor spawn_partition(caf::actor_system& sys, fleet_handles_ptr handles,
+                                fleet::index partition,
+                                const std::pair<fleet::lease_table, std::string>* restored,
+                                partition_options opts);
+
+network_actor spawn_network(caf::actor_system& sys,
+                            std::map<std::string, fleet::address_route> routes);
+
+fleet_actor spawn_directory(caf::actor_system& sys, fleet_handles_ptr handles,
+                            std::map<std::string, fleet::vm_location> vms);
+
+} // namespace ferry

@@ -1,0 +1,267 @@
+#include "actors/fleet_kinds.hpp"
+
+#include <caf/all.hpp>
+
+#include "common/errc.hpp"
+
+namespace ferry {
+
+namespace {
+
+std::string str(const task_call& call, const char* name, const std::string& fallback = {}) {
+  auto* v = find_param(call.parameters(), name);
+  return v && v->kind == value::type::string ? v->s : fallback;
+}
+
+task_result failure_of(const caf::error& err) {
+  auto code = code_of(err);
+  // Retrying helps when the world may change by itself; not when the request is wrong or
+  // the state forbids it.
+  bool retryable = code == errc::unavailable || code == errc::deadline_exceeded
+                   || code == errc::resource_exhausted || code == errc::aborted
+                   || code == errc::unknown;
+  return task_result::failure(code == errc::ok ? errc::unknown : code, message_of(err),
+                              retryable);
+}
+
+std::chrono::milliseconds remaining(const task_call& call) {
+  auto left = call.deadline - wall_now_ms();
+  return std::chrono::milliseconds{std::max<time_ms>(left, 1)};
+}
+
+// Sends one request from a one-shot actor and reports its answer through `done`.
+template <class R, class Handle, class F, class... Ts>
+void ask(caf::actor_system& sys, const task_call& call, completion done, Handle h, F on_reply,
+         Ts... xs) {
+  auto timeout = remaining(call);
+  sys.spawn([=](caf::event_based_actor* self) {
+    self->request(caf::actor_cast<caf::actor>(h), timeout, xs...)
+      .then([=](R& r) { done(on_reply(r)); },
+            [=](caf::error& err) { done(failure_of(err)); });
+  });
+}
+
+class fleet_kind : public task_executor {
+public:
+  fleet_kind(caf::actor_system& sys, fleet_handles_ptr fleet, kind_spec spec)
+    : sys_(sys), fleet_(std::move(fleet)), spec_(std::move(spec)) {
+  }
+  kind_spec spec() const override {
+    return spec_;
+  }
+
+protected:
+  const fleet::model& model() const {
+    return *fleet_->model;
+  }
+  // Looks `name` up with `find`; reports not_found through `done` when absent.
+  template <class Find>
+  bool lookup(Find find, const std::string& what, const std::string& name, fleet::index& out,
+              completion& done) const {
+    out = find(name);
+    if (out == fleet::npos) {
+      done(task_result::failure(errc::not_found, what + " \"" + name + "\" is not in the fleet",
+                                false));
+      return false;
+    }
+    return true;
+  }
+
+  caf::actor_system& sys_;
+  fleet_handles_ptr fleet_;
+  kind_spec spec_;
+};
+
+task_result changes_only(state_changes& c) {
+  auto r = task_result::success();
+  r.changes = std::move(c);
+  return r;
+}
+
+class reserve_kind final : public fleet_kind {
+public:
+  using fleet_kind::fleet_kind;
+  void execute(const task_call& call, completion done) override {
+    auto& m = model();
+    fleet::index z, v;
+    if (!lookup([&](auto& n) { return m.find_zone(n); }, "zone", str(call, "zone"), z, done)
+        || !lookup([&](auto& n) { return m.find_vm(n); }, "VM", str(call, "vm"), v, done))
+      return;
+    reserve_request req;
+    req.vm = m.vms[v].name;
+    req.key = str(call, "key", call.run + "/" + req.vm);
+    req.type = str(call, "type", m.types[m.vms[v].type].name);
+    req.host = str(call, "host");
+    req.strategy = str(call, "strategy") == "pack" ? fleet::strategy::pack
+                                                    : fleet::strategy::spread;
+    req.exclude.push_back(m.hosts[m.vms[v].host].name);
+    ask<reserve_reply>(sys_, call, std::move(done), fleet_->zones[z],
+                       [](reserve_reply& r) {
+                         auto res = task_result::success(r.host);
+                         res.changes = std::move(r.changes);
+                         return res;
+                       },
+                       reserve_atom::value, req);
+  }
+};
+
+class release_kind final : public fleet_kind {
+public:
+  using fleet_kind::fleet_kind;
+  void execute(const task_call& call, completion done) override {
+    auto& m = model();
+    fleet::index z;
+    if (!lookup([&](auto& n) { return m.find_zone(n); }, "zone", str(call, "zone"), z, done))
+      return;
+    auto key = str(call, "key", call.run + "/" + str(call, "vm"));
+    ask<state_changes>(sys_, call, std::move(done), fleet_->zones[z], changes_only,
+                       release_atom::value, std::string{}, key);
+  }
+};
+
+class adopt_kind final : public fleet_kind {
+public:
+  using fleet_kind::fleet_kind;
+  void execute(const task_call& call, completion done) override {
+    vm_request req{str(call, "vm"), str(call, "host"), str(call, "type"),
+                   str(call, "reservation", call.run + "/" + str(call, "vm"))};
+    ask<state_changes>(sys_, call, std::move(done), fleet_->directory, changes_only,
+                       adopt_atom::value, req);
+  }
+};
+
+class lease_kind final : public fleet_kind {
+public:
+  lease_kind(caf::actor_system& sys, fleet_handles_ptr fleet, kind_spec spec,
+             lease_request::op op)
+    : fleet_kind(sys, std::move(fleet), std::move(spec)), op_(op) {
+  }
+  void execute(const task_call& call, completion done) override {
+    auto& m = model();
+    fleet::index p;
+    if (!lookup([&](auto& n) { return m.find_partition(n); }, "partition",
+                str(call, "partition"), p, done))
+      return;
+    lease_request req;
+    req.action = op_;
+    if (op_ == lease_request::op::flip) {
+      req.host = str(call, "from");
+      req.to = str(call, "to");
+    } else {
+      req.host = str(call, "host");
+      if (op_ == lease_request::op::connect_standby && str(call, "role") == "primary")
+        req.action = lease_request::op::connect_primary;
+    }
+    ask<lease_reply>(sys_, call, std::move(done), fleet_->partitions[p],
+                     [](lease_reply& r) {
+                       auto res = task_result::success(std::to_string(r.table.epoch));
+                       res.changes = std::move(r.changes);
+                       return res;
+                     },
+                     lease_atom::value, req);
+  }
+
+private:
+  lease_request::op op_;
+};
+
+class net_kind final : public fleet_kind {
+public:
+  net_kind(caf::actor_system& sys, fleet_handles_ptr fleet, kind_spec spec, bool move)
+    : fleet_kind(sys, std::move(fleet), std::move(spec)), move_(move) {
+  }
+  void execute(const task_call& call, completion done) override {
+    auto address = str(call, "address");
+    if (move_)
+      ask<state_changes>(sys_, call, std::move(done), fleet_->network, changes_only,
+                         move_atom::value, address, str(call, "host"));
+    else
+      ask<state_changes>(sys_, call, std::move(done), fleet_->network, changes_only,
+                         forward_atom::value, address, str(call, "to"));
+  }
+
+private:
+  bool move_;
+};
+
+param_spec req_str(const char* name, const char* what) {
+  return {name, param_type::string, true, what};
+}
+
+param_spec opt_str(const char* name, const char* what) {
+  return {name, param_type::string, false, what};
+}
+
+} // namespace
+
+void add_fleet_kinds(executor_registry& reg, caf::actor_system& sys, fleet_handles_ptr fleet) {
+  auto partition = req_str("partition", "The storage partition.");
+  reg.add(std::make_shared<reserve_kind>(
+    sys, fleet,
+    kind_spec{"fleet.reserve",
+              {req_str("vm", "The VM to make room for."), req_str("zone", "The target zone."),
+               opt_str("type", "The type to reserve for. Default: the VM's type."),
+               opt_str("host", "This host or none. Default: placement chooses."),
+               opt_str("strategy", "spread or pack. Default: spread."),
+               opt_str("key", "The reservation's key. Default: RUN/VM.")},
+              false,
+              "Reserves capacity for a VM on a host of a zone; output: the host."}));
+  reg.add(std::make_shared<release_kind>(
+    sys, fleet,
+    kind_spec{"fleet.release",
+              {req_str("zone", "The zone of the reservation."),
+               opt_str("vm", "The VM (for the default key)."),
+               opt_str("key", "The reservation's key. Default: RUN/VM.")},
+              false,
+              "Gives a reservation back."}));
+  reg.add(std::make_shared<adopt_kind>(
+    sys, fleet,
+    kind_spec{"vm.adopt",
+              {req_str("vm", "The VM."), req_str("host", "Where it runs now."),
+               opt_str("type", "Its type now. Default: unchanged."),
+               opt_str("reservation", "The reservation it uses. Default: RUN/VM.")},
+              false,
+              "Records that a VM runs on a host (evicting it from the old one)."}));
+  reg.add(std::make_shared<lease_kind>(
+    sys, fleet,
+    kind_spec{"lease.connect",
+              {partition, req_str("host", "The host to connect."),
+               opt_str("role", "standby or primary. Default: standby.")},
+              false,
+              "Connects a host to a storage partition with a lease."},
+    lease_request::op::connect_standby));
+  reg.add(std::make_shared<lease_kind>(
+    sys, fleet,
+    kind_spec{"lease.flip",
+              {partition, req_str("from", "The PRIMARY host."),
+               req_str("to", "The STANDBY host that becomes PRIMARY.")},
+              false,
+              "Flips a partition's PRIMARY lease once pending I/O drained."},
+    lease_request::op::flip));
+  reg.add(std::make_shared<lease_kind>(
+    sys, fleet,
+    kind_spec{"lease.revoke", {partition, req_str("host", "The host.")}, false,
+              "Revokes a host's lease (TERMINATED)."},
+    lease_request::op::revoke));
+  reg.add(std::make_shared<lease_kind>(
+    sys, fleet,
+    kind_spec{"lease.disconnect", {partition, req_str("host", "The host.")}, false,
+              "Drops a STANDBY host's lease."},
+    lease_request::op::disconnect));
+  reg.add(std::make_shared<net_kind>(
+    sys, fleet,
+    kind_spec{"net.forward",
+              {req_str("address", "The VM's address."), req_str("to", "The new host.")},
+              false,
+              "Forwards packets for an address from its host to another host."},
+    false));
+  reg.add(std::make_shared<net_kind>(
+    sys, fleet,
+    kind_spec{"net.move",
+              {req_str("address", "The VM's address."), req_str("host", "The new host.")},
+              false,
+              "Moves an address to a host, ending any forwarding."},
+    true));
+}
+
+} // namespace ferry

@@ -1,0 +1,30 @@
+// The fleet's primitive task kinds: each asks one fleet actor for one change and reports the
+// change's journal records with its result, so the change is durable in the same batch as the
+// task's transition. Idempotent by the world's state (a repeated reservation key, a lease
+// already in the asked state, a VM already adopted: success). Migration templates build on
+// them.
+//   fleet.reserve   params: vm, zone, [type], [host], [strategy spread|pack], [key]
+//                   reserves capacity for the VM in the zone; output: the host.
+//   fleet.release   params: zone, key | vm    gives a reservation back.
+//   vm.adopt        params: vm, host, [type], [reservation]   the VM now runs on the host.
+//   lease.connect   params: partition, host, [role standby|primary]
+//   lease.flip      params: partition, from, to   (waits for pending I/O to drain)
+//   lease.revoke    params: partition, host
+//   lease.disconnect params: partition, host
+//   net.forward     params: address, to    forward packets for the address to a host.
+//   net.move        params: address, host  move the address (ends forwarding).
+// Execution: execute() runs on a CAF thread and never blocks: each call is a one-shot
+// request from a short-lived actor, under the attempt's deadline.
+#pragma once
+
+#include <caf/fwd.hpp>
+
+#include "actors/executor.hpp"
+#include "actors/fleet_actors.hpp"
+
+namespace ferry {
+
+/// Adds the fleet kinds to `reg`. `sys` and the handles must outlive the executors.
+void add_fleet_kinds(executor_registry& reg, caf::actor_system& sys, fleet_handles_ptr fleet);
+
+} // namespace ferry

@@ -1,0 +1,39 @@
+// How the fleet's actors are started: the simulated world, how drivers are opened, partition
+// timings. Plain options; light enough for the embedding API's header.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+
+#include <caf/expected.hpp>
+
+#include "fleet/model.hpp"
+#include "hypervisor/driver.hpp"
+
+namespace ferry::hv {
+class sim_world;
+}
+
+namespace ferry {
+
+struct partition_options {
+  /// How long a flip waits for the source's pending I/O to drain. Default: 5 s.
+  std::chrono::milliseconds flip_deadline{5000};
+};
+
+struct fleet_options {
+  /// The simulated world for sim:// hosts; empty: the runtime makes one running at
+  /// `sim_speed`. Default: empty.
+  std::shared_ptr<hv::sim_world> sim;
+  /// Virtual seconds per real second of the world the runtime makes. Default: 100.
+  double sim_speed = 100;
+  /// Opens the driver of a host; empty: sim:// hosts get a sim driver, the others a libvirt
+  /// driver (which connects at once, under its connect timeout). Default: empty.
+  std::function<caf::expected<hv::driver_ptr>(const fleet::host&)> open_driver;
+  partition_options partitions;
+  /// Deadline of the synchronous helpers' requests. Default: 10 s.
+  std::chrono::milliseconds call_timeout{10000};
+};
+
+} // namespace ferry

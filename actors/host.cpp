@@ -1,0 +1,221 @@
+// The host actor: the authority on one host's capacity (VMs it runs, reservations held for
+// migrations) and on its migration slots (inbound and outbound limits, with a queue that is
+// fair across peer hosts). Owns the host's driver. Runs on CAF's scheduler; never blocks
+// (driver calls are asynchronous and run on the driver's own threads).
+#include <deque>
+#include <map>
+#include <set>
+
+#include <caf/all.hpp>
+
+#include "actors/fleet_actors.hpp"
+#include "common/errc.hpp"
+
+namespace ferry {
+
+namespace {
+
+// One direction's slots: holders, and waiters queued per peer, served round-robin.
+struct slot_pool {
+  uint32_t limit = 2;
+  std::set<std::string> holders;
+  std::map<std::string, std::deque<std::pair<std::string, caf::typed_response_promise<bool>>>>
+    waiting;
+  std::deque<std::string> turn;
+  uint32_t queued = 0;
+
+  // Grants slots to waiters while there is room, one peer after the other.
+  void grant() {
+    while (holders.size() < limit && !turn.empty()) {
+      auto peer = turn.front();
+      turn.pop_front();
+      auto& q = waiting[peer];
+      auto [key, rp] = std::move(q.front());
+      q.pop_front();
+      --queued;
+      if (q.empty())
+        waiting.erase(peer);
+      else
+        turn.push_back(peer);
+      holders.insert(key);
+      rp.deliver(true);
+    }
+  }
+};
+
+struct host_state {
+  fleet_handles_ptr handles;
+  fleet::index index = fleet::npos;
+  hv::driver_ptr driver;
+  std::map<std::string, fleet::capacity> vms;
+  std::map<std::string, fleet::reservation> reservations;
+  fleet::capacity free;
+  slot_pool in, out;
+  static inline const char* name = "ferry.host";
+
+  const fleet::host& spec() const { return handles->model->hosts[index]; }
+};
+
+using host_ptr = host_actor::stateful_pointer<host_state>;
+
+void report(host_ptr self) {
+  auto& st = self->state;
+  auto& z = st.handles->zones[st.spec().zone];
+  if (z)
+    self->send(z, capacity_atom::value, st.index, st.free);
+}
+
+host_actor::behavior_type host_behavior(host_ptr self, fleet_handles_ptr handles,
+                                        fleet::index host, hv::driver_ptr driver,
+                                        std::vector<std::pair<std::string, fleet::capacity>> vms,
+                                        std::vector<fleet::reservation> reservations) {
+  auto& s = self->state;
+  s.handles = std::move(handles);
+  s.index = host;
+  s.driver = std::move(driver);
+  auto& h = s.spec();
+  s.free = h.total;
+  s.in.limit = h.migrations_in;
+  s.out.limit = h.migrations_out;
+  for (auto& [vm, c] : vms) {
+    s.vms.emplace(vm, c);
+    s.free -= c;
+  }
+  for (auto& r : reservations) {
+    s.free -= r.need;
+    s.reservations.emplace(r.key, r);
+  }
+
+  return {
+    [=](reserve_atom, const fleet::reservation& r) -> caf::result<state_changes> {
+      auto& st = self->state;
+      if (st.reservations.count(r.key))
+        return state_changes{};
+      if (!st.free.fits(r.need))
+        return make_error(errc::resource_exhausted,
+                          "host \"" + st.spec().name + "\": cannot reserve "
+                            + std::to_string(r.need.vcpus) + " vCPUs, "
+                            + std::to_string(r.need.memory_mib) + " MiB for \"" + r.vm
+                            + "\": " + std::to_string(st.free.vcpus) + " vCPUs, "
+                            + std::to_string(st.free.memory_mib) + " MiB, "
+                            + std::to_string(st.free.slots) + " slots free");
+      st.reservations.emplace(r.key, r);
+      st.free -= r.need;
+      report(self);
+      return state_changes{fleet::encode_reservation(st.spec().name, r)};
+    },
+    [=](release_atom, const std::string& key) -> state_changes {
+      auto& st = self->state;
+      auto i = st.reservations.find(key);
+      if (i == st.reservations.end())
+        return {};
+      st.free += i->second.need;
+      st.reservations.erase(i);
+      report(self);
+      return {fleet::erase_reservation(st.spec().name, key)};
+    },
+    [=](adopt_atom, const vm_request& req) -> caf::result<state_changes> {
+      auto& st = self->state;
+      auto& m = *st.handles->model;
+      auto t = m.find_type(req.type);
+      if (t == fleet::npos)
+        return make_error(errc::invalid_argument, "adopt \"" + req.vm + "\": type \"" + req.type
+                                                    + "\" is not in the catalog");
+      state_changes out;
+      if (auto i = st.reservations.find(req.reservation); i != st.reservations.end()) {
+        st.free += i->second.need;
+        st.reservations.erase(i);
+        out.push_back(fleet::erase_reservation(st.spec().name, req.reservation));
+      }
+      auto need = m.types[t].need();
+      if (auto i = st.vms.find(req.vm); i != st.vms.end()) {
+        st.free += i->second;
+        st.vms.erase(i);
+      }
+      st.vms.emplace(req.vm, need);
+      st.free -= need;
+      out.push_back(fleet::encode_location({req.vm, st.spec().name, req.type}));
+      report(self);
+      return out;
+    },
+    [=](evict_atom, const std::string& vm) {
+      auto& st = self->state;
+      auto i = st.vms.find(vm);
+      if (i == st.vms.end())
+        return;
+      st.free += i->second;
+      st.vms.erase(i);
+      report(self);
+    },
+    [=](acquire_atom, slot_dir dir, const std::string& key,
+        const std::string& peer) -> caf::result<bool> {
+      auto& st = self->state;
+      auto& pool = dir == slot_dir::in ? st.in : st.out;
+      if (pool.holders.count(key))
+        return true;
+      if (pool.holders.size() < pool.limit && pool.queued == 0) {
+        pool.holders.insert(key);
+        return true;
+      }
+      auto rp = self->make_response_promise<bool>();
+      auto& q = pool.waiting[peer];
+      if (q.empty())
+        pool.turn.push_back(peer);
+      q.emplace_back(key, rp);
+      ++pool.queued;
+      return rp;
+    },
+    [=](unslot_atom, slot_dir dir, const std::string& key) {
+      auto& st = self->state;
+      auto& pool = dir == slot_dir::in ? st.in : st.out;
+      if (pool.holders.erase(key) == 0) {
+        // A waiter that gave up: take it out of the queue.
+        for (auto i = pool.waiting.begin(); i != pool.waiting.end(); ++i) {
+          auto& q = i->second;
+          for (auto j = q.begin(); j != q.end(); ++j)
+            if (j->first == key) {
+              j->second.deliver(make_error(errc::cancelled, "slot request withdrawn"));
+              q.erase(j);
+              --pool.queued;
+              break;
+            }
+        }
+      }
+      pool.grant();
+    },
+    [=](status_atom) -> host_status {
+      auto& st = self->state;
+      auto& h = st.spec();
+      host_status s;
+      s.name = h.name;
+      s.zone = st.handles->model->zones[h.zone].name;
+      s.driver = h.driver;
+      s.total = h.total;
+      s.free = st.free;
+      for (auto& [vm, c] : st.vms)
+        s.vms.push_back(vm);
+      for (auto& [k, r] : st.reservations)
+        s.reservations.push_back(r);
+      s.in_active = static_cast<uint32_t>(st.in.holders.size());
+      s.out_active = static_cast<uint32_t>(st.out.holders.size());
+      s.in_queued = st.in.queued;
+      s.out_queued = st.out.queued;
+      s.in_limit = st.in.limit;
+      s.out_limit = st.out.limit;
+      return s;
+    },
+    [=](driver_atom) -> hv::driver_ptr { return self->state.driver; },
+  };
+}
+
+} // namespace
+
+host_actor spawn_host(caf::actor_system& sys, fleet_handles_ptr handles, fleet::index host,
+                      hv::driver_ptr driver,
+                      std::vector<std::pair<std::string, fleet::capacity>> vms,
+                      std::vector<fleet::reservation> reservations) {
+  return sys.spawn(host_behavior, std::move(handles), host, std::move(driver), std::move(vms),
+                   std::move(reservations));
+}
+
+} // namespace ferry
