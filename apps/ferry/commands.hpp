@@ -1,7 +1,7 @@
 // The ferry CLI's subcommands: each registers itself on the CLI11 app and runs when chosen.
 // Exit codes (README.md): 0 success; 1 the run rolled back; 2 the run failed and waits for
 // an operator; 3 the run was aborted; 4 bad input (usage, definition, file); 5 the engine or
-// journal failed; 6 timed out.
+// journal failed; 6 timed out; 7 denied (recommend: no zone admits the VM).
 #pragma once
 
 #include <functional>
@@ -18,9 +18,13 @@ enum exit_code : int {
   exit_bad_input = 4,
   exit_engine_error = 5,
   exit_timeout = 6,
+  exit_denied = 7,
 };
 
 /// Registers `ferry run`; sets `action` to run it when chosen.
 void add_run(CLI::App& app, std::function<int()>& action);
+
+/// Registers `ferry fleet` and `ferry recommend`.
+void add_fleet(CLI::App& app, std::function<int()>& action);
 
 } // namespace ferry::cli

@@ -1,5 +1,6 @@
 // ferry — the command-line interface. `ferry run FILE` runs a workflow definition on the
-// embedded engine; the daemon's subcommands come with ferryd.
+// embedded engine; `ferry fleet FILE` and `ferry recommend FILE VM` show a fleet and rank
+// zones for a VM; the daemon's subcommands come with ferryd.
 #include <cstdio>
 
 #include "apps/ferry/commands.hpp"
@@ -9,6 +10,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   std::function<int()> action;
   ferry::cli::add_run(app, action);
+  ferry::cli::add_fleet(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,4 +1,4 @@
-// `ferry run FILE [--db DIR]`: runs a workflow definition on the embedded engine, shows each
+// `ferry run FILE [--db DIR] [--fleet FILE]`: runs a workflow definition on the embedded engine, shows each
 // event as it becomes durable and a summary at the end. With --db, the journal is kept in
 // DIR: a run interrupted by a crash resumes when the same command runs again.
 #include <cstdio>
@@ -9,6 +9,7 @@
 #include "actors/engine.hpp"
 #include "apps/ferry/commands.hpp"
 #include "apps/ferry/output.hpp"
+#include "fleet/fleet_codec.hpp"
 
 namespace ferry::cli {
 
@@ -17,6 +18,7 @@ namespace {
 struct run_args {
   std::string file;
   std::string db;
+  std::string fleet;
   std::string run_id;
   uint64_t seed = 0;
   double timeout_s = 3600;
@@ -37,6 +39,14 @@ int exit_for(run_status s) {
 int run(const run_args& args) {
   engine_options opts;
   opts.journal_path = args.db;
+  if (!args.fleet.empty()) {
+    auto f = fleet::load_fleet_file(args.fleet);
+    if (!f) {
+      std::fprintf(stderr, "ferry run: %s\n", describe(f.error()).c_str());
+      return exit_bad_input;
+    }
+    opts.fleet = *f;
+  }
   auto eng = engine::open(opts);
   if (!eng) {
     std::fprintf(stderr, "ferry run: %s\n", describe(eng.error()).c_str());
@@ -134,6 +144,9 @@ void add_run(CLI::App& app, std::function<int()>& action) {
     ->required();
   cmd->add_option("--db", args->db,
                   "Journal directory (RocksDB); without it the journal is in memory");
+  cmd->add_option("--fleet", args->fleet,
+                  "Fleet file: the run's tasks may use the fleet's kinds (fleet.reserve, "
+                  "lease.flip, ...)");
   cmd->add_option("--run-id", args->run_id,
                   "Name of the run; running again with the same name and definition "
                   "resumes or shows that run instead of starting another");

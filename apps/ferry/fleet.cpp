@@ -1,0 +1,274 @@
+// `ferry fleet FILE [--db DIR] [--json]`: the fleet as its actors see it — zones, hosts
+// (capacity, VMs, migration slots, reservations), VMs, leases and forwarded addresses — with
+// the state a journal holds when --db is given. `ferry recommend FILE VM [--type T]
+// [--colocate] [--db DIR] [--json]`: the zones ranked for a VM, each admitted or denied with
+// its reason. Both run the fleet on the embedded engine.
+#include <cstdio>
+#include <sstream>
+
+#include "actors/engine.hpp"
+#include "actors/fleet_runtime.hpp"
+#include "apps/ferry/commands.hpp"
+#include "fleet/fleet_codec.hpp"
+
+namespace ferry::cli {
+
+namespace {
+
+struct fleet_args {
+  std::string file;
+  std::string db;
+  std::string vm;
+  std::string type;
+  bool colocate = false;
+  bool json = false;
+};
+
+std::string quote(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out + "\"";
+}
+
+std::string gib(uint64_t mib) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f", static_cast<double>(mib) / 1024.0);
+  return buf;
+}
+
+std::string capacity_json(const fleet::capacity& c) {
+  return "{\"vcpus\":" + std::to_string(c.vcpus) + ",\"memory_mib\":"
+         + std::to_string(c.memory_mib) + ",\"slots\":" + std::to_string(c.slots) + "}";
+}
+
+// Opens the engine with the fleet (and the journal, when given).
+caf::expected<std::unique_ptr<engine>> open_fleet(const fleet_args& args, const char* cmd,
+                                                  int& rc) {
+  auto f = fleet::load_fleet_file(args.file);
+  if (!f) {
+    rc = exit_bad_input;
+    return f.error();
+  }
+  engine_options opts;
+  opts.journal_path = args.db;
+  opts.recover = false;
+  opts.threads = 2;
+  opts.fleet = *f;
+  auto e = engine::open(opts);
+  if (!e)
+    rc = exit_engine_error;
+  return e;
+}
+
+std::string lease_list(const lease_reply& l) {
+  std::string out;
+  for (auto& x : l.table.leases)
+    out += (out.empty() ? "" : " ") + x.host + ":" + fleet::to_string(x.state);
+  return out;
+}
+
+int show_fleet(const fleet_args& args) {
+  int rc = exit_ok;
+  auto eng = open_fleet(args, "fleet", rc);
+  if (!eng) {
+    std::fprintf(stderr, "ferry fleet: %s\n", describe(eng.error()).c_str());
+    return rc;
+  }
+  auto snap = (*eng)->fleet()->snapshot();
+  if (!snap) {
+    std::fprintf(stderr, "ferry fleet: %s\n", describe(snap.error()).c_str());
+    return exit_engine_error;
+  }
+  auto& s = *snap;
+  auto& m = (*eng)->fleet()->model();
+  std::map<std::string, std::string> zone_of_host;
+  for (auto& h : s.hosts)
+    zone_of_host[h.name] = h.zone;
+  if (args.json) {
+    std::ostringstream o;
+    o << "{\"zones\":[";
+    for (size_t i = 0; i < s.zones.size(); ++i)
+      o << (i ? "," : "") << "{\"name\":" << quote(s.zones[i].name)
+        << ",\"hosts\":" << s.zones[i].hosts << ",\"total\":" << capacity_json(s.zones[i].total)
+        << ",\"free\":" << capacity_json(s.zones[i].free) << "}";
+    o << "],\"hosts\":[";
+    for (size_t i = 0; i < s.hosts.size(); ++i) {
+      auto& h = s.hosts[i];
+      o << (i ? "," : "") << "{\"name\":" << quote(h.name) << ",\"zone\":" << quote(h.zone)
+        << ",\"driver\":" << quote(h.driver) << ",\"total\":" << capacity_json(h.total)
+        << ",\"free\":" << capacity_json(h.free) << ",\"vms\":" << h.vms.size()
+        << ",\"migrations_in\":{\"active\":" << h.in_active << ",\"queued\":" << h.in_queued
+        << ",\"limit\":" << h.in_limit << "},\"migrations_out\":{\"active\":" << h.out_active
+        << ",\"queued\":" << h.out_queued << ",\"limit\":" << h.out_limit
+        << "},\"reservations\":[";
+      for (size_t j = 0; j < h.reservations.size(); ++j)
+        o << (j ? "," : "") << "{\"key\":" << quote(h.reservations[j].key)
+          << ",\"vm\":" << quote(h.reservations[j].vm)
+          << ",\"capacity\":" << capacity_json(h.reservations[j].need) << "}";
+      o << "]}";
+    }
+    o << "],\"vms\":[";
+    for (size_t i = 0; i < s.vms.size(); ++i) {
+      auto& v = s.vms[i];
+      auto& spec = m.vms[m.find_vm(v.vm)];
+      o << (i ? "," : "") << "{\"name\":" << quote(v.vm) << ",\"type\":" << quote(v.type)
+        << ",\"host\":" << quote(v.host) << ",\"zone\":" << quote(zone_of_host[v.host])
+        << ",\"address\":" << quote(spec.address) << ",\"agent\":" << (spec.agent ? "true" : "false")
+        << "}";
+    }
+    o << "],\"leases\":[";
+    bool first = true;
+    for (auto& l : s.leases) {
+      if (l.table.leases.empty())
+        continue;
+      o << (first ? "" : ",") << "{\"partition\":" << quote(l.partition)
+        << ",\"master\":" << quote(l.master) << ",\"epoch\":" << l.table.epoch << ",\"leases\":[";
+      first = false;
+      for (size_t j = 0; j < l.table.leases.size(); ++j)
+        o << (j ? "," : "") << "{\"host\":" << quote(l.table.leases[j].host)
+          << ",\"state\":" << quote(fleet::to_string(l.table.leases[j].state))
+          << ",\"epoch\":" << l.table.leases[j].epoch << "}";
+      o << "]}";
+    }
+    o << "],\"routes\":[";
+    for (size_t i = 0; i < s.routes.size(); ++i)
+      o << (i ? "," : "") << "{\"address\":" << quote(s.routes[i].address)
+        << ",\"host\":" << quote(s.routes[i].host)
+        << ",\"forward_to\":" << quote(s.routes[i].forward_to) << "}";
+    o << "]}";
+    std::printf("%s\n", o.str().c_str());
+    return exit_ok;
+  }
+  std::printf("%-12s %6s %15s %19s %13s\n", "ZONE", "HOSTS", "VCPUS FREE/ALL", "MEMORY GiB FREE/ALL",
+              "SLOTS FREE/ALL");
+  for (auto& z : s.zones)
+    std::printf("%-12s %6u %15s %19s %13s\n", z.name.c_str(), z.hosts,
+                (std::to_string(z.free.vcpus) + "/" + std::to_string(z.total.vcpus)).c_str(),
+                (gib(z.free.memory_mib) + "/" + gib(z.total.memory_mib)).c_str(),
+                (std::to_string(z.free.slots) + "/" + std::to_string(z.total.slots)).c_str());
+  std::printf("\n%-12s %-10s %-22s %11s %15s %9s %4s %7s %7s %5s\n", "HOST", "ZONE", "DRIVER",
+              "VCPUS FREE", "MEMORY GiB FREE", "SLOTS", "VMS", "MIG IN", "MIG OUT", "RESV");
+  for (auto& h : s.hosts)
+    std::printf("%-12s %-10s %-22s %11s %15s %9s %4zu %7s %7s %5zu\n", h.name.c_str(),
+                h.zone.c_str(), h.driver.c_str(),
+                (std::to_string(h.free.vcpus) + "/" + std::to_string(h.total.vcpus)).c_str(),
+                (gib(h.free.memory_mib) + "/" + gib(h.total.memory_mib)).c_str(),
+                (std::to_string(h.free.slots) + "/" + std::to_string(h.total.slots)).c_str(),
+                h.vms.size(),
+                (std::to_string(h.in_active) + "/" + std::to_string(h.in_limit)).c_str(),
+                (std::to_string(h.out_active) + "/" + std::to_string(h.out_limit)).c_str(),
+                h.reservations.size());
+  std::printf("\n%-16s %-8s %-12s %-10s %-16s %s\n", "VM", "TYPE", "HOST", "ZONE", "ADDRESS",
+              "AGENT");
+  for (auto& v : s.vms) {
+    auto& spec = m.vms[m.find_vm(v.vm)];
+    std::printf("%-16s %-8s %-12s %-10s %-16s %s\n", v.vm.c_str(), v.type.c_str(),
+                v.host.c_str(), zone_of_host[v.host].c_str(), spec.address.c_str(),
+                spec.agent ? (spec.agent_authorized ? "authorized" : "yes") : "-");
+  }
+  size_t quiet = 0;
+  bool header = false;
+  for (auto& l : s.leases) {
+    if (l.table.leases.empty()) {
+      ++quiet;
+      continue;
+    }
+    if (!header) {
+      std::printf("\n%-16s %-12s %6s %s\n", "PARTITION", "MASTER", "EPOCH", "LEASES");
+      header = true;
+    }
+    std::printf("%-16s %-12s %6llu %s\n", l.partition.c_str(), l.master.c_str(),
+                static_cast<unsigned long long>(l.table.epoch), lease_list(l).c_str());
+  }
+  std::printf("\n%zu partition(s) without leases\n", quiet);
+  for (auto& r : s.routes)
+    if (!r.forward_to.empty())
+      std::printf("address %s on %s forwarded to %s\n", r.address.c_str(), r.host.c_str(),
+                  r.forward_to.c_str());
+  return exit_ok;
+}
+
+int recommend(const fleet_args& args) {
+  int rc = exit_ok;
+  auto eng = open_fleet(args, "recommend", rc);
+  if (!eng) {
+    std::fprintf(stderr, "ferry recommend: %s\n", describe(eng.error()).c_str());
+    return rc;
+  }
+  auto* rt = (*eng)->fleet();
+  auto ranked = rt->recommend(recommend_request{
+    args.vm, args.type, args.colocate ? fleet::preference::colocate : fleet::preference::spread});
+  if (!ranked) {
+    std::fprintf(stderr, "ferry recommend: %s\n", describe(ranked.error()).c_str());
+    auto code = code_of(ranked.error());
+    return code == errc::not_found || code == errc::invalid_argument ? exit_bad_input
+                                                                     : exit_engine_error;
+  }
+  auto& m = rt->model();
+  bool any = false;
+  for (auto& d : *ranked)
+    any = any || d.admitted;
+  if (args.json) {
+    std::ostringstream o;
+    o << "{\"vm\":" << quote(args.vm) << ",\"zones\":[";
+    for (size_t i = 0; i < ranked->size(); ++i) {
+      auto& d = (*ranked)[i];
+      o << (i ? "," : "") << "{\"rank\":" << i + 1 << ",\"zone\":" << quote(m.zones[d.zone].name)
+        << ",\"admitted\":" << (d.admitted ? "true" : "false")
+        << ",\"denial\":" << quote(d.admitted ? "" : fleet::to_string(d.why))
+        << ",\"host\":" << quote(d.host == fleet::npos ? "" : m.hosts[d.host].name)
+        << ",\"estimated_ms\":" << d.estimated_ms << ",\"downtime_ms\":" << d.downtime_ms
+        << ",\"reason\":" << quote(d.reason) << "}";
+    }
+    o << "]}";
+    std::printf("%s\n", o.str().c_str());
+  } else {
+    std::printf("%-4s %-10s %-8s %-15s %-10s %s\n", "RANK", "ZONE", "DECISION", "DENIAL", "HOST",
+                "REASON");
+    for (size_t i = 0; i < ranked->size(); ++i) {
+      auto& d = (*ranked)[i];
+      std::printf("%-4zu %-10s %-8s %-15s %-10s %s\n", i + 1, m.zones[d.zone].name.c_str(),
+                  d.admitted ? "admit" : "deny", d.admitted ? "-" : fleet::to_string(d.why),
+                  d.host == fleet::npos ? "-" : m.hosts[d.host].name.c_str(), d.reason.c_str());
+    }
+  }
+  return any ? exit_ok : exit_denied;
+}
+
+} // namespace
+
+void add_fleet(CLI::App& app, std::function<int()>& action) {
+  auto args = std::make_shared<fleet_args>();
+  auto* f = app.add_subcommand("fleet", "Show a fleet: zones, hosts, VMs, leases");
+  f->add_option("file", args->file, "Fleet file (protobuf text format, JSON or binary)")
+    ->required();
+  f->add_option("--db", args->db, "Journal directory whose fleet state to show");
+  f->add_flag("--json", args->json, "One JSON object instead of tables");
+  f->callback([&action, args] { action = [args] { return show_fleet(*args); }; });
+
+  auto* r = app.add_subcommand("recommend", "Rank the zones a VM could move to, with reasons");
+  r->add_option("file", args->file, "Fleet file")->required();
+  r->add_option("vm", args->vm, "The VM")->required();
+  r->add_option("--type", args->type, "Rank for this type (a morph); default: the VM's type");
+  r->add_flag("--colocate", args->colocate,
+              "Prefer zones running the VM's group (default: spread away from it)");
+  r->add_option("--db", args->db, "Journal directory whose fleet state to use");
+  r->add_flag("--json", args->json, "One JSON object instead of a table");
+  r->callback([&action, args] { action = [args] { return recommend(*args); }; });
+}
+
+} // namespace ferry::cli
