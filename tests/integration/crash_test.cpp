@@ -1,8 +1,9 @@
 // The crash test: a child process runs the workload (crash_workload.hpp) and is killed with
 // SIGKILL at random points (after a random number of durable event batches) at least 20
 // times, restarted on the same journal each time, then allowed to finish. Then: every run is
-// at rest (SUCCEEDED or ROLLED_BACK), each run's events replay to its checkpoint, and no
-// effect key was applied twice.
+// at rest (SUCCEEDED or ROLLED_BACK), each run's events replay to its checkpoint, no effect
+// key was applied twice, and the fleet's state in the journal matches the outcomes: each
+// succeeded run holds exactly one reservation and its lease, each rolled-back run neither.
 #include <catch2/catch.hpp>
 
 #include <poll.h>
@@ -16,7 +17,9 @@
 #include <random>
 #include <set>
 
+#include "fleet/state_codec.hpp"
 #include "persistence/journal_reader.hpp"
+#include "persistence/store.hpp"
 #include "tests/integration/crash_workload.hpp"
 #include "tests/support/test_kinds.hpp"
 
@@ -31,7 +34,8 @@ struct child {
   int out = -1;
 };
 
-child start_worker(const std::string& db, const std::string& log, uint64_t seed) {
+child start_worker(const std::string& db, const std::string& log, uint64_t seed,
+                   const std::string& fleet) {
   int fds[2];
   REQUIRE(::pipe(fds) == 0);
   auto pid = ::fork();
@@ -43,7 +47,7 @@ child start_worker(const std::string& db, const std::string& log, uint64_t seed)
     auto n = std::to_string(runs);
     auto s = std::to_string(seed);
     ::execl(FERRY_CRASH_WORKER, FERRY_CRASH_WORKER, db.c_str(), log.c_str(), n.c_str(),
-            s.c_str(), static_cast<char*>(nullptr));
+            s.c_str(), fleet.c_str(), static_cast<char*>(nullptr));
     ::_exit(127);
   }
   ::close(fds[1]);
@@ -97,6 +101,11 @@ TEST_CASE("a controller killed with SIGKILL at random points loses no run and ap
   test::temp_dir dir;
   auto db = dir.file("journal");
   auto log = dir.file("effects.log");
+  auto fleet_file = dir.file("fleet.textproto");
+  {
+    std::ofstream f{fleet_file};
+    f << test::crash_fleet(runs);
+  }
   uint64_t seed = 1;
   if (auto* s = std::getenv("FERRY_CRASH_SEED"))
     seed = std::strtoull(s, nullptr, 10);
@@ -105,7 +114,7 @@ TEST_CASE("a controller killed with SIGKILL at random points loses no run and ap
   int kills = 0;
   bool finished = false;
   for (int round = 0; round < 200 && !finished; ++round) {
-    auto c = start_worker(db, log, seed);
+    auto c = start_worker(db, log, seed, fleet_file);
     // Kill after a random number of durable event batches, 20 times at least; then let it
     // finish.
     int limit = kills < 24 ? 1 + static_cast<int>(rng() % 40) : 0;
@@ -129,6 +138,26 @@ TEST_CASE("a controller killed with SIGKILL at random points loses no run and ap
   REQUIRE(finished);
   CHECK(kills >= 20);
 
+  // The fleet's state in the journal: a succeeded run holds its reservation and its STANDBY
+  // lease; a rolled-back run holds neither.
+  fleet::durable_state fleet_state;
+  {
+    rocksdb_store_options ro;
+    ro.read_only = true;
+    auto st = open_rocksdb_store(db, ro);
+    REQUIRE(st);
+    REQUIRE_FALSE((*st)->for_each_fleet_record([&](std::string_view k, std::string_view v) {
+      REQUIRE_FALSE(fleet::decode_record(k, v, fleet_state));
+      return true;
+    }));
+  }
+  std::set<std::string> reserved;
+  for (auto& [host, rs] : fleet_state.reservations)
+    for (auto& r : rs) {
+      INFO("reservation " << r.key << " on " << host);
+      CHECK(reserved.insert(r.key).second);
+    }
+
   auto reader = journal_reader::open(db);
   REQUIRE(reader);
   auto list = reader->list_runs();
@@ -139,6 +168,13 @@ TEST_CASE("a controller killed with SIGKILL at random points loses no run and ap
     INFO("run " << r.id << " is " << to_string(r.status));
     CHECK((r.status == run_status::succeeded || r.status == run_status::rolled_back));
     ++by_status[r.status];
+    bool ok = r.status == run_status::succeeded;
+    CHECK(reserved.count(r.id) == (ok ? 1u : 0u));
+    auto partition = "p-" + r.id.substr(std::string{"crash-"}.size());
+    auto lt = fleet_state.leases.find(partition);
+    auto lease = lt == fleet_state.leases.end() ? fleet::lease_state::none
+                                                : lt->second.first.state_of("hb0");
+    CHECK(lease == (ok ? fleet::lease_state::standby : fleet::lease_state::none));
     auto checkpoint = reader->checkpoint(r.id);
     auto replayed = reader->replay(r.id);
     REQUIRE(checkpoint);

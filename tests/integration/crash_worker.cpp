@@ -1,4 +1,5 @@
-// The crash test's worker: opens the journal (resuming whatever a killed predecessor left),
+// The crash test's worker: opens the journal and the fleet (resuming whatever a killed
+// predecessor left),
 // submits the workload's runs idempotently, prints one line per durable event batch of any
 // run ("event RUN SEQ"), and "done" once every run is at rest. Killed with SIGKILL at random
 // points by tests/integration/crash_test.cpp.
@@ -9,13 +10,14 @@
 #include <vector>
 
 #include "actors/engine.hpp"
+#include "fleet/fleet_codec.hpp"
 #include "tests/integration/crash_workload.hpp"
 
 using namespace ferry;
 
 int main(int argc, char** argv) {
-  if (argc != 5) {
-    std::fprintf(stderr, "usage: crash_worker DB EFFECT_LOG RUNS SEED\n");
+  if (argc != 6) {
+    std::fprintf(stderr, "usage: crash_worker DB EFFECT_LOG RUNS SEED FLEET\n");
     return 2;
   }
   std::string db = argv[1];
@@ -24,6 +26,12 @@ int main(int argc, char** argv) {
   uint64_t seed = std::strtoull(argv[4], nullptr, 10);
   engine_options opts;
   opts.journal_path = db;
+  auto fleet = fleet::load_fleet_file(argv[5]);
+  if (!fleet) {
+    std::fprintf(stderr, "crash_worker: %s\n", describe(fleet.error()).c_str());
+    return 3;
+  }
+  opts.fleet = *fleet;
   auto eng = engine::open(opts);
   if (!eng) {
     std::fprintf(stderr, "crash_worker: %s\n", describe(eng.error()).c_str());
