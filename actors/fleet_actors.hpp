@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <memory>
+#include <unordered_map>
 #include <vector>
 
 #include <caf/fwd.hpp>
@@ -48,9 +49,9 @@ partition_actor spawn_partition(caf::actor_system& sys, fleet_handles_ptr handle
                                 partition_options opts);
 
 network_actor spawn_network(caf::actor_system& sys,
-                            std::map<std::string, fleet::address_route> routes);
+                            std::unordered_map<std::string, fleet::address_route> routes);
 
 fleet_actor spawn_directory(caf::actor_system& sys, fleet_handles_ptr handles,
-                            std::map<std::string, fleet::vm_location> vms);
+                            std::unordered_map<std::string, fleet::vm_location> vms);
 
 } // namespace ferry

@@ -2,7 +2,9 @@
 // evicts it from the old one), and recommendations: it asks every zone for an offer, counts
 // the VM's group in each zone, and ranks the zones with fleet::rank_zones and the pre-copy
 // model. Runs on CAF's scheduler.
+#include <algorithm>
 #include <map>
+#include <unordered_map>
 
 #include <caf/all.hpp>
 
@@ -16,7 +18,7 @@ namespace {
 
 struct directory_state {
   fleet_handles_ptr handles;
-  std::map<std::string, fleet::vm_location> vms;
+  std::unordered_map<std::string, fleet::vm_location> vms;
   static inline const char* name = "ferry.fleet";
 };
 
@@ -34,7 +36,7 @@ fleet::copy_estimate estimate(uint64_t memory, double dirty, double bandwidth,
 }
 
 fleet_actor::behavior_type directory_behavior(directory_ptr self, fleet_handles_ptr handles,
-                                              std::map<std::string, fleet::vm_location> vms) {
+                                              std::unordered_map<std::string, fleet::vm_location> vms) {
   self->state.handles = std::move(handles);
   self->state.vms = std::move(vms);
   return {
@@ -136,6 +138,7 @@ fleet_actor::behavior_type directory_behavior(directory_ptr self, fleet_handles_
       std::vector<fleet::vm_location> out;
       for (auto& [n, l] : self->state.vms)
         out.push_back(l);
+      std::sort(out.begin(), out.end(), [](auto& x, auto& y) { return x.vm < y.vm; });
       return out;
     },
   };
@@ -144,7 +147,7 @@ fleet_actor::behavior_type directory_behavior(directory_ptr self, fleet_handles_
 } // namespace
 
 fleet_actor spawn_directory(caf::actor_system& sys, fleet_handles_ptr handles,
-                            std::map<std::string, fleet::vm_location> vms) {
+                            std::unordered_map<std::string, fleet::vm_location> vms) {
   return sys.spawn(directory_behavior, std::move(handles), std::move(vms));
 }
 

@@ -2,6 +2,8 @@
 // helpers over them.
 #include "actors/fleet_runtime.hpp"
 
+#include <unordered_map>
+
 #include <caf/all.hpp>
 
 #include "common/errc.hpp"
@@ -75,17 +77,31 @@ fleet_runtime::start(caf::actor_system& sys, fleet::model_ptr model,
                                                      + loc.host + "\" as type \"" + loc.type
                                                      + "\" does not fit the fleet");
 
-  // Where each VM runs: the model, unless the journal says otherwise.
-  std::map<std::string, fleet::vm_location> vms;
+  // Where each VM runs (the model, unless the journal says otherwise) and its address's
+  // route, in one pass over the VMs by index.
+  std::vector<fleet::index> vm_host(m.vms.size()), vm_type(m.vms.size());
+  std::unordered_map<std::string, fleet::vm_location> vms;
+  std::unordered_map<std::string, fleet::address_route> routes;
+  vms.reserve(m.vms.size());
+  routes.reserve(m.vms.size());
   std::vector<std::vector<std::pair<std::string, fleet::capacity>>> on_host(m.hosts.size());
-  for (auto& v : m.vms) {
-    fleet::vm_location loc{v.name, m.hosts[v.host].name, m.types[v.type].name};
-    if (auto i = restored.vms.find(v.name); i != restored.vms.end())
-      loc = i->second;
-    auto hi = m.find_host(loc.host);
-    on_host[hi].emplace_back(v.name, m.types[m.find_type(loc.type)].need());
-    vms.emplace(v.name, std::move(loc));
+  for (size_t i = 0; i < m.vms.size(); ++i) {
+    auto& v = m.vms[i];
+    auto hi = v.host;
+    auto ti = v.type;
+    if (auto r = restored.vms.find(v.name); r != restored.vms.end()) {
+      hi = m.find_host(r->second.host);
+      ti = m.find_type(r->second.type);
+    }
+    vm_host[i] = hi;
+    vm_type[i] = ti;
+    on_host[hi].emplace_back(v.name, m.types[ti].need());
+    vms.emplace(v.name, fleet::vm_location{v.name, m.hosts[hi].name, m.types[ti].name});
+    if (!v.address.empty())
+      routes.emplace(v.address, fleet::address_route{v.address, m.hosts[hi].name, {}});
   }
+  for (auto& [a, r] : restored.routes)
+    routes[a] = r;
   std::vector<fleet::capacity> used(m.hosts.size());
   for (size_t i = 0; i < m.hosts.size(); ++i)
     for (auto& [vm, c] : on_host[i])
@@ -114,26 +130,26 @@ fleet_runtime::start(caf::actor_system& sys, fleet::model_ptr model,
     for (auto& l : m.links)
       rt->sim_->set_link(m.zones[l.a].name, m.zones[l.b].name,
                          static_cast<double>(l.bandwidth_mib_s) * mib);
-    for (auto& [name, loc] : vms) {
-      auto& host = m.hosts[m.find_host(loc.host)];
+    for (size_t i = 0; i < m.vms.size(); ++i) {
+      auto& host = m.hosts[vm_host[i]];
       if (!is_sim(host.driver))
         continue;
-      auto& v = m.vms[m.find_vm(name)];
-      auto& t = m.types[m.find_type(loc.type)];
+      auto& v = m.vms[i];
+      auto& t = m.types[vm_type[i]];
       hv::domain_config cfg;
-      cfg.name = name;
+      cfg.name = v.name;
       cfg.vcpus = t.vcpus;
       cfg.memory_mib = t.memory_mib;
       cfg.dirty_mib_s = v.dirty_mib_s;
       for (auto& d : v.local_disks)
-        cfg.disks.push_back({d.target, "local:" + name + "/" + d.target, true,
+        cfg.disks.push_back({d.target, "local:" + v.name + "/" + d.target, true,
                              d.size_gib << 30});
       for (auto vi : v.volumes)
         cfg.disks.push_back({"vd" + std::string(1, static_cast<char>('b' + cfg.disks.size())),
                              m.volumes[vi].name, false, 0});
       auto err = rt->sim_->add_domain(host.driver, cfg);
       if (err && code_of(err) != errc::already_exists)
-        return make_error(code_of(err), "VM \"" + name + "\": " + message_of(err));
+        return make_error(code_of(err), "VM \"" + v.name + "\": " + message_of(err));
     }
   }
 
@@ -181,12 +197,6 @@ fleet_runtime::start(caf::actor_system& sys, fleet::model_ptr model,
                                            r == restored.leases.end() ? nullptr : &r->second,
                                            rt->opts_.partitions));
   }
-  std::map<std::string, fleet::address_route> routes;
-  for (auto& v : m.vms)
-    if (!v.address.empty())
-      routes[v.address] = {v.address, vms[v.name].host, {}};
-  for (auto& [a, r] : restored.routes)
-    routes[a] = r;
   h.network = spawn_network(sys, std::move(routes));
   h.directory = spawn_directory(sys, handles, std::move(vms));
   return rt;

@@ -1,7 +1,9 @@
 // The network actor: which host each address is routed to, and where packets arriving for it
 // are forwarded while a VM moves (from its old host to its new one, until the address moves).
 // Each change answers with its journal record. Runs on CAF's scheduler.
+#include <algorithm>
 #include <map>
+#include <unordered_map>
 
 #include <caf/all.hpp>
 
@@ -13,14 +15,14 @@ namespace ferry {
 namespace {
 
 struct network_state {
-  std::map<std::string, fleet::address_route> routes;
+  std::unordered_map<std::string, fleet::address_route> routes;
   static inline const char* name = "ferry.network";
 };
 
 using network_ptr = network_actor::stateful_pointer<network_state>;
 
 network_actor::behavior_type network_behavior(network_ptr self,
-                                              std::map<std::string, fleet::address_route> routes) {
+                                              std::unordered_map<std::string, fleet::address_route> routes) {
   self->state.routes = std::move(routes);
   auto unknown = [](const std::string& address) {
     return make_error(errc::not_found, "address \"" + address + "\" is not routed");
@@ -61,6 +63,8 @@ network_actor::behavior_type network_behavior(network_ptr self,
       std::vector<fleet::address_route> out;
       for (auto& [a, r] : self->state.routes)
         out.push_back(r);
+      std::sort(out.begin(), out.end(),
+                [](auto& x, auto& y) { return x.address < y.address; });
       return out;
     },
   };
@@ -69,7 +73,7 @@ network_actor::behavior_type network_behavior(network_ptr self,
 } // namespace
 
 network_actor spawn_network(caf::actor_system& sys,
-                            std::map<std::string, fleet::address_route> routes) {
+                            std::unordered_map<std::string, fleet::address_route> routes) {
   return sys.spawn(network_behavior, std::move(routes));
 }
 

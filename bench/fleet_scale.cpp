@@ -7,10 +7,10 @@
 // flips on distinct partitions, each with at most --concurrency requests unanswered. Prints
 // one JSON object: load_s (parse_s + spawn_s), peak_rss_bytes, placements_per_s,
 // lease_flips_per_s, and more. Targets: load_s < 3, peak_rss_bytes < 1 GiB,
-// placements_per_s >= 50,000.
+// placements_per_s >= 50,000. Exits 1 when a request fails or a flip leaves the wrong leases.
 //   build/bench/fleet_scale [--zones 3] [--hosts-per-zone 3000] [--vms 100000]
 //     [--partitions 30000] [--placements 200000] [--flips 30000] [--concurrency 64]
-//     [--format text|binary] [--threads 2]
+//     [--format text|binary] [--threads 2] [--drivers N] [--fleet FILE] [--keep]
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -95,8 +95,7 @@ caf::expected<fleet::model> generate(const sizes& n) {
     }
   for (size_t a = 0; a < n.zones; ++a)
     for (size_t b = a + 1; b < n.zones; ++b)
-      m.links.push_back({static_cast<fleet::index>(a), static_cast<fleet::index>(b), 1250,
-                         (a + b) % 2 ? 2500 : 0});
+      m.links.push_back({static_cast<fleet::index>(a), static_cast<fleet::index>(b), 1250, 0});
 
   // Partitions, grouped into volumes; a volume and its partitions share a zone.
   auto ppv = std::max<size_t>(1, n.partitions_per_volume);
@@ -334,6 +333,8 @@ int main(int argc, char** argv) {
   size_t threads = 2;
   size_t drivers = 0;
   std::string format = "text";
+  std::string fleet_file;
+  bool keep = false;
   app.add_option("--zones", n.zones, "Zones (default 3)");
   app.add_option("--hosts-per-zone", n.hosts_per_zone, "Hosts in each zone (default 3000)");
   app.add_option("--vms", n.vms, "VMs (default 100000)");
@@ -349,6 +350,9 @@ int main(int argc, char** argv) {
   app.add_option("--drivers", drivers,
                  "Actors sending the requests, sharing the window (default: --threads)");
   app.add_option("--seed", n.seed, "Seed of the generated fleet (default 42)");
+  app.add_option("--fleet", fleet_file,
+                 "Load this fleet file instead of generating one (the sizes come from it)");
+  app.add_flag("--keep", keep, "Keep the generated fleet file (its path goes to stderr)");
   CLI11_PARSE(app, argc, argv);
   const char* program = "fleet_scale";
   if (n.zones == 0 || n.hosts_per_zone == 0 || concurrency == 0 || threads == 0) {
@@ -356,7 +360,7 @@ int main(int argc, char** argv) {
                          "at least 1\n", program);
     return 2;
   }
-  if (flips > n.partitions) {
+  if (fleet_file.empty() && flips > n.partitions) {
     std::fprintf(stderr, "%s: --flips %zu: only %zu partitions\n", program, flips,
                  n.partitions);
     return 2;
@@ -365,14 +369,38 @@ int main(int argc, char** argv) {
     drivers = threads;
 
   // (1) The fleet file.
-  bench::temp_dir tmp{"ferry-bench-fleet"};
+  bench::temp_dir tmp{"ferry-bench-fleet", keep};
   auto binary = format == "binary";
   auto path = tmp.path() + (binary ? "/fleet.binpb" : "/fleet.txtpb");
   auto t0 = clock_type::now();
-  auto file_bytes = bench::must(
-    write_fleet(n, binary ? fleet::fleet_format::binary : fleet::fleet_format::text, path),
-    program);
-  auto generate_s = seconds_since(t0);
+  uint64_t file_bytes = 0;
+  double generate_s = 0;
+  // Errors return (not bench::must, which exits) so that the temporary directory goes.
+  auto fail = [&](const caf::error& err) {
+    std::fprintf(stderr, "%s: %s\n", program, describe(err).c_str());
+    return 1;
+  };
+  if (fleet_file.empty()) {
+    auto written = write_fleet(
+      n, binary ? fleet::fleet_format::binary : fleet::fleet_format::text, path);
+    if (!written)
+      return fail(written.error());
+    file_bytes = *written;
+    generate_s = seconds_since(t0);
+    if (keep)
+      std::fprintf(stderr, "%s: fleet file %s\n", program, path.c_str());
+  } else {
+    path = fleet_file;
+    std::error_code ec;
+    file_bytes = std::filesystem::file_size(path, ec);
+    if (ec) {
+      std::fprintf(stderr, "%s: fleet file %s: %s\n", program, path.c_str(),
+                   ec.message().c_str());
+      return 1;
+    }
+    auto ext = std::filesystem::path{path}.extension();
+    format = ext == ".pb" || ext == ".binpb" ? "binary" : ext == ".json" ? "json" : "text";
+  }
 
   caf::actor_system_config cfg;
   cfg.set("scheduler.max-threads", threads);
@@ -382,14 +410,20 @@ int main(int argc, char** argv) {
 
   // (2) Loading: parse and validate, then spawn every actor.
   t0 = clock_type::now();
-  auto model = bench::must(fleet::load_fleet_file(path), program);
+  auto loaded = fleet::load_fleet_file(path);
+  if (!loaded)
+    return fail(loaded.error());
+  auto model = std::move(*loaded);
   auto parse_s = seconds_since(t0);
   auto t1 = clock_type::now();
   fleet_options fopts;
   hv::sim_options so;
   so.speed = 0; // manual clock: no world thread
   fopts.sim = std::make_shared<hv::sim_world>(so);
-  auto rt = bench::must(fleet_runtime::start(sys, model, fleet::durable_state{}, fopts), program);
+  auto started = fleet_runtime::start(sys, model, fleet::durable_state{}, fopts);
+  if (!started)
+    return fail(started.error());
+  auto rt = std::move(*started);
   auto spawn_s = seconds_since(t1);
   auto load_s = seconds_since(t0);
   auto& h = rt->handles();
@@ -443,10 +477,11 @@ int main(int argc, char** argv) {
     fleet::index partition;
     std::string a, b;
   };
+  flips = std::min(flips, m.partitions.size());
   std::vector<flip_case> cases;
   cases.reserve(flips);
   for (size_t j = 0; j < flips; ++j) {
-    auto p = static_cast<fleet::index>(j * n.partitions / flips);
+    auto p = static_cast<fleet::index>(j * m.partitions.size() / flips);
     auto& hosts = m.zones[m.partitions[p].zone].hosts;
     if (hosts.size() < 2) {
       std::fprintf(stderr, "%s: flips need two hosts in a zone\n", program);
@@ -501,6 +536,9 @@ int main(int argc, char** argv) {
     .add("vms", static_cast<uint64_t>(m.vms.size()))
     .add("partitions", static_cast<uint64_t>(m.partitions.size()))
     .add("volumes", static_cast<uint64_t>(m.volumes.size()))
+    .add("vms_with_volumes",
+         static_cast<uint64_t>(std::count_if(m.vms.begin(), m.vms.end(),
+                                             [](auto& v) { return !v.volumes.empty(); })))
     .add("format", format)
     .add("threads", static_cast<uint64_t>(threads))
     .add("drivers", static_cast<uint64_t>(drivers))

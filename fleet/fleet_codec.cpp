@@ -1,10 +1,12 @@
 #include "fleet/fleet_codec.hpp"
 
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
 
 #include <google/protobuf/io/tokenizer.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/text_format.h>
 #include <google/protobuf/util/json_util.h>
 
@@ -287,7 +289,9 @@ caf::expected<model_ptr> load_fleet(std::string_view source, fleet_format format
       pb::TextFormat::Parser parser;
       collector errors;
       parser.RecordErrorsTo(&errors);
-      if (!parser.ParseFromString(std::string{source}, &f))
+      // Parsed in place: a fleet file can be tens of MB, not worth a copy.
+      pb::io::ArrayInputStream input{source.data(), static_cast<int>(source.size())};
+      if (!parser.Parse(&input, &f))
         return make_error(errc::invalid_argument, "fleet (text format): " + errors.first());
     }
   }
@@ -302,8 +306,23 @@ caf::expected<model_ptr> load_fleet_file(const std::string& path) {
   std::ifstream in{path, std::ios::binary};
   if (!in)
     return make_error(errc::not_found, "fleet file " + path + ": cannot be read");
-  std::stringstream buf;
-  buf << in.rdbuf();
+  // A regular file is read at once into a string of its size (a stringstream would copy it
+  // twice: fleet files can be tens of MB); anything else (a pipe) through a stringstream.
+  std::string text;
+  std::error_code ec;
+  auto size = std::filesystem::is_regular_file(path, ec) ? std::filesystem::file_size(path, ec)
+                                                         : 0;
+  if (!ec && size > 0) {
+    text.resize(size);
+    in.read(text.data(), static_cast<std::streamsize>(text.size()));
+    text.resize(static_cast<size_t>(in.gcount()));
+  } else {
+    std::stringstream buf;
+    buf << in.rdbuf();
+    text = buf.str();
+  }
+  if (in.bad() || std::filesystem::is_directory(path, ec))
+    return make_error(errc::not_found, "fleet file " + path + ": cannot be read");
   auto ends_with = [&](std::string_view suffix) {
     return path.size() >= suffix.size()
            && path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -311,7 +330,7 @@ caf::expected<model_ptr> load_fleet_file(const std::string& path) {
   auto format = ends_with(".json")                        ? fleet_format::json
                 : ends_with(".pb") || ends_with(".binpb") ? fleet_format::binary
                                                           : fleet_format::text;
-  auto m = load_fleet(buf.str(), format);
+  auto m = load_fleet(text, format);
   if (!m)
     return make_error(code_of(m.error()), path + ": " + message_of(m.error()));
   return m;
