@@ -14,25 +14,13 @@
 #include "common/ids.hpp"
 #include "ferry/v1/fleet.pb.h"
 #include "fleet/validate.hpp"
+#include "proto/text_errors.hpp"
 
 namespace ferry::fleet {
 
 namespace pb = google::protobuf;
 
 namespace {
-
-class collector : public pb::io::ErrorCollector {
-public:
-  void AddError(int line, pb::io::ColumnNumber column, const std::string& message) override {
-    if (first_.empty())
-      first_ = "line " + std::to_string(line + 1) + " column " + std::to_string(column + 1)
-               + ": " + message;
-  }
-  const std::string& first() const { return first_; }
-
-private:
-  std::string first_;
-};
 
 // Copies the proto into a model, resolving names to indexes. Every unresolved or invalid
 // reference is reported through `p`.
@@ -287,7 +275,7 @@ caf::expected<model_ptr> load_fleet(std::string_view source, fleet_format format
       break;
     default: {
       pb::TextFormat::Parser parser;
-      collector errors;
+      text_errors errors;
       parser.RecordErrorsTo(&errors);
       // Parsed in place: a fleet file can be tens of MB, not worth a copy.
       pb::io::ArrayInputStream input{source.data(), static_cast<int>(source.size())};

@@ -48,28 +48,12 @@ public:
   // definition while decoding a batch; holding the mutex there deadlocked.
   caf::error for_each_checkpoint(
     const std::function<bool(std::string_view, std::string_view)>& f) const override {
-    std::vector<std::pair<std::string, std::string>> visited;
-    {
-      std::lock_guard<std::mutex> guard{mtx_};
-      visited.assign(runs_.begin(), runs_.end());
-    }
-    for (auto& [k, v] : visited)
-      if (!f(k, v))
-        break;
-    return {};
+    return visit(runs_, f);
   }
 
   caf::error for_each_fleet_record(
     const std::function<bool(std::string_view, std::string_view)>& f) const override {
-    std::vector<std::pair<std::string, std::string>> visited;
-    {
-      std::lock_guard<std::mutex> guard{mtx_};
-      visited.assign(fleet_.begin(), fleet_.end());
-    }
-    for (auto& [k, v] : visited)
-      if (!f(k, v))
-        break;
-    return {};
+    return visit(fleet_, f);
   }
 
   caf::error for_each_event_batch(
@@ -121,6 +105,20 @@ private:
   mutable std::mutex mtx_;
   std::map<std::string, std::string> events_;
   std::map<std::string, std::string> runs_;
+  // Copies `m` under the lock, then calls `f` on the copy without it.
+  caf::error visit(const std::map<std::string, std::string>& m,
+                   const std::function<bool(std::string_view, std::string_view)>& f) const {
+    std::vector<std::pair<std::string, std::string>> visited;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      visited.assign(m.begin(), m.end());
+    }
+    for (auto& [k, v] : visited)
+      if (!f(k, v))
+        break;
+    return {};
+  }
+
   std::map<std::string, std::string> definitions_;
   std::map<std::string, std::string> fleet_;
 };

@@ -119,19 +119,7 @@ public:
 
   caf::error for_each_checkpoint(
     const std::function<bool(std::string_view, std::string_view)>& f) const override {
-    rocksdb::ReadOptions ro;
-    ro.fill_cache = false;
-    ro.total_order_seek = true;
-    std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(ro, runs_)};
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      auto k = it->key();
-      auto v = it->value();
-      if (!f(std::string_view{k.data(), k.size()}, std::string_view{v.data(), v.size()}))
-        break;
-    }
-    if (!it->status().ok())
-      return translate(it->status(), "journal " + path_ + ": scan of runs");
-    return {};
+    return scan(runs_, f, "scan of runs");
   }
 
   caf::error for_each_event_batch(
@@ -190,16 +178,7 @@ public:
 
   caf::error for_each_fleet_record(
     const std::function<bool(std::string_view, std::string_view)>& f) const override {
-    std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, fleet_)};
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      auto k = it->key();
-      auto v = it->value();
-      if (!f(std::string_view{k.data(), k.size()}, std::string_view{v.data(), v.size()}))
-        break;
-    }
-    if (!it->status().ok())
-      return translate(it->status(), "journal " + path_ + ": read fleet state");
-    return {};
+    return scan(fleet_, f, "read fleet state");
   }
 
   caf::error remove_run(const run_id& run) override {
@@ -218,6 +197,25 @@ public:
   }
 
 private:
+  // Calls `f` for every record of a column family, in key order, until it returns false.
+  caf::error scan(rocksdb::ColumnFamilyHandle* cf,
+                  const std::function<bool(std::string_view, std::string_view)>& f,
+                  const char* what) const {
+    rocksdb::ReadOptions ro;
+    ro.fill_cache = false;
+    ro.total_order_seek = true;
+    std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(ro, cf)};
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      auto k = it->key();
+      auto v = it->value();
+      if (!f(std::string_view{k.data(), k.size()}, std::string_view{v.data(), v.size()}))
+        break;
+    }
+    if (!it->status().ok())
+      return translate(it->status(), "journal " + path_ + ": " + what);
+    return {};
+  }
+
   std::string path_;
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;

@@ -12,6 +12,7 @@
 
 #include "common/errc.hpp"
 #include "ferry/v1/workflow.pb.h"
+#include "proto/text_errors.hpp"
 #include "workflows/validate.hpp"
 #include "workflows/sha256.hpp"
 
@@ -183,19 +184,6 @@ std::string canonical(const v1::WorkflowDefinition& p) {
   return out;
 }
 
-class collector : public pb::io::ErrorCollector {
-public:
-  void AddError(int line, pb::io::ColumnNumber column, const std::string& message) override {
-    if (first_.empty())
-      first_ = "line " + std::to_string(line + 1) + " column " + std::to_string(column + 1)
-               + ": " + message;
-  }
-  const std::string& first() const { return first_; }
-
-private:
-  std::string first_;
-};
-
 caf::expected<definition_ptr> finish(definition d, const kind_catalog* kinds) {
   auto proto = to_proto(d);
   auto checked = kinds != nullptr ? validate(std::move(d), *kinds) : link(std::move(d));
@@ -226,7 +214,7 @@ caf::expected<definition_ptr> load_definition(std::string_view source,
                         "definition (JSON): " + std::string{st.message()});
   } else {
     pb::TextFormat::Parser parser;
-    collector errors;
+    text_errors errors;
     parser.RecordErrorsTo(&errors);
     if (!parser.ParseFromString(std::string{source}, &proto))
       return make_error(errc::invalid_argument, "definition (text format): " + errors.first());
