@@ -351,7 +351,8 @@ using fleet_actor = caf::typed_actor<
   caf::replies_to<locate_atom, std::string>::with<fleet::vm_location>,
   /// A VM now runs on another host: adopts it there, evicts it from the old one.
   caf::replies_to<adopt_atom, vm_request>::with<state_changes>,
-  /// Zones ranked for a VM, each admitted or denied with its reason.
+  /// Zones ranked for a VM, each admitted or denied with its reason; with a zone named, that
+  /// zone's admission decision alone.
   caf::replies_to<recommend_atom, recommend_request>::with<std::vector<fleet::decision>>,
   caf::replies_to<list_atom>::with<std::vector<fleet::vm_location>>>;
 

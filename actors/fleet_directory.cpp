@@ -95,13 +95,19 @@ fleet_actor::behavior_type directory_behavior(directory_ptr self, fleet_handles_
           if (v != fleet::npos && h != fleet::npos && m.vms[v].group == g && name != req.vm)
             ++group[m.hosts[h].zone];
         }
+      auto target = fleet::npos;
+      if (!req.zone.empty()) {
+        target = m.find_zone(req.zone);
+        if (target == fleet::npos)
+          return make_error(errc::not_found, "zone \"" + req.zone + "\" is not in the fleet");
+      }
       struct gather {
         std::vector<fleet::zone_offer> offers;
         size_t waiting = 0;
         caf::error err;
       };
       auto acc = std::make_shared<gather>();
-      acc->waiting = st.handles->zones.size();
+      acc->waiting = target == fleet::npos ? st.handles->zones.size() : 1;
       auto rp = self->make_response_promise<std::vector<fleet::decision>>();
       // The VM as it runs now (its current host decides the source zone), as the type asked.
       auto model = st.handles->model;
@@ -115,10 +121,15 @@ fleet_actor::behavior_type directory_behavior(directory_ptr self, fleet_handles_
           rp.deliver(acc->err);
           return;
         }
-        rp.deliver(fleet::rank_zones(*model, mr, acc->offers, estimate));
+        if (target != fleet::npos)
+          rp.deliver(std::vector<fleet::decision>{fleet::admit(*model, mr, acc->offers[0], estimate)});
+        else
+          rp.deliver(fleet::rank_zones(*model, mr, acc->offers, estimate));
       };
       offer_request oreq{type, g, {loc.host}};
-      for (auto& z : st.handles->zones)
+      auto zones = target == fleet::npos ? st.handles->zones
+                                         : std::vector<zone_actor>{st.handles->zones[target]};
+      for (auto& z : zones)
         self->request(z, std::chrono::seconds(10), offer_atom::value, oreq)
           .then(
             [=](fleet::zone_offer& o) mutable {

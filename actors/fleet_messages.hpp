@@ -120,6 +120,8 @@ struct recommend_request {
   /// Empty: the VM's own type.
   std::string type;
   fleet::preference pref = fleet::preference::spread;
+  /// When set: admission to this zone only (a request that names its target zone).
+  std::string zone;
 };
 
 template <class Inspector>
@@ -183,7 +185,7 @@ typename Inspector::result_type inspect(Inspector& f, vm_request& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, recommend_request& x) {
-  return f(caf::meta::type_name("ferry.recommend_request"), x.vm, x.type, x.pref);
+  return f(caf::meta::type_name("ferry.recommend_request"), x.vm, x.type, x.pref, x.zone);
 }
 
 namespace fleet {

@@ -20,6 +20,7 @@ struct fleet_args {
   std::string db;
   std::string vm;
   std::string type;
+  std::string zone;
   bool colocate = false;
   bool json = false;
 };
@@ -211,7 +212,8 @@ int recommend(const fleet_args& args) {
   }
   auto* rt = (*eng)->fleet();
   auto ranked = rt->recommend(recommend_request{
-    args.vm, args.type, args.colocate ? fleet::preference::colocate : fleet::preference::spread});
+    args.vm, args.type, args.colocate ? fleet::preference::colocate : fleet::preference::spread,
+    args.zone});
   if (!ranked) {
     std::fprintf(stderr, "ferry recommend: %s\n", describe(ranked.error()).c_str());
     auto code = code_of(ranked.error());
@@ -264,6 +266,8 @@ void add_fleet(CLI::App& app, std::function<int()>& action) {
   r->add_option("file", args->file, "Fleet file")->required();
   r->add_option("vm", args->vm, "The VM")->required();
   r->add_option("--type", args->type, "Rank for this type (a morph); default: the VM's type");
+  r->add_option("--zone", args->zone,
+                 "Admission to this zone only: admitted or denied, with the reason");
   r->add_flag("--colocate", args->colocate,
               "Prefer zones running the VM's group (default: spread away from it)");
   r->add_option("--db", args->db, "Journal directory whose fleet state to use");

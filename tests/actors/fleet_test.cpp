@@ -3,6 +3,9 @@
 // journal through an engine restart. Every wait is on a reply with a deadline.
 #include <catch2/catch.hpp>
 
+#include <fstream>
+#include <future>
+
 #include <caf/all.hpp>
 
 #include "actors/engine.hpp"
@@ -252,7 +255,7 @@ TEST_CASE("the network forwards an address to the new host until the address mov
 
 TEST_CASE("the fleet ranks zones for a VM, with the reason for each") {
   fleet_fixture f;
-  auto ranked = f.rt->recommend(recommend_request{"web-1", {}, fleet::preference::spread});
+  auto ranked = f.rt->recommend(recommend_request{"web-1", {}, fleet::preference::spread, {}});
   REQUIRE(ranked);
   REQUIRE(ranked->size() == 2);
   auto& m = f.rt->model();
@@ -265,13 +268,22 @@ TEST_CASE("the fleet ranks zones for a VM, with the reason for each") {
   CHECK((*ranked)[1].admitted);
   CHECK((*ranked)[1].estimated_ms < (*ranked)[0].estimated_ms);
   // batch-1 dirties memory faster than any link: denied everywhere, with the reason.
-  auto hot = f.rt->recommend(recommend_request{"batch-1", {}, fleet::preference::spread});
+  auto hot = f.rt->recommend(recommend_request{"batch-1", {}, fleet::preference::spread, {}});
   REQUIRE(hot);
   for (auto& d : *hot) {
     CHECK_FALSE(d.admitted);
     CHECK_THAT(d.reason, Catch::Contains("will not converge"));
   }
-  auto missing = f.rt->recommend(recommend_request{"nope", {}, fleet::preference::spread});
+  // A request naming its target zone gets that zone's decision alone.
+  auto one = f.rt->recommend(recommend_request{"web-1", "large", fleet::preference::spread, "zone-c"});
+  REQUIRE(one);
+  REQUIRE(one->size() == 1);
+  CHECK((*one)[0].why == fleet::denial::no_capacity);
+  CHECK_THAT((*one)[0].reason, Catch::Contains("no host of generation gen2"));
+  auto nowhere = f.rt->recommend(recommend_request{"web-1", {}, fleet::preference::spread, "zone-x"});
+  REQUIRE_FALSE(nowhere);
+  CHECK(code_of(nowhere.error()) == errc::not_found);
+  auto missing = f.rt->recommend(recommend_request{"nope", {}, fleet::preference::spread, {}});
   REQUIRE_FALSE(missing);
   CHECK(code_of(missing.error()) == errc::not_found);
 }
@@ -382,4 +394,67 @@ TEST_CASE("the fleet's state is journaled with the transitions and restored on o
   for (auto& h : after->hosts)
     if (h.name == "b2")
       CHECK(h.reservations.empty());
+}
+
+TEST_CASE("hosts with libvirt URIs get libvirt drivers that reach their domains") {
+  test::temp_dir dir;
+  auto node = [&](const std::string& name, const std::string& domains) {
+    auto file = dir.file(name + ".xml");
+    std::ofstream{file} << "<node><cpu><mhz>2000</mhz><model>x86_64</model><active>4</active>"
+                           "<nodes>1</nodes><sockets>1</sockets><cores>4</cores>"
+                           "<threads>1</threads></cpu><memory>8388608</memory>"
+                        << domains << "</node>\n";
+    return "test://" + file;
+  };
+  auto guest = "<domain type='test'><name>vm1</name><memory unit='MiB'>512</memory>"
+               "<vcpu>1</vcpu><os><type>hvm</type></os></domain>";
+  auto text = "zones { name: \"z\" }\n"
+              "vm_types { name: \"t\" vcpus: 1 memory_mib: 512 }\n"
+              "hosts { name: \"h1\" zone: \"z\" driver: \"" + node("h1", guest) + "\""
+              " capacity { vcpus: 4 memory_mib: 8192 slots: 4 } }\n"
+              "hosts { name: \"h2\" zone: \"z\" driver: \"" + node("h2", "") + "\""
+              " capacity { vcpus: 4 memory_mib: 8192 slots: 4 } }\n"
+              "vms { name: \"vm1\" type: \"t\" host: \"h1\" }\n";
+  auto model = fleet::load_fleet(text);
+  INFO((model ? "" : describe(model.error())));
+  REQUIRE(model);
+  caf::actor_system_config cfg;
+  cfg.set("scheduler.max-threads", 2);
+  caf::actor_system sys{cfg};
+  auto rt = fleet_runtime::start(sys, *model, {});
+  INFO((rt ? "" : describe(rt.error())));
+  REQUIRE(rt);
+  CHECK((*rt)->sim() == nullptr);
+  auto driver_of = [&](const std::string& host) {
+    caf::scoped_actor self{sys};
+    hv::driver_ptr out;
+    self->request((*rt)->host(host), 10s, driver_atom::value)
+      .receive([&](hv::driver_ptr& d) { out = d; }, [&](caf::error& e) { FAIL(describe(e)); });
+    return out;
+  };
+  auto query = [](const hv::driver_ptr& d, const std::string& name) {
+    auto p = std::make_shared<std::promise<caf::expected<hv::domain_info>>>();
+    auto fut = p->get_future();
+    d->query(name, hv::call{"t/q/1", 5000ms}, [p](caf::expected<hv::domain_info> x) {
+      p->set_value(std::move(x));
+    });
+    REQUIRE(fut.wait_for(10s) == std::future_status::ready);
+    return fut.get();
+  };
+  auto h1 = driver_of("h1");
+  REQUIRE(h1);
+  auto on_h1 = query(h1, "vm1");
+  REQUIRE(on_h1);
+  CHECK(on_h1->status == hv::domain_status::running);
+  auto on_h2 = query(driver_of("h2"), "vm1");
+  REQUIRE(on_h2);
+  CHECK(on_h2->status == hv::domain_status::absent);
+  // A host whose driver cannot be opened stops the fleet from starting, naming the host.
+  auto broken = fleet::load_fleet("zones { name: \"z\" }\nhosts { name: \"h9\" zone: \"z\" "
+                                  "driver: \"test:///nonexistent/h9.xml\" capacity { vcpus: 1 "
+                                  "memory_mib: 1 slots: 1 } }\n");
+  REQUIRE(broken);
+  auto failed = fleet_runtime::start(sys, *broken, {});
+  REQUIRE_FALSE(failed);
+  CHECK_THAT(message_of(failed.error()), Catch::Contains("host \"h9\": driver test:///nonexistent"));
 }
