@@ -205,7 +205,10 @@ caf::expected<definition_ptr> load_definition(std::string_view source,
                                                                      : definition_format::text;
   }
   v1::WorkflowDefinition proto;
-  if (format == definition_format::json) {
+  if (format == definition_format::binary) {
+    if (!proto.ParseFromArray(source.data(), static_cast<int>(source.size())))
+      return make_error(errc::invalid_argument, "definition (binary): not a WorkflowDefinition");
+  } else if (format == definition_format::json) {
     pb::util::JsonParseOptions opts;
     opts.ignore_unknown_fields = false;
     auto st = pb::util::JsonStringToMessage(std::string{source}, &proto, opts);

@@ -13,9 +13,10 @@
 
 namespace ferry {
 
-enum class definition_format { automatic, text, json };
+enum class definition_format { automatic, text, json, binary };
 
-/// Parses `source` (JSON when it starts with '{', else text format, unless told), validates
+/// Parses `source` (JSON when it starts with '{', else text format, unless told; binary: the
+/// protobuf wire encoding, as the template renderer produces it), validates
 /// it against `kinds` and encodes it. Errors are invalid_argument and name the line and
 /// column, or the task and field.
 caf::expected<definition_ptr> load_definition(std::string_view source,
