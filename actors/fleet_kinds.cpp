@@ -194,10 +194,9 @@ param_spec opt_str(const char* name, const char* what) {
 
 } // namespace
 
-void add_fleet_kinds(executor_registry& reg, caf::actor_system& sys, fleet_handles_ptr fleet) {
+std::vector<kind_spec> fleet_kind_specs() {
   auto partition = req_str("partition", "The storage partition.");
-  reg.add(std::make_shared<reserve_kind>(
-    sys, fleet,
+  return {
     kind_spec{"fleet.reserve",
               {req_str("vm", "The VM to make room for."), req_str("zone", "The target zone."),
                opt_str("type", "The type to reserve for. Default: the VM's type."),
@@ -205,63 +204,69 @@ void add_fleet_kinds(executor_registry& reg, caf::actor_system& sys, fleet_handl
                opt_str("strategy", "spread or pack. Default: spread."),
                opt_str("key", "The reservation's key. Default: RUN/VM.")},
               false,
-              "Reserves capacity for a VM on a host of a zone; output: the host."}));
-  reg.add(std::make_shared<release_kind>(
-    sys, fleet,
+              "Reserves capacity for a VM on a host of a zone; output: the host."},
     kind_spec{"fleet.release",
               {req_str("zone", "The zone of the reservation."),
                opt_str("vm", "The VM (for the default key)."),
                opt_str("key", "The reservation's key. Default: RUN/VM.")},
               false,
-              "Gives a reservation back."}));
-  reg.add(std::make_shared<adopt_kind>(
-    sys, fleet,
+              "Gives a reservation back."},
     kind_spec{"vm.adopt",
               {req_str("vm", "The VM."), req_str("host", "Where it runs now."),
                opt_str("type", "Its type now. Default: unchanged."),
                opt_str("reservation", "The reservation it uses. Default: RUN/VM.")},
               false,
-              "Records that a VM runs on a host (evicting it from the old one)."}));
-  reg.add(std::make_shared<lease_kind>(
-    sys, fleet,
+              "Records that a VM runs on a host (evicting it from the old one)."},
     kind_spec{"lease.connect",
               {partition, req_str("host", "The host to connect."),
                opt_str("role", "standby or primary. Default: standby.")},
               false,
               "Connects a host to a storage partition with a lease."},
-    lease_request::op::connect_standby));
-  reg.add(std::make_shared<lease_kind>(
-    sys, fleet,
     kind_spec{"lease.flip",
               {partition, req_str("from", "The PRIMARY host."),
                req_str("to", "The STANDBY host that becomes PRIMARY.")},
               false,
               "Flips a partition's PRIMARY lease once pending I/O drained."},
-    lease_request::op::flip));
-  reg.add(std::make_shared<lease_kind>(
-    sys, fleet,
     kind_spec{"lease.revoke", {partition, req_str("host", "The host.")}, false,
               "Revokes a host's lease (TERMINATED)."},
-    lease_request::op::revoke));
-  reg.add(std::make_shared<lease_kind>(
-    sys, fleet,
     kind_spec{"lease.disconnect", {partition, req_str("host", "The host.")}, false,
               "Drops a STANDBY host's lease."},
-    lease_request::op::disconnect));
-  reg.add(std::make_shared<net_kind>(
-    sys, fleet,
     kind_spec{"net.forward",
               {req_str("address", "The VM's address."), req_str("to", "The new host.")},
               false,
               "Forwards packets for an address from its host to another host."},
-    false));
-  reg.add(std::make_shared<net_kind>(
-    sys, fleet,
     kind_spec{"net.move",
               {req_str("address", "The VM's address."), req_str("host", "The new host.")},
               false,
               "Moves an address to a host, ending any forwarding."},
-    true));
+  };
+}
+
+void add_fleet_kinds(executor_registry& reg, caf::actor_system& sys, fleet_handles_ptr fleet) {
+  using op = lease_request::op;
+  for (auto& spec : fleet_kind_specs()) {
+    auto& n = spec.name;
+    std::shared_ptr<task_executor> e;
+    if (n == "fleet.reserve")
+      e = std::make_shared<reserve_kind>(sys, fleet, spec);
+    else if (n == "fleet.release")
+      e = std::make_shared<release_kind>(sys, fleet, spec);
+    else if (n == "vm.adopt")
+      e = std::make_shared<adopt_kind>(sys, fleet, spec);
+    else if (n == "lease.connect")
+      e = std::make_shared<lease_kind>(sys, fleet, spec, op::connect_standby);
+    else if (n == "lease.flip")
+      e = std::make_shared<lease_kind>(sys, fleet, spec, op::flip);
+    else if (n == "lease.revoke")
+      e = std::make_shared<lease_kind>(sys, fleet, spec, op::revoke);
+    else if (n == "lease.disconnect")
+      e = std::make_shared<lease_kind>(sys, fleet, spec, op::disconnect);
+    else if (n == "net.forward")
+      e = std::make_shared<net_kind>(sys, fleet, spec, false);
+    else if (n == "net.move")
+      e = std::make_shared<net_kind>(sys, fleet, spec, true);
+    reg.add(std::move(e));
+  }
 }
 
 } // namespace ferry

@@ -17,12 +17,18 @@
 // request from a short-lived actor, under the attempt's deadline.
 #pragma once
 
+#include <vector>
+
 #include <caf/fwd.hpp>
 
 #include "actors/executor.hpp"
 #include "actors/fleet_actors.hpp"
 
 namespace ferry {
+
+/// The fleet kinds' names and parameters (for validating definitions and templates without a
+/// running fleet).
+std::vector<kind_spec> fleet_kind_specs();
 
 /// Adds the fleet kinds to `reg`. `sys` and the handles must outlive the executors.
 void add_fleet_kinds(executor_registry& reg, caf::actor_system& sys, fleet_handles_ptr fleet);

@@ -190,11 +190,24 @@ fleet_runtime::start(caf::actor_system& sys, fleet::model_ptr model,
     h.hosts.push_back(spawn_host(sys, handles, static_cast<fleet::index>(i),
                                  std::move(drivers[i]), std::move(on_host[i]), std::move(rs)));
   }
+  // A partition without a journaled table starts as the fleet file has it: the host of the
+  // VM its volume is attached to holds the PRIMARY lease (the VM runs, so it has its data).
   h.partitions.reserve(m.partitions.size());
   for (size_t i = 0; i < m.partitions.size(); ++i) {
-    auto r = restored.leases.find(m.partitions[i].name);
-    h.partitions.push_back(spawn_partition(sys, handles, static_cast<fleet::index>(i),
-                                           r == restored.leases.end() ? nullptr : &r->second,
+    auto& part = m.partitions[i];
+    auto r = restored.leases.find(part.name);
+    std::pair<fleet::lease_table, std::string> initial;
+    const std::pair<fleet::lease_table, std::string>* state = nullptr;
+    if (r != restored.leases.end()) {
+      state = &r->second;
+    } else if (part.volume != fleet::npos && m.volumes[part.volume].vm != fleet::npos) {
+      auto vm = m.volumes[part.volume].vm;
+      initial.first.epoch = 1;
+      initial.first.leases.push_back({m.hosts[vm_host[vm]].name, fleet::lease_state::primary, 1});
+      initial.second = part.master;
+      state = &initial;
+    }
+    h.partitions.push_back(spawn_partition(sys, handles, static_cast<fleet::index>(i), state,
                                            rt->opts_.partitions));
   }
   h.network = spawn_network(sys, std::move(routes));

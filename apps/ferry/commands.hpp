@@ -27,4 +27,7 @@ void add_run(CLI::App& app, std::function<int()>& action);
 /// Registers `ferry fleet` and `ferry recommend`.
 void add_fleet(CLI::App& app, std::function<int()>& action);
 
+/// Registers `ferry templates list|show|validate|render`.
+void add_templates(CLI::App& app, std::function<int()>& action);
+
 } // namespace ferry::cli

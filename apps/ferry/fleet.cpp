@@ -9,6 +9,7 @@
 #include "actors/engine.hpp"
 #include "actors/fleet_runtime.hpp"
 #include "apps/ferry/commands.hpp"
+#include "apps/ferry/output.hpp"
 #include "fleet/fleet_codec.hpp"
 
 namespace ferry::cli {
@@ -24,26 +25,6 @@ struct fleet_args {
   bool colocate = false;
   bool json = false;
 };
-
-std::string quote(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
-}
 
 std::string gib(uint64_t mib) {
   char buf[32];
@@ -103,22 +84,22 @@ int show_fleet(const fleet_args& args) {
     std::ostringstream o;
     o << "{\"zones\":[";
     for (size_t i = 0; i < s.zones.size(); ++i)
-      o << (i ? "," : "") << "{\"name\":" << quote(s.zones[i].name)
+      o << (i ? "," : "") << "{\"name\":" << json_quote(s.zones[i].name)
         << ",\"hosts\":" << s.zones[i].hosts << ",\"total\":" << capacity_json(s.zones[i].total)
         << ",\"free\":" << capacity_json(s.zones[i].free) << "}";
     o << "],\"hosts\":[";
     for (size_t i = 0; i < s.hosts.size(); ++i) {
       auto& h = s.hosts[i];
-      o << (i ? "," : "") << "{\"name\":" << quote(h.name) << ",\"zone\":" << quote(h.zone)
-        << ",\"driver\":" << quote(h.driver) << ",\"total\":" << capacity_json(h.total)
+      o << (i ? "," : "") << "{\"name\":" << json_quote(h.name) << ",\"zone\":" << json_quote(h.zone)
+        << ",\"driver\":" << json_quote(h.driver) << ",\"total\":" << capacity_json(h.total)
         << ",\"free\":" << capacity_json(h.free) << ",\"vms\":" << h.vms.size()
         << ",\"migrations_in\":{\"active\":" << h.in_active << ",\"queued\":" << h.in_queued
         << ",\"limit\":" << h.in_limit << "},\"migrations_out\":{\"active\":" << h.out_active
         << ",\"queued\":" << h.out_queued << ",\"limit\":" << h.out_limit
         << "},\"reservations\":[";
       for (size_t j = 0; j < h.reservations.size(); ++j)
-        o << (j ? "," : "") << "{\"key\":" << quote(h.reservations[j].key)
-          << ",\"vm\":" << quote(h.reservations[j].vm)
+        o << (j ? "," : "") << "{\"key\":" << json_quote(h.reservations[j].key)
+          << ",\"vm\":" << json_quote(h.reservations[j].vm)
           << ",\"capacity\":" << capacity_json(h.reservations[j].need) << "}";
       o << "]}";
     }
@@ -126,9 +107,9 @@ int show_fleet(const fleet_args& args) {
     for (size_t i = 0; i < s.vms.size(); ++i) {
       auto& v = s.vms[i];
       auto& spec = m.vms[m.find_vm(v.vm)];
-      o << (i ? "," : "") << "{\"name\":" << quote(v.vm) << ",\"type\":" << quote(v.type)
-        << ",\"host\":" << quote(v.host) << ",\"zone\":" << quote(zone_of_host[v.host])
-        << ",\"address\":" << quote(spec.address) << ",\"agent\":" << (spec.agent ? "true" : "false")
+      o << (i ? "," : "") << "{\"name\":" << json_quote(v.vm) << ",\"type\":" << json_quote(v.type)
+        << ",\"host\":" << json_quote(v.host) << ",\"zone\":" << json_quote(zone_of_host[v.host])
+        << ",\"address\":" << json_quote(spec.address) << ",\"agent\":" << (spec.agent ? "true" : "false")
         << "}";
     }
     o << "],\"leases\":[";
@@ -136,20 +117,20 @@ int show_fleet(const fleet_args& args) {
     for (auto& l : s.leases) {
       if (l.table.leases.empty())
         continue;
-      o << (first ? "" : ",") << "{\"partition\":" << quote(l.partition)
-        << ",\"master\":" << quote(l.master) << ",\"epoch\":" << l.table.epoch << ",\"leases\":[";
+      o << (first ? "" : ",") << "{\"partition\":" << json_quote(l.partition)
+        << ",\"master\":" << json_quote(l.master) << ",\"epoch\":" << l.table.epoch << ",\"leases\":[";
       first = false;
       for (size_t j = 0; j < l.table.leases.size(); ++j)
-        o << (j ? "," : "") << "{\"host\":" << quote(l.table.leases[j].host)
-          << ",\"state\":" << quote(fleet::to_string(l.table.leases[j].state))
+        o << (j ? "," : "") << "{\"host\":" << json_quote(l.table.leases[j].host)
+          << ",\"state\":" << json_quote(fleet::to_string(l.table.leases[j].state))
           << ",\"epoch\":" << l.table.leases[j].epoch << "}";
       o << "]}";
     }
     o << "],\"routes\":[";
     for (size_t i = 0; i < s.routes.size(); ++i)
-      o << (i ? "," : "") << "{\"address\":" << quote(s.routes[i].address)
-        << ",\"host\":" << quote(s.routes[i].host)
-        << ",\"forward_to\":" << quote(s.routes[i].forward_to) << "}";
+      o << (i ? "," : "") << "{\"address\":" << json_quote(s.routes[i].address)
+        << ",\"host\":" << json_quote(s.routes[i].host)
+        << ",\"forward_to\":" << json_quote(s.routes[i].forward_to) << "}";
     o << "]}";
     std::printf("%s\n", o.str().c_str());
     return exit_ok;
@@ -226,15 +207,15 @@ int recommend(const fleet_args& args) {
     any = any || d.admitted;
   if (args.json) {
     std::ostringstream o;
-    o << "{\"vm\":" << quote(args.vm) << ",\"zones\":[";
+    o << "{\"vm\":" << json_quote(args.vm) << ",\"zones\":[";
     for (size_t i = 0; i < ranked->size(); ++i) {
       auto& d = (*ranked)[i];
-      o << (i ? "," : "") << "{\"rank\":" << i + 1 << ",\"zone\":" << quote(m.zones[d.zone].name)
+      o << (i ? "," : "") << "{\"rank\":" << i + 1 << ",\"zone\":" << json_quote(m.zones[d.zone].name)
         << ",\"admitted\":" << (d.admitted ? "true" : "false")
-        << ",\"denial\":" << quote(d.admitted ? "" : fleet::to_string(d.why))
-        << ",\"host\":" << quote(d.host == fleet::npos ? "" : m.hosts[d.host].name)
+        << ",\"denial\":" << json_quote(d.admitted ? "" : fleet::to_string(d.why))
+        << ",\"host\":" << json_quote(d.host == fleet::npos ? "" : m.hosts[d.host].name)
         << ",\"estimated_ms\":" << d.estimated_ms << ",\"downtime_ms\":" << d.downtime_ms
-        << ",\"reason\":" << quote(d.reason) << "}";
+        << ",\"reason\":" << json_quote(d.reason) << "}";
     }
     o << "]}";
     std::printf("%s\n", o.str().c_str());

@@ -1,6 +1,7 @@
 // ferry — the command-line interface. `ferry run FILE` runs a workflow definition on the
 // embedded engine; `ferry fleet FILE` and `ferry recommend FILE VM` show a fleet and rank
-// zones for a VM; the daemon's subcommands come with ferryd.
+// zones for a VM; `ferry templates` lists, shows, validates and renders migration templates;
+// the daemon's subcommands come with ferryd.
 #include <cstdio>
 
 #include "apps/ferry/commands.hpp"
@@ -11,6 +12,7 @@ int main(int argc, char** argv) {
   std::function<int()> action;
   ferry::cli::add_run(app, action);
   ferry::cli::add_fleet(app, action);
+  ferry::cli::add_templates(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

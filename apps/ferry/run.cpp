@@ -1,4 +1,5 @@
-// `ferry run FILE [--db DIR] [--fleet FILE]`: runs a workflow definition on the embedded engine, shows each
+// `ferry run FILE [--db DIR] [--fleet FILE]`, or `ferry run --template FILE -p NAME=VALUE...`:
+// runs a workflow definition (or a rendered migration template) on the embedded engine, shows each
 // event as it becomes durable and a summary at the end. With --db, the journal is kept in
 // DIR: a run interrupted by a crash resumes when the same command runs again.
 #include <cstdio>
@@ -10,6 +11,7 @@
 #include "apps/ferry/commands.hpp"
 #include "apps/ferry/output.hpp"
 #include "fleet/fleet_codec.hpp"
+#include "templates/template.hpp"
 
 namespace ferry::cli {
 
@@ -19,6 +21,8 @@ struct run_args {
   std::string file;
   std::string db;
   std::string fleet;
+  std::string template_file;
+  std::vector<std::string> params;
   std::string run_id;
   uint64_t seed = 0;
   double timeout_s = 3600;
@@ -53,7 +57,26 @@ int run(const run_args& args) {
     return exit_engine_error;
   }
   auto& e = **eng;
-  auto def = e.load_file(args.file);
+  caf::expected<definition_ptr> def{caf::error{}};
+  if (!args.template_file.empty()) {
+    // A template rendered with the parameters (names checked against the fleet, if any).
+    auto t = load_template_file(args.template_file, e.kinds());
+    if (!t) {
+      std::fprintf(stderr, "ferry run: %s\n", describe(t.error()).c_str());
+      return exit_bad_input;
+    }
+    auto targs = parse_template_args(**t, args.params);
+    if (!targs) {
+      std::fprintf(stderr, "ferry run: %s\n", describe(targs.error()).c_str());
+      return exit_bad_input;
+    }
+    def = render(**t, *targs, e.kinds(), opts.fleet.get());
+  } else if (args.file.empty()) {
+    std::fprintf(stderr, "ferry run: give a definition FILE or --template FILE\n");
+    return exit_bad_input;
+  } else {
+    def = e.load_file(args.file);
+  }
   if (!def) {
     std::fprintf(stderr, "ferry run: %s\n", describe(def.error()).c_str());
     return exit_bad_input;
@@ -140,8 +163,11 @@ int run(const run_args& args) {
 void add_run(CLI::App& app, std::function<int()>& action) {
   auto args = std::make_shared<run_args>();
   auto* cmd = app.add_subcommand("run", "Run a workflow definition on the embedded engine");
-  cmd->add_option("file", args->file, "Definition (protobuf text format or JSON)")
-    ->required();
+  cmd->add_option("file", args->file, "Definition (protobuf text format or JSON)");
+  cmd->add_option("--template", args->template_file,
+                  "Run this migration template instead of a definition (docs/templates.md)");
+  cmd->add_option("-p,--param", args->params, "A template parameter: NAME=VALUE (lists: a,b)")
+    ->take_all();
   cmd->add_option("--db", args->db,
                   "Journal directory (RocksDB); without it the journal is in memory");
   cmd->add_option("--fleet", args->fleet,

@@ -12,6 +12,7 @@
 #include "actors/fleet_runtime.hpp"
 #include "fleet/fleet_codec.hpp"
 #include "hypervisor/sim_world.hpp"
+#include "templates/template.hpp"
 #include "tests/support/test_kinds.hpp"
 
 using namespace ferry;
@@ -221,14 +222,18 @@ TEST_CASE("when a partition's master does not answer, the change goes to a repli
   fleet_fixture f;
   auto p = f.rt->partition("vol-db-p0");
   using op = lease_request::op;
+  // The VM using the volume runs on a2: a2 holds the PRIMARY lease from the start.
+  CHECK(f.must<lease_reply>(p, get_atom::value).table.state_of("a2")
+        == fleet::lease_state::primary);
   REQUIRE(f.must<bool>(p, fault_atom::value, storage_fault{storage_fault::kind::master_silent, {}}));
-  auto r = f.must<lease_reply>(p, lease_atom::value, lease_request{op::connect_primary, "a2", {}});
+  auto r = f.must<lease_reply>(p, lease_atom::value, lease_request{op::connect_standby, "b2", {}});
   CHECK(r.master == "store-a1"); // the first replica took over from store-a3
+  CHECK(r.table.state_of("b2") == fleet::lease_state::standby);
   CHECK(r.table.state_of("a2") == fleet::lease_state::primary);
   // With every replica down too, the change is refused and nothing changes.
   REQUIRE(f.must<bool>(p, fault_atom::value, storage_fault{storage_fault::kind::node_down, "store-a2"}));
   auto refused = f.ask<lease_reply>(p, lease_atom::value,
-                                    lease_request{op::connect_standby, "b2", {}});
+                                    lease_request{op::connect_standby, "c1", {}});
   REQUIRE_FALSE(refused);
   CHECK(code_of(refused.error()) == errc::unavailable);
   CHECK(f.must<lease_reply>(p, get_atom::value).table.version == r.table.version);
@@ -457,4 +462,66 @@ TEST_CASE("hosts with libvirt URIs get libvirt drivers that reach their domains"
   auto failed = fleet_runtime::start(sys, *broken, {});
   REQUIRE_FALSE(failed);
   CHECK_THAT(message_of(failed.error()), Catch::Contains("host \"h9\": driver test:///nonexistent"));
+}
+
+TEST_CASE("a migration template rendered against the fleet moves capacity, leases, placement "
+          "and address, and rolls them back when a flip is refused") {
+  engine_options opts;
+  opts.threads = 2;
+  opts.fleet = example_fleet();
+  opts.fleet_opts.sim = std::make_shared<hv::sim_world>();
+  auto eng = engine::open(opts);
+  REQUIRE(eng);
+  auto& e = **eng;
+  auto t = load_template_file(std::string{FERRY_SOURCE_DIR}
+                                + "/examples/reserve-and-flip.template.textproto",
+                              e.kinds());
+  INFO((t ? "" : describe(t.error())));
+  REQUIRE(t);
+  auto run = [&](const std::vector<std::string>& params) {
+    auto args = parse_template_args(**t, params);
+    REQUIRE(args);
+    auto d = render(**t, *args, e.kinds(), opts.fleet.get());
+    INFO((d ? "" : describe(d.error())));
+    REQUIRE(d);
+    auto id = e.submit(*d);
+    REQUIRE(id);
+    auto s = e.wait(*id, 20s);
+    REQUIRE(s);
+    return s->status;
+  };
+  // db-1 on a2 cannot flip from a1 (a2 holds its lease): the run rolls back.
+  CHECK(run({"vm=db-1", "source=a1", "zone=zone-b", "target=b2", "partitions=vol-db-p0",
+             "copy_ms=1"})
+        == run_status::rolled_back);
+  auto snap = e.fleet()->snapshot();
+  REQUIRE(snap);
+  for (auto& h : snap->hosts)
+    CHECK(h.reservations.empty());
+  for (auto& l : snap->leases)
+    if (l.partition == "vol-db-p0") {
+      CHECK(l.table.state_of("a2") == fleet::lease_state::primary);
+      CHECK(l.table.state_of("b2") == fleet::lease_state::none);
+    }
+  // web-1 moves to b2 with both partitions and its address.
+  CHECK(run({"vm=web-1", "source=a1", "zone=zone-b", "target=b2",
+             "partitions=vol-web-p0,vol-web-p1", "address=10.0.0.11", "copy_ms=1"})
+        == run_status::succeeded);
+  snap = e.fleet()->snapshot();
+  REQUIRE(snap);
+  for (auto& l : snap->leases)
+    if (l.partition == "vol-web-p0" || l.partition == "vol-web-p1") {
+      CHECK(l.table.state_of("b2") == fleet::lease_state::primary);
+      CHECK(l.table.state_of("a1") == fleet::lease_state::deactivated);
+    }
+  for (auto& v : snap->vms)
+    if (v.vm == "web-1")
+      CHECK(v.host == "b2");
+  for (auto& r : snap->routes)
+    if (r.address == "10.0.0.11") {
+      CHECK(r.host == "b2");
+      CHECK(r.forward_to.empty());
+    }
+  for (auto& h : snap->hosts)
+    CHECK(h.reservations.empty()); // adopted: the reservation became the VM's own use
 }
