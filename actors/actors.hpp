@@ -50,6 +50,7 @@ using status_atom = caf::atom_constant<caf::atom("status")>;
 using stop_atom = caf::atom_constant<caf::atom("stop")>;
 using recover_atom = caf::atom_constant<caf::atom("recover")>;
 using stats_atom = caf::atom_constant<caf::atom("stats")>;
+using template_atom = caf::atom_constant<caf::atom("template")>;
 // the fleet
 using reserve_atom = caf::atom_constant<caf::atom("reserve")>;
 using release_atom = caf::atom_constant<caf::atom("release")>;
@@ -264,6 +265,9 @@ using journal_actor = caf::typed_actor<
   /// Internal: write what is pending.
   caf::reacts_to<flush_atom>,
   caf::replies_to<stats_atom>::with<journal_stats>,
+  /// Keeps a migration template (name, encoding; an empty encoding removes it), durable when
+  /// answered, after every transition received before it.
+  caf::replies_to<template_atom, std::string, std::string>::with<bool>,
   /// Writes what is pending, then quits.
   caf::replies_to<stop_atom>::with<journal_stats>>;
 

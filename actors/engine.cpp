@@ -1,6 +1,7 @@
 #include "actors/engine.hpp"
 #include "actors/fleet_kinds.hpp"
 #include "actors/fleet_runtime.hpp"
+#include "actors/template_registry.hpp"
 
 #include <future>
 #include <mutex>
@@ -91,6 +92,7 @@ struct engine::impl {
   journal_actor journal;
   engine_actor front;
   std::unique_ptr<fleet_runtime> fleet;
+  template_registry templates;
   /// Forwards submit_async's submissions to the engine and calls back with the answers.
   caf::actor submitter;
   uint64_t recovered = 0;
@@ -113,6 +115,20 @@ struct engine::impl {
     self->request(front, timeout, std::forward<Ts>(xs)...)
       .receive([&](R& r) { result = std::move(r); },
                [&](caf::error& e) { result = translate(std::move(e)); });
+    return result;
+  }
+
+  /// Keeps (or, with an empty encoding, removes) a template in the journal.
+  caf::error write_template(const std::string& name, const std::string& encoded) {
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      if (closed)
+        return make_error(errc::unavailable, "the engine is closed");
+    }
+    caf::scoped_actor self{*sys};
+    caf::error result;
+    self->request(journal, caf::duration{opts.call_timeout}, template_atom::value, name, encoded)
+      .receive([](bool) {}, [&](caf::error& e) { result = translate(std::move(e)); });
     return result;
   }
 
@@ -235,18 +251,27 @@ caf::expected<std::unique_ptr<engine>> engine::open(engine_options opts) {
       },
     };
   });
-  if (p->opts.fleet) {
+  // From here on, a failure closes the engine (its destructor stops the actors it started).
+  std::unique_ptr<engine> eng{new engine(std::move(p))};
+  auto& q = *eng->impl_;
+  if (q.opts.fleet) {
     // The fleet's actors come back with their durable state before any run resumes.
-    auto state = read_fleet_state(*p->st);
+    auto state = read_fleet_state(*q.st);
     if (!state)
       return state.error();
-    auto rt = fleet_runtime::start(*p->sys, p->opts.fleet, *state, p->opts.fleet_opts);
+    auto rt = fleet_runtime::start(*q.sys, q.opts.fleet, *state, q.opts.fleet_opts);
     if (!rt)
       return rt.error();
-    p->fleet = std::move(*rt);
-    add_fleet_kinds(*p->registry, *p->sys, p->fleet->shared_handles());
+    q.fleet = std::move(*rt);
+    add_fleet_kinds(*q.registry, *q.sys, q.fleet->shared_handles());
   }
-  std::unique_ptr<engine> eng{new engine(std::move(p))};
+  if (auto err = q.templates.load_builtin(q.opts.template_dirs, q.registry->catalog()))
+    return err;
+  auto skipped = q.templates.load_stored(*q.st, q.registry->catalog());
+  if (!skipped)
+    return skipped.error();
+  for (auto& s : *skipped)
+    log().error("journal: template {} is not loaded", s);
   if (auto n = eng->impl_->recover(); n)
     eng->impl_->recovered = *n;
   else
@@ -301,6 +326,34 @@ void engine::close() {
 
 fleet_runtime* engine::fleet() const {
   return impl_->fleet.get();
+}
+
+caf::expected<template_ptr> engine::put_template(std::string_view source) {
+  return impl_->templates.put(source, kinds(), [this](auto& name, auto& encoded) {
+    return impl_->write_template(name, encoded);
+  });
+}
+
+caf::expected<template_ptr> engine::get_template(const std::string& name) const {
+  return impl_->templates.get(name);
+}
+
+std::vector<template_ptr> engine::list_templates() const {
+  return impl_->templates.list();
+}
+
+caf::error engine::delete_template(const std::string& name) {
+  return impl_->templates.remove(name, [this](auto& n, auto& encoded) {
+    return impl_->write_template(n, encoded);
+  });
+}
+
+caf::expected<definition_ptr> engine::render_template(const std::string& name,
+                                                      const template_args& args) const {
+  auto t = impl_->templates.get(name);
+  if (!t)
+    return t.error();
+  return render(**t, args, kinds(), impl_->opts.fleet.get());
 }
 
 const kind_catalog& engine::kinds() const {

@@ -17,6 +17,7 @@
 #include "actors/actors.hpp"
 #include "actors/executor.hpp"
 #include "actors/fleet_options.hpp"
+#include "templates/template.hpp"
 #include "actors/metrics.hpp"
 #include "workflows/definition_codec.hpp"
 
@@ -53,6 +54,9 @@ struct engine_options {
   fleet::model_ptr fleet;
   /// How the fleet's actors and drivers start. Default: fleet_options{}.
   fleet_options fleet_opts;
+  /// Directories of built-in migration templates (templates/builtin/ of the source tree, for
+  /// instance): loaded on open, read-only in the registry. Default: none.
+  std::vector<std::string> template_dirs;
 };
 
 struct submit_options {
@@ -102,6 +106,19 @@ public:
 
   /// The fleet's actors; nullptr when the engine has no fleet.
   fleet_runtime* fleet() const;
+
+  // -- migration templates: the registry (actors/template_registry.hpp) ------------------
+
+  /// Validates a template (text format or JSON) against kinds() and keeps it in the journal.
+  /// A template of the same name is replaced only by a higher version; built-in ones never.
+  caf::expected<template_ptr> put_template(std::string_view source);
+  caf::expected<template_ptr> get_template(const std::string& name) const;
+  /// Every template, built-in and kept, by name.
+  std::vector<template_ptr> list_templates() const;
+  caf::error delete_template(const std::string& name);
+  /// Renders a registered template with `args` (names checked against the fleet, if any).
+  caf::expected<definition_ptr> render_template(const std::string& name,
+                                                const template_args& args) const;
 
   /// Parses and validates a definition (text format or JSON).
   caf::expected<definition_ptr> load(std::string_view source) const;

@@ -112,6 +112,15 @@ journal_actor::behavior_type journal(journal_ptr self, std::shared_ptr<store> st
     },
     [=](flush_atom) { flush(self); },
     [=](stats_atom) { return self->state.stats; },
+    [=](template_atom, const std::string& name,
+        const std::string& encoded) -> caf::result<bool> {
+      auto& s = self->state;
+      // Transitions received before go first.
+      flush(self);
+      if (auto err = s.st->write_template(name, encoded, s.opts.sync))
+        return err;
+      return true;
+    },
     [=](stop_atom) {
       while (!self->state.pending.empty())
         flush(self);

@@ -56,6 +56,21 @@ public:
     return visit(fleet_, f);
   }
 
+  caf::error write_template(const std::string& name, const std::string& encoded,
+                            bool) override {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (encoded.empty())
+      templates_.erase(name);
+    else
+      templates_[name] = encoded;
+    return {};
+  }
+
+  caf::error for_each_template(
+    const std::function<bool(std::string_view, std::string_view)>& f) const override {
+    return visit(templates_, f);
+  }
+
   caf::error for_each_event_batch(
     const run_id& run, uint64_t from_seq,
     const std::function<bool(uint64_t, std::string_view)>& f) const override {
@@ -121,6 +136,7 @@ private:
 
   std::map<std::string, std::string> definitions_;
   std::map<std::string, std::string> fleet_;
+  std::map<std::string, std::string> templates_;
 };
 
 } // namespace

@@ -1,5 +1,5 @@
-// The RocksDB store: column families `events`, `runs`, `definitions` and `fleet`; one
-// WriteBatch per call to write(), synced through the WAL when asked. The only file (with its
+// The RocksDB store: column families `events`, `runs`, `definitions`, `fleet` and
+// `templates`; one WriteBatch per call to write(), synced through the WAL when asked. The only file (with its
 // reader side) that includes <rocksdb/...>; rocksdb::Status is translated here, once.
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
@@ -67,6 +67,8 @@ public:
         definitions_ = h;
       else if (h->GetName() == "fleet")
         fleet_ = h;
+      else if (h->GetName() == "templates")
+        templates_ = h;
     }
   }
 
@@ -181,6 +183,22 @@ public:
     return scan(fleet_, f, "read fleet state");
   }
 
+  caf::error write_template(const std::string& name, const std::string& encoded,
+                            bool sync) override {
+    rocksdb::WriteOptions wo;
+    wo.sync = sync;
+    auto st = encoded.empty() ? db_->Delete(wo, templates_, name)
+                              : db_->Put(wo, templates_, name, encoded);
+    if (!st.ok())
+      return translate(st, "journal " + path_ + ": write template " + name);
+    return {};
+  }
+
+  caf::error for_each_template(
+    const std::function<bool(std::string_view, std::string_view)>& f) const override {
+    return scan(templates_, f, "read templates");
+  }
+
   caf::error remove_run(const run_id& run) override {
     rocksdb::WriteBatch wb;
     auto prefix = event_prefix(run);
@@ -223,6 +241,7 @@ private:
   rocksdb::ColumnFamilyHandle* runs_ = nullptr;
   rocksdb::ColumnFamilyHandle* definitions_ = nullptr;
   rocksdb::ColumnFamilyHandle* fleet_ = nullptr;
+  rocksdb::ColumnFamilyHandle* templates_ = nullptr;
   bool read_only_ = false;
 };
 
@@ -259,6 +278,7 @@ caf::expected<std::unique_ptr<store>> open_rocksdb_store(const std::string& path
   cfs.emplace_back("runs", runs_opts);
   cfs.emplace_back("definitions", cf_opts);
   cfs.emplace_back("fleet", cf_opts);
+  cfs.emplace_back("templates", cf_opts);
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   rocksdb::Status st;

@@ -64,6 +64,15 @@ public:
   virtual caf::error for_each_fleet_record(
     const std::function<bool(std::string_view, std::string_view)>& f) const = 0;
 
+  /// Keeps a migration template (its encoding) under its name; an empty encoding removes it.
+  /// With `sync`, durable before this returns.
+  virtual caf::error write_template(const std::string& name, const std::string& encoded,
+                                    bool sync) = 0;
+
+  /// Calls `f(name, encoded)` for every template, in name order, until it returns false.
+  virtual caf::error for_each_template(
+    const std::function<bool(std::string_view, std::string_view)>& f) const = 0;
+
   /// Removes a run's events and checkpoint (retention). Definitions stay.
   virtual caf::error remove_run(const run_id& run) = 0;
 };
@@ -80,7 +89,7 @@ struct rocksdb_store_options {
 };
 
 /// Opens (or creates) a RocksDB journal at `path` with the column families `events`, `runs`,
-/// `definitions` and `fleet`. Errors name the path and RocksDB's reason.
+/// `definitions`, `fleet` and `templates`. Errors name the path and RocksDB's reason.
 caf::expected<std::unique_ptr<store>> open_rocksdb_store(const std::string& path,
                                                          const rocksdb_store_options& opts
                                                          = {});

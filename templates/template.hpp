@@ -57,7 +57,8 @@ using template_ptr = std::shared_ptr<const migration_template>;
 /// The parameters' values, by name.
 using template_args = std::map<std::string, value>;
 
-enum class template_format { automatic, text, json };
+/// binary: the encoding kept in `migration_template::encoded` (the journal's templates).
+enum class template_format { automatic, text, json, binary };
 
 /// Parses a template (JSON when it starts with '{', else text format, unless told) and
 /// validates it: names, parameter types and defaults, placeholders, `when` and `for_each`,

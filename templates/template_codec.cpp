@@ -284,7 +284,10 @@ caf::expected<template_ptr> load_template(std::string_view source, const kind_ca
                                                                      : template_format::text;
   }
   v1::MigrationTemplate proto;
-  if (format == template_format::json) {
+  if (format == template_format::binary) {
+    if (!proto.ParseFromArray(source.data(), static_cast<int>(source.size())))
+      return make_error(errc::invalid_argument, "template (binary): not a MigrationTemplate");
+  } else if (format == template_format::json) {
     auto st = pb::util::JsonStringToMessage(std::string{source}, &proto);
     if (!st.ok())
       return make_error(errc::invalid_argument, "template (JSON): " + std::string{st.message()});

@@ -213,6 +213,26 @@ TEMPLATE_TEST_CASE("fleet changes are written with their transition; an empty va
   CHECK(checkpoint_of(*st, "r1") == "cp2");
 }
 
+TEMPLATE_TEST_CASE("templates are kept by name, replaced, and removed by an empty encoding",
+                   "[store]", memory_store_factory, rocksdb_store_factory) {
+  TestType factory;
+  auto st = factory.open();
+  auto all = [&] {
+    checkpoint_list out;
+    REQUIRE(!st->for_each_template([&](std::string_view k, std::string_view v) {
+      out.emplace_back(std::string{k}, std::string{v});
+      return true;
+    }));
+    return out;
+  };
+  REQUIRE(!st->write_template("live", binary_payload("v1"), true));
+  REQUIRE(!st->write_template("drain", "d1", true));
+  REQUIRE(!st->write_template("live", "v2", true));
+  CHECK(all() == checkpoint_list{{"drain", "d1"}, {"live", "v2"}});
+  REQUIRE(!st->write_template("drain", "", true));
+  CHECK(all() == checkpoint_list{{"live", "v2"}});
+}
+
 TEMPLATE_TEST_CASE("an empty batch writes nothing and succeeds", "[store]",
                    memory_store_factory, rocksdb_store_factory) {
   TestType factory;
