@@ -1,5 +1,6 @@
 #include "actors/engine.hpp"
 #include "actors/fleet_kinds.hpp"
+#include "actors/vm_kinds.hpp"
 #include "actors/fleet_runtime.hpp"
 #include "actors/template_registry.hpp"
 
@@ -264,6 +265,7 @@ caf::expected<std::unique_ptr<engine>> engine::open(engine_options opts) {
       return rt.error();
     q.fleet = std::move(*rt);
     add_fleet_kinds(*q.registry, *q.sys, q.fleet->shared_handles());
+    add_vm_kinds(*q.registry, q.fleet->shared_handles());
   }
   if (auto err = q.templates.load_builtin(q.opts.template_dirs, q.registry->catalog()))
     return err;

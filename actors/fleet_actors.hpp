@@ -26,6 +26,9 @@ struct fleet_handles {
   std::vector<partition_actor> partitions;
   network_actor network;
   fleet_actor directory;
+  /// Each host's driver (the host actor owns it; tasks call it directly: drivers are
+  /// thread-safe and asynchronous).
+  std::vector<hv::driver_ptr> drivers;
 };
 
 using fleet_handles_ptr = std::shared_ptr<const fleet_handles>;

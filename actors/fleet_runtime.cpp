@@ -182,6 +182,7 @@ fleet_runtime::start(caf::actor_system& sys, fleet::model_ptr model,
   for (size_t z = 0; z < m.zones.size(); ++z)
     h.zones.push_back(
       spawn_zone(sys, handles, static_cast<fleet::index>(z), used, std::move(reserved[z])));
+  h.drivers = drivers;
   h.hosts.reserve(m.hosts.size());
   for (size_t i = 0; i < m.hosts.size(); ++i) {
     std::vector<fleet::reservation> rs;

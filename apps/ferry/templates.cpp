@@ -8,6 +8,7 @@
 #include "actors/builtin_kinds.hpp"
 #include "actors/engine.hpp"
 #include "actors/fleet_kinds.hpp"
+#include "actors/vm_kinds.hpp"
 #include "apps/ferry/commands.hpp"
 #include "apps/ferry/output.hpp"
 #include "fleet/fleet_codec.hpp"
@@ -33,6 +34,8 @@ kind_catalog catalog() {
   auto cat = reg.catalog();
   timers.stop();
   for (auto& k : fleet_kind_specs())
+    cat.add(k);
+  for (auto& k : vm_kind_specs())
     cat.add(k);
   return cat;
 }

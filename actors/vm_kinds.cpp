@@ -1,0 +1,236 @@
+#include "actors/vm_kinds.hpp"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "common/errc.hpp"
+
+namespace ferry {
+
+namespace {
+
+const value* param(const task_call& call, const char* name) {
+  return find_param(call.parameters(), name);
+}
+
+std::string str(const task_call& call, const char* name) {
+  auto* v = param(call, name);
+  return v && v->kind == value::type::string ? v->s : std::string{};
+}
+
+double num(const task_call& call, const char* name, double fallback) {
+  auto* v = param(call, name);
+  return v && v->kind == value::type::number ? v->n : fallback;
+}
+
+bool flag(const task_call& call, const char* name) {
+  auto* v = param(call, name);
+  return v && v->kind == value::type::boolean && v->b;
+}
+
+task_result failure_of(const caf::error& err) {
+  auto code = code_of(err);
+  // A copy that will not converge or was cancelled ends the same way when tried again.
+  bool retryable = code == errc::unavailable || code == errc::deadline_exceeded
+                   || code == errc::resource_exhausted || code == errc::unknown;
+  return task_result::failure(code == errc::ok ? errc::unknown : code, message_of(err),
+                              retryable);
+}
+
+hv::call call_of(const task_call& c) {
+  auto left = std::max<time_ms>(c.deadline - wall_now_ms(), 1);
+  return hv::call{c.key, std::chrono::milliseconds{left}};
+}
+
+template <class T>
+hv::reply<T> reporting(completion done) {
+  return [done = std::move(done)](caf::expected<T> x) {
+    done(x ? task_result::success() : failure_of(x.error()));
+  };
+}
+
+enum class op : uint8_t {
+  provision, start, pause, resume, destroy, migrate, abort, set_vcpus, set_memory,
+  attach_disk, detach_disk, snapshot
+};
+
+class vm_kind final : public task_executor {
+public:
+  vm_kind(fleet_handles_ptr fleet, kind_spec spec, op o)
+    : fleet_(std::move(fleet)), spec_(std::move(spec)), op_(o) {
+  }
+  kind_spec spec() const override {
+    return spec_;
+  }
+
+  void execute(const task_call& call, completion done) override {
+    auto vm = str(call, "vm");
+    auto two_hosts = op_ == op::provision || op_ == op::migrate;
+    auto host = driver(str(call, two_hosts ? "from" : "host"), done);
+    if (!host)
+      return;
+    auto c = call_of(call);
+    switch (op_) {
+      case op::provision: {
+        auto to = driver(str(call, "to"), done);
+        if (!to)
+          return;
+        // Defined on the target already (a re-dispatch, or the VM moved there): done.
+        to->query(vm, c, [host, to, vm, c, done](caf::expected<hv::domain_info> there) mutable {
+          if (!there)
+            return done(failure_of(there.error()));
+          if (there->status != hv::domain_status::absent)
+            return done(task_result::success());
+          host->config(vm, c, [to, c, done](caf::expected<hv::domain_config> cfg) mutable {
+            if (!cfg)
+              return done(failure_of(cfg.error()));
+            to->define(*cfg, c, reporting<hv::domain_info>(std::move(done)));
+          });
+        });
+        return;
+      }
+      case op::start: return host->start(vm, c, reporting<hv::domain_info>(std::move(done)));
+      case op::pause: return host->pause(vm, c, reporting<hv::domain_info>(std::move(done)));
+      case op::resume: return host->resume(vm, c, reporting<hv::domain_info>(std::move(done)));
+      case op::destroy: return host->destroy(vm, c, reporting<hv::done>(std::move(done)));
+      case op::abort:
+        return host->abort_migration(vm, c, reporting<hv::done>(std::move(done)));
+      case op::set_vcpus:
+        return host->set_vcpus(vm, static_cast<uint32_t>(num(call, "vcpus", 1)), c,
+                               reporting<hv::domain_info>(std::move(done)));
+      case op::set_memory:
+        return host->set_memory(vm, static_cast<uint64_t>(num(call, "memory_mib", 0)), c,
+                                reporting<hv::domain_info>(std::move(done)));
+      case op::attach_disk: {
+        hv::disk_spec d{str(call, "target"), str(call, "source"), flag(call, "local"), 0};
+        return host->attach_disk(vm, d, c, reporting<hv::domain_info>(std::move(done)));
+      }
+      case op::detach_disk:
+        return host->detach_disk(vm, str(call, "target"), c,
+                                 reporting<hv::domain_info>(std::move(done)));
+      case op::snapshot:
+        return host->snapshot_disk(vm, str(call, "target"), str(call, "name"), c,
+                                   reporting<hv::done>(std::move(done)));
+      case op::migrate: {
+        auto& m = *fleet_->model;
+        auto to = m.find_host(str(call, "to"));
+        if (to == fleet::npos)
+          return done(task_result::failure(errc::not_found, "host \"" + str(call, "to")
+                                                              + "\" is not in the fleet",
+                                           false));
+        hv::migrate_request req;
+        req.domain = vm;
+        req.destination_uri = m.hosts[to].driver;
+        req.migrate_uri = m.hosts[to].migrate_uri;
+        req.mode = str(call, "mode") == "postcopy" ? hv::migration_mode::postcopy
+                                                   : hv::migration_mode::precopy;
+        req.copy_storage = flag(call, "copy_storage");
+        req.bandwidth_mib_s = static_cast<uint64_t>(num(call, "bandwidth_mib_s", 0));
+        req.max_downtime_ms = static_cast<uint32_t>(
+          num(call, "max_downtime_ms", static_cast<double>(m.limits.max_downtime_ms)));
+        host->migrate(req, c, [done](caf::expected<hv::migration_result> r) {
+          if (!r)
+            return done(failure_of(r.error()));
+          char out[256];
+          std::snprintf(out, sizeof out,
+                        "{\"duration_ms\":%llu,\"downtime_ms\":%llu,\"iterations\":%u,"
+                        "\"transferred_bytes\":%llu,\"mode\":\"%s\"}",
+                        static_cast<unsigned long long>(r->duration_ms),
+                        static_cast<unsigned long long>(r->downtime_ms), r->iterations,
+                        static_cast<unsigned long long>(r->transferred_bytes),
+                        r->mode == hv::migration_mode::postcopy ? "postcopy" : "precopy");
+          done(task_result::success(out));
+        });
+        return;
+      }
+    }
+  }
+
+private:
+  // The driver of host `name`; reports not_found through `done` when there is none.
+  hv::driver_ptr driver(const std::string& name, completion& done) const {
+    auto h = fleet_->model->find_host(name);
+    if (h == fleet::npos || h >= fleet_->drivers.size()) {
+      done(task_result::failure(errc::not_found, "host \"" + name + "\" is not in the fleet",
+                                false));
+      return nullptr;
+    }
+    return fleet_->drivers[h];
+  }
+
+  fleet_handles_ptr fleet_;
+  kind_spec spec_;
+  op op_;
+};
+
+param_spec req(const char* name, param_type t, const char* what) {
+  return {name, t, true, what};
+}
+
+param_spec opt(const char* name, param_type t, const char* what) {
+  return {name, t, false, what};
+}
+
+struct entry {
+  op o;
+  kind_spec spec;
+};
+
+std::vector<entry> entries() {
+  auto s = param_type::string;
+  auto vm = req("vm", s, "The VM (its domain name).");
+  auto host = req("host", s, "The host.");
+  auto from = req("from", s, "The source host.");
+  auto to = req("to", s, "The target host.");
+  return {
+    {op::provision, {"vm.provision", {vm, from, to}, false,
+                     "Defines the VM on the target from its configuration on the source."}},
+    {op::start, {"vm.start", {vm, host}, false, "Starts the VM."}},
+    {op::pause, {"vm.pause", {vm, host}, false, "Pauses the VM."}},
+    {op::resume, {"vm.resume", {vm, host}, false, "Resumes the VM."}},
+    {op::destroy, {"vm.destroy", {vm, host}, false, "Stops and undefines the VM."}},
+    {op::migrate,
+     {"vm.migrate",
+      {vm, from, to, opt("mode", s, "precopy or postcopy. Default: precopy."),
+       opt("copy_storage", param_type::boolean, "Copy local disks too. Default: false."),
+       opt("max_downtime_ms", param_type::integer,
+           "Longest pause at switch-over. Default: the fleet's policy."),
+       opt("bandwidth_mib_s", param_type::integer, "Bandwidth cap. Default: none.")},
+      false,
+      "Migrates the running VM; output: duration, downtime, iterations, bytes, mode."}},
+    {op::abort, {"vm.abort_migration", {vm, host}, false,
+                 "Aborts the VM's outgoing migration; it stays on the host."}},
+    {op::set_vcpus, {"vm.set_vcpus", {vm, host, req("vcpus", param_type::integer, "vCPUs.")},
+                     false, "Sets the VM's vCPUs live."}},
+    {op::set_memory, {"vm.set_memory",
+                      {vm, host, req("memory_mib", param_type::integer, "Memory, MiB.")},
+                      false, "Sets the VM's memory live."}},
+    {op::attach_disk, {"vm.attach_disk",
+                       {vm, host, req("target", s, "Device in the guest (vdb)."),
+                        req("source", s, "File or volume."),
+                        opt("local", param_type::boolean, "A local disk. Default: false.")},
+                       false, "Hot-plugs a disk."}},
+    {op::detach_disk, {"vm.detach_disk", {vm, host, req("target", s, "Device in the guest.")},
+                       false, "Hot-unplugs a disk."}},
+    {op::snapshot, {"vm.snapshot",
+                    {vm, host, req("target", s, "The local disk."),
+                     req("name", s, "The snapshot's name.")},
+                    false, "Snapshots a local disk."}},
+  };
+}
+
+} // namespace
+
+std::vector<kind_spec> vm_kind_specs() {
+  std::vector<kind_spec> out;
+  for (auto& e : entries())
+    out.push_back(e.spec);
+  return out;
+}
+
+void add_vm_kinds(executor_registry& reg, fleet_handles_ptr fleet) {
+  for (auto& e : entries())
+    reg.add(std::make_shared<vm_kind>(fleet, e.spec, e.o));
+}
+
+} // namespace ferry
