@@ -235,6 +235,9 @@ model build(const v1::Fleet& f, problems& p) {
     if (x.dirty_mib_s < 0)
       p.add(what + ": dirty_mib_s must not be negative");
     x.group = v.group();
+    auto& c = v.capabilities();
+    x.capabilities = {c.cpu_hotplug(), c.cpu_unplug(), c.memory_hotplug(), c.memory_unplug(),
+                      c.disk_hotplug(), c.nic_hotplug()};
     m.vms.push_back(std::move(x));
     check_name(what, v.name(), m.vm_by_name, i);
   }
@@ -398,6 +401,13 @@ std::string render_fleet(const model& m, fleet_format format) {
     x->set_agent_authorized(v.agent_authorized);
     x->set_dirty_mib_s(v.dirty_mib_s);
     x->set_group(v.group);
+    auto* c = x->mutable_capabilities();
+    c->set_cpu_hotplug(v.capabilities.cpu_hotplug);
+    c->set_cpu_unplug(v.capabilities.cpu_unplug);
+    c->set_memory_hotplug(v.capabilities.memory_hotplug);
+    c->set_memory_unplug(v.capabilities.memory_unplug);
+    c->set_disk_hotplug(v.capabilities.disk_hotplug);
+    c->set_nic_hotplug(v.capabilities.nic_hotplug);
   }
   f.mutable_policy()->set_max_migration_s(m.limits.max_migration_s);
   f.mutable_policy()->set_max_downtime_ms(m.limits.max_downtime_ms);

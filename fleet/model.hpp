@@ -106,6 +106,16 @@ struct local_disk {
   uint64_t size_gib = 0;
 };
 
+/// What a VM's agent reported it can change live.
+struct agent_capabilities {
+  bool cpu_hotplug = false;
+  bool cpu_unplug = false;
+  bool memory_hotplug = false;
+  bool memory_unplug = false;
+  bool disk_hotplug = false;
+  bool nic_hotplug = false;
+};
+
 struct vm {
   std::string name;
   index type = npos;
@@ -117,6 +127,7 @@ struct vm {
   bool agent_authorized = false;
   double dirty_mib_s = 0;
   std::string group;
+  agent_capabilities capabilities;
 };
 
 struct policy {

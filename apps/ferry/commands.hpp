@@ -24,7 +24,7 @@ enum exit_code : int {
 /// Registers `ferry run`; sets `action` to run it when chosen.
 void add_run(CLI::App& app, std::function<int()>& action);
 
-/// Registers `ferry fleet` and `ferry recommend`.
+/// Registers `ferry fleet`, `ferry recommend` and `ferry options`.
 void add_fleet(CLI::App& app, std::function<int()>& action);
 
 /// Registers `ferry templates list|show|validate|render`.

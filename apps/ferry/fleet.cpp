@@ -1,8 +1,9 @@
 // `ferry fleet FILE [--db DIR] [--json]`: the fleet as its actors see it — zones, hosts
 // (capacity, VMs, migration slots, reservations), VMs, leases and forwarded addresses — with
 // the state a journal holds when --db is given. `ferry recommend FILE VM [--type T]
-// [--colocate] [--db DIR] [--json]`: the zones ranked for a VM, each admitted or denied with
-// its reason. Both run the fleet on the embedded engine.
+// [--zone Z] [--colocate] [--db DIR] [--json]`: the zones ranked for a VM (or one zone's
+// admission), each admitted or denied with its reason. `ferry options FILE VM [--db DIR] [--json]`: the types the VM can morph to,
+// each with how and why. All run the fleet on the embedded engine.
 #include <cstdio>
 #include <sstream>
 
@@ -11,6 +12,7 @@
 #include "apps/ferry/commands.hpp"
 #include "apps/ferry/output.hpp"
 #include "fleet/fleet_codec.hpp"
+#include "fleet/options.hpp"
 
 namespace ferry::cli {
 
@@ -232,6 +234,59 @@ int recommend(const fleet_args& args) {
   return any ? exit_ok : exit_denied;
 }
 
+int options(const fleet_args& args) {
+  int rc = exit_ok;
+  auto eng = open_fleet(args, "options", rc);
+  if (!eng) {
+    std::fprintf(stderr, "ferry options: %s\n", describe(eng.error()).c_str());
+    return rc;
+  }
+  auto* rt = (*eng)->fleet();
+  auto& m = rt->model();
+  auto vi = m.find_vm(args.vm);
+  if (vi == fleet::npos) {
+    std::fprintf(stderr, "ferry options: not_found: VM \"%s\" is not in the fleet\n",
+                 args.vm.c_str());
+    return exit_bad_input;
+  }
+  // Free capacity as the host actors have it now.
+  auto snap = rt->snapshot();
+  if (!snap) {
+    std::fprintf(stderr, "ferry options: %s\n", describe(snap.error()).c_str());
+    return exit_engine_error;
+  }
+  std::vector<fleet::capacity> free(m.hosts.size());
+  for (auto& h : snap->hosts)
+    free[m.find_host(h.name)] = h.free;
+  auto opts = fleet::morph_options(m, vi, free);
+  if (args.json) {
+    std::ostringstream o;
+    o << "{\"vm\":" << json_quote(args.vm) << ",\"type\":"
+      << json_quote(m.types[m.vms[vi].type].name) << ",\"options\":[";
+    for (size_t i = 0; i < opts.size(); ++i) {
+      auto& x = opts[i];
+      o << (i ? "," : "") << "{\"type\":" << json_quote(m.types[x.type].name)
+        << ",\"feasible\":" << (x.feasible ? "true" : "false")
+        << ",\"method\":" << json_quote(fleet::to_string(x.method))
+        << ",\"host\":" << json_quote(x.host == fleet::npos ? "" : m.hosts[x.host].name)
+        << ",\"reason\":" << json_quote(x.reason) << "}";
+    }
+    o << "]}";
+    std::printf("%s\n", o.str().c_str());
+    return exit_ok;
+  }
+  std::printf("%-10s %5s %10s %-8s %-17s %-8s %s\n", "TYPE", "VCPUS", "MEMORY MiB", "FEASIBLE",
+              "METHOD", "HOST", "REASON");
+  for (auto& x : opts) {
+    auto& t = m.types[x.type];
+    std::printf("%-10s %5u %10llu %-8s %-17s %-8s %s\n", t.name.c_str(), t.vcpus,
+                static_cast<unsigned long long>(t.memory_mib), x.feasible ? "yes" : "no",
+                fleet::to_string(x.method),
+                x.host == fleet::npos ? "-" : m.hosts[x.host].name.c_str(), x.reason.c_str());
+  }
+  return exit_ok;
+}
+
 } // namespace
 
 void add_fleet(CLI::App& app, std::function<int()>& action) {
@@ -254,6 +309,13 @@ void add_fleet(CLI::App& app, std::function<int()>& action) {
   r->add_option("--db", args->db, "Journal directory whose fleet state to use");
   r->add_flag("--json", args->json, "One JSON object instead of a table");
   r->callback([&action, args] { action = [args] { return recommend(*args); }; });
+
+  auto* o = app.add_subcommand("options", "The types a VM can morph to, and how");
+  o->add_option("file", args->file, "Fleet file")->required();
+  o->add_option("vm", args->vm, "The VM")->required();
+  o->add_option("--db", args->db, "Journal directory whose fleet state to use");
+  o->add_flag("--json", args->json, "One JSON object instead of a table");
+  o->callback([&action, args] { action = [args] { return options(*args); }; });
 }
 
 } // namespace ferry::cli
