@@ -5,16 +5,12 @@
 #include <set>
 #include <sstream>
 
-#include <google/protobuf/io/tokenizer.h>
-#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
-#include <google/protobuf/text_format.h>
-#include <google/protobuf/util/json_util.h>
 
 #include "common/errc.hpp"
 #include "common/ids.hpp"
 #include "ferry/v1/fleet.pb.h"
 #include "fleet/validate.hpp"
-#include "proto/text_errors.hpp"
+#include "proto/text_io.hpp"
 
 namespace ferry::fleet {
 
@@ -265,25 +261,15 @@ caf::expected<model_ptr> load_fleet(std::string_view source, fleet_format format
                                                                : fleet_format::text;
   }
   switch (format) {
-    case fleet_format::json: {
-      pb::util::JsonParseOptions opts;
-      auto st = pb::util::JsonStringToMessage(std::string{source}, &f, opts);
-      if (!st.ok())
-        return make_error(errc::invalid_argument, "fleet (JSON): " + std::string{st.message()});
-      break;
-    }
     case fleet_format::binary:
       if (!f.ParseFromArray(source.data(), static_cast<int>(source.size())))
         return make_error(errc::invalid_argument, "fleet (binary): not a ferry.v1.Fleet");
       break;
     default: {
-      pb::TextFormat::Parser parser;
-      text_errors errors;
-      parser.RecordErrorsTo(&errors);
-      // Parsed in place: a fleet file can be tens of MB, not worth a copy.
-      pb::io::ArrayInputStream input{source.data(), static_cast<int>(source.size())};
-      if (!parser.Parse(&input, &f))
-        return make_error(errc::invalid_argument, "fleet (text format): " + errors.first());
+      auto json = format == fleet_format::json;
+      if (auto err = parse_text_or_json(source, f, json); !err.empty())
+        return make_error(errc::invalid_argument,
+                          std::string{"fleet ("} + (json ? "JSON" : "text format") + "): " + err);
     }
   }
   problems p;
@@ -411,18 +397,12 @@ std::string render_fleet(const model& m, fleet_format format) {
   }
   f.mutable_policy()->set_max_migration_s(m.limits.max_migration_s);
   f.mutable_policy()->set_max_downtime_ms(m.limits.max_downtime_ms);
-  std::string out;
-  if (format == fleet_format::json) {
-    pb::util::JsonPrintOptions opts;
-    opts.add_whitespace = true;
-    opts.preserve_proto_field_names = true;
-    (void) pb::util::MessageToJsonString(f, &out, opts);
-  } else if (format == fleet_format::binary) {
+  if (format == fleet_format::binary) {
+    std::string out;
     f.SerializeToString(&out);
-  } else {
-    pb::TextFormat::PrintToString(f, &out);
+    return out;
   }
-  return out;
+  return print_text_or_json(f, format == fleet_format::json);
 }
 
 } // namespace ferry::fleet

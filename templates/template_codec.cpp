@@ -5,12 +5,9 @@
 #include <set>
 #include <sstream>
 
-#include <google/protobuf/text_format.h>
-#include <google/protobuf/util/json_util.h>
-
 #include "common/errc.hpp"
 #include "common/ids.hpp"
-#include "proto/text_errors.hpp"
+#include "proto/text_io.hpp"
 #include "templates/template.hpp"
 #include "templates/template_internal.hpp"
 
@@ -287,16 +284,11 @@ caf::expected<template_ptr> load_template(std::string_view source, const kind_ca
   if (format == template_format::binary) {
     if (!proto.ParseFromArray(source.data(), static_cast<int>(source.size())))
       return make_error(errc::invalid_argument, "template (binary): not a MigrationTemplate");
-  } else if (format == template_format::json) {
-    auto st = pb::util::JsonStringToMessage(std::string{source}, &proto);
-    if (!st.ok())
-      return make_error(errc::invalid_argument, "template (JSON): " + std::string{st.message()});
   } else {
-    pb::TextFormat::Parser parser;
-    text_errors errors;
-    parser.RecordErrorsTo(&errors);
-    if (!parser.ParseFromString(std::string{source}, &proto))
-      return make_error(errc::invalid_argument, "template (text format): " + errors.first());
+    auto json = format == template_format::json;
+    if (auto err = parse_text_or_json(source, proto, json); !err.empty())
+      return make_error(errc::invalid_argument,
+                        std::string{"template ("} + (json ? "JSON" : "text format") + "): " + err);
   }
   return build(proto, kinds);
 }
@@ -383,16 +375,7 @@ caf::expected<template_args> parse_template_args(const migration_template& t,
 std::string render_template_source(const migration_template& t, template_format format) {
   v1::MigrationTemplate proto;
   proto.ParseFromString(t.encoded);
-  std::string out;
-  if (format == template_format::json) {
-    pb::util::JsonPrintOptions opts;
-    opts.add_whitespace = true;
-    opts.preserve_proto_field_names = true;
-    (void) pb::util::MessageToJsonString(proto, &out, opts);
-  } else {
-    pb::TextFormat::PrintToString(proto, &out);
-  }
-  return out;
+  return print_text_or_json(proto, format == template_format::json);
 }
 
 } // namespace ferry

@@ -5,14 +5,11 @@
 #include <sstream>
 
 #include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/io/tokenizer.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
-#include <google/protobuf/text_format.h>
-#include <google/protobuf/util/json_util.h>
 
 #include "common/errc.hpp"
 #include "ferry/v1/workflow.pb.h"
-#include "proto/text_errors.hpp"
+#include "proto/text_io.hpp"
 #include "workflows/validate.hpp"
 #include "workflows/sha256.hpp"
 
@@ -208,19 +205,11 @@ caf::expected<definition_ptr> load_definition(std::string_view source,
   if (format == definition_format::binary) {
     if (!proto.ParseFromArray(source.data(), static_cast<int>(source.size())))
       return make_error(errc::invalid_argument, "definition (binary): not a WorkflowDefinition");
-  } else if (format == definition_format::json) {
-    pb::util::JsonParseOptions opts;
-    opts.ignore_unknown_fields = false;
-    auto st = pb::util::JsonStringToMessage(std::string{source}, &proto, opts);
-    if (!st.ok())
-      return make_error(errc::invalid_argument,
-                        "definition (JSON): " + std::string{st.message()});
   } else {
-    pb::TextFormat::Parser parser;
-    text_errors errors;
-    parser.RecordErrorsTo(&errors);
-    if (!parser.ParseFromString(std::string{source}, &proto))
-      return make_error(errc::invalid_argument, "definition (text format): " + errors.first());
+    auto json = format == definition_format::json;
+    if (auto err = parse_text_or_json(source, proto, json); !err.empty())
+      return make_error(errc::invalid_argument, std::string{"definition ("}
+                                                  + (json ? "JSON" : "text format") + "): " + err);
   }
   return finish(from_proto(proto), &kinds);
 }
@@ -253,17 +242,7 @@ caf::expected<definition_ptr> finish_definition(definition def, const kind_catal
 }
 
 std::string render_definition(const definition& def, definition_format format) {
-  auto proto = to_proto(def);
-  std::string out;
-  if (format == definition_format::json) {
-    pb::util::JsonPrintOptions opts;
-    opts.add_whitespace = true;
-    opts.preserve_proto_field_names = true;
-    (void) pb::util::MessageToJsonString(proto, &out, opts);
-  } else {
-    pb::TextFormat::PrintToString(proto, &out);
-  }
-  return out;
+  return print_text_or_json(to_proto(def), format == definition_format::json);
 }
 
 } // namespace ferry
