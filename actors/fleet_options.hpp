@@ -9,6 +9,7 @@
 #include <caf/expected.hpp>
 
 #include "fleet/model.hpp"
+#include "hypervisor/call_pool.hpp"
 #include "hypervisor/driver.hpp"
 
 namespace ferry::hv {
@@ -31,6 +32,9 @@ struct fleet_options {
   /// Opens the driver of a host; empty: sim:// hosts get a sim driver, the others a libvirt
   /// driver (which connects at once, under its connect timeout). Default: empty.
   std::function<caf::expected<hv::driver_ptr>(const fleet::host&)> open_driver;
+  /// The call pool every libvirt host shares (threads grow while calls hang). Default:
+  /// 4 threads, at most 64.
+  hv::call_pool_options libvirt_pool{4, 64};
   partition_options partitions;
   /// Deadline of the synchronous helpers' requests. Default: 10 s.
   std::chrono::milliseconds call_timeout{10000};

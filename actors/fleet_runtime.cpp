@@ -155,6 +155,8 @@ fleet_runtime::start(caf::actor_system& sys, fleet::model_ptr model,
 
   // Drivers, opened before any actor exists so that a failure leaves nothing running.
   std::vector<hv::driver_ptr> drivers(m.hosts.size());
+  // libvirt hosts share one call pool: its threads grow while calls hang, not per host.
+  hv::libvirt_driver_options lv;
   for (size_t i = 0; i < m.hosts.size(); ++i) {
     auto& x = m.hosts[i];
     caf::expected<hv::driver_ptr> d{caf::error{}};
@@ -162,8 +164,11 @@ fleet_runtime::start(caf::actor_system& sys, fleet::model_ptr model,
       d = rt->opts_.open_driver(x);
     else if (is_sim(x.driver))
       d = hv::make_sim_driver(rt->sim_, x.driver);
-    else
-      d = hv::open_libvirt_driver(x.driver);
+    else {
+      if (!lv.pool)
+        lv.pool = std::make_shared<hv::call_pool>(rt->opts_.libvirt_pool);
+      d = hv::open_libvirt_driver(x.driver, lv);
+    }
     if (!d)
       return make_error(code_of(d.error()), "host \"" + x.name + "\": driver " + x.driver + ": "
                                               + message_of(d.error()));
