@@ -20,10 +20,43 @@ const value* param(const task_call& call, const char* name) {
   return find_param(call.parameters(), name);
 }
 
+std::vector<kind_spec> specs() {
+  return {
+    kind_spec{"noop", {}, false, "Succeeds at once."},
+    kind_spec{"sleep",
+        {{"ms", param_type::integer, true, "How long, in milliseconds."}},
+        false,
+        "Succeeds after a delay."},
+    kind_spec{"fail",
+        {{"attempts", param_type::integer, false,
+          "Attempts that fail before one succeeds. Default: 1."},
+         {"forever", param_type::boolean, false, "Every attempt fails."},
+         {"message", param_type::string, false, "The error message."},
+         {"code", param_type::string, false,
+          "The error code (an errc name). Default: unavailable."},
+         {"retryable", param_type::boolean, false,
+          "Whether a retry may help. Default: true."}},
+        false,
+        "Fails a number of attempts, or forever."},
+    kind_spec{"effect",
+        {{"log", param_type::string, true,
+          "File of applied keys (created when missing)."}},
+        false,
+        "Appends the attempt's key to a log unless it is there already."},
+  };
+}
+
+kind_spec builtin_spec(const std::string& name) {
+  for (auto& k : specs())
+    if (k.name == name)
+      return k;
+  return {};
+}
+
 class noop_executor final : public task_executor {
 public:
   kind_spec spec() const override {
-    return kind_spec{"noop", {}, false, "Succeeds at once."};
+    return builtin_spec("noop");
   }
   void execute(const task_call&, completion done) override {
     done(task_result::success());
@@ -35,10 +68,7 @@ public:
   explicit sleep_executor(timer_service& timers) : timers_(timers) {
   }
   kind_spec spec() const override {
-    return kind_spec{"sleep",
-                     {{"ms", param_type::integer, true, "How long, in milliseconds."}},
-                     false,
-                     "Succeeds after a delay."};
+    return builtin_spec("sleep");
   }
   void execute(const task_call& call, completion done) override {
     auto ms = param(call, "ms");
@@ -54,17 +84,7 @@ private:
 class fail_executor final : public task_executor {
 public:
   kind_spec spec() const override {
-    return kind_spec{"fail",
-                     {{"attempts", param_type::integer, false,
-                       "Attempts that fail before one succeeds. Default: 1."},
-                      {"forever", param_type::boolean, false, "Every attempt fails."},
-                      {"message", param_type::string, false, "The error message."},
-                      {"code", param_type::string, false,
-                       "The error code (an errc name). Default: unavailable."},
-                      {"retryable", param_type::boolean, false,
-                       "Whether a retry may help. Default: true."}},
-                     false,
-                     "Fails a number of attempts, or forever."};
+    return builtin_spec("fail");
   }
   void execute(const task_call& call, completion done) override {
     auto attempts = param(call, "attempts");
@@ -139,11 +159,7 @@ public:
     worker_.join();
   }
   kind_spec spec() const override {
-    return kind_spec{"effect",
-                     {{"log", param_type::string, true,
-                       "File of applied keys (created when missing)."}},
-                     false,
-                     "Appends the attempt's key to a log unless it is there already."};
+    return builtin_spec("effect");
   }
   void execute(const task_call& call, completion done) override {
     auto log = param(call, "log");
@@ -193,6 +209,10 @@ private:
 };
 
 } // namespace
+
+std::vector<kind_spec> builtin_kind_specs() {
+  return specs();
+}
 
 void add_builtin_kinds(executor_registry& reg, timer_service& timers) {
   reg.add(std::make_shared<noop_executor>());

@@ -8,11 +8,15 @@
 #pragma once
 
 #include <memory>
+#include <vector>
 
 #include "actors/executor.hpp"
 #include "actors/timer_service.hpp"
 
 namespace ferry {
+
+/// The built-in kinds' names and parameters (for validating without an engine).
+std::vector<kind_spec> builtin_kind_specs();
 
 /// Adds noop, sleep, fail and effect to `reg`. `timers` must outlive the executors.
 void add_builtin_kinds(executor_registry& reg, timer_service& timers);

@@ -6,6 +6,7 @@
 // thread-safe.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -40,6 +41,22 @@ struct task_call {
     return compensation ? spec().compensation->parameters : spec().parameters;
   }
 };
+
+// -- helpers for executors ----------------------------------------------------------------
+
+/// Parameter `name` of the attempt as a string, number or flag; `fallback` (false) when it is
+/// absent or of another type.
+std::string string_param(const task_call& call, const char* name, std::string fallback = {});
+double number_param(const task_call& call, const char* name, double fallback = 0);
+bool flag_param(const task_call& call, const char* name);
+
+/// Time left before the attempt's deadline, at least 1 ms: the deadline of the calls it makes.
+std::chrono::milliseconds time_left(const task_call& call);
+
+/// A failed call as the attempt's result. Retryable when the world may change by itself
+/// (unavailable, deadline_exceeded, resource_exhausted, unknown); not when the request is
+/// wrong or the state forbids it (a copy that will not converge, a refused lease change...).
+task_result failure_from(const caf::error& err);
 
 /// Reports an attempt's result. Call once; callable from any thread.
 using completion = std::function<void(task_result)>;

@@ -8,36 +8,15 @@ namespace ferry {
 
 namespace {
 
-std::string str(const task_call& call, const char* name, const std::string& fallback = {}) {
-  auto* v = find_param(call.parameters(), name);
-  return v && v->kind == value::type::string ? v->s : fallback;
-}
-
-task_result failure_of(const caf::error& err) {
-  auto code = code_of(err);
-  // Retrying helps when the world may change by itself; not when the request is wrong or
-  // the state forbids it.
-  bool retryable = code == errc::unavailable || code == errc::deadline_exceeded
-                   || code == errc::resource_exhausted || code == errc::aborted
-                   || code == errc::unknown;
-  return task_result::failure(code == errc::ok ? errc::unknown : code, message_of(err),
-                              retryable);
-}
-
-std::chrono::milliseconds remaining(const task_call& call) {
-  auto left = call.deadline - wall_now_ms();
-  return std::chrono::milliseconds{std::max<time_ms>(left, 1)};
-}
-
 // Sends one request from a one-shot actor and reports its answer through `done`.
 template <class R, class Handle, class F, class... Ts>
 void ask(caf::actor_system& sys, const task_call& call, completion done, Handle h, F on_reply,
          Ts... xs) {
-  auto timeout = remaining(call);
+  auto timeout = time_left(call);
   sys.spawn([=](caf::event_based_actor* self) {
     self->request(caf::actor_cast<caf::actor>(h), timeout, xs...)
       .then([=](R& r) { done(on_reply(r)); },
-            [=](caf::error& err) { done(failure_of(err)); });
+            [=](caf::error& err) { done(failure_from(err)); });
   });
 }
 
@@ -84,15 +63,15 @@ public:
   void execute(const task_call& call, completion done) override {
     auto& m = model();
     fleet::index z, v;
-    if (!lookup([&](auto& n) { return m.find_zone(n); }, "zone", str(call, "zone"), z, done)
-        || !lookup([&](auto& n) { return m.find_vm(n); }, "VM", str(call, "vm"), v, done))
+    if (!lookup([&](auto& n) { return m.find_zone(n); }, "zone", string_param(call, "zone"), z, done)
+        || !lookup([&](auto& n) { return m.find_vm(n); }, "VM", string_param(call, "vm"), v, done))
       return;
     reserve_request req;
     req.vm = m.vms[v].name;
-    req.key = str(call, "key", call.run + "/" + req.vm);
-    req.type = str(call, "type", m.types[m.vms[v].type].name);
-    req.host = str(call, "host");
-    req.strategy = str(call, "strategy") == "pack" ? fleet::strategy::pack
+    req.key = string_param(call, "key", call.run + "/" + req.vm);
+    req.type = string_param(call, "type", m.types[m.vms[v].type].name);
+    req.host = string_param(call, "host");
+    req.strategy = string_param(call, "strategy") == "pack" ? fleet::strategy::pack
                                                     : fleet::strategy::spread;
     req.exclude.push_back(m.hosts[m.vms[v].host].name);
     ask<reserve_reply>(sys_, call, std::move(done), fleet_->zones[z],
@@ -111,9 +90,9 @@ public:
   void execute(const task_call& call, completion done) override {
     auto& m = model();
     fleet::index z;
-    if (!lookup([&](auto& n) { return m.find_zone(n); }, "zone", str(call, "zone"), z, done))
+    if (!lookup([&](auto& n) { return m.find_zone(n); }, "zone", string_param(call, "zone"), z, done))
       return;
-    auto key = str(call, "key", call.run + "/" + str(call, "vm"));
+    auto key = string_param(call, "key", call.run + "/" + string_param(call, "vm"));
     ask<state_changes>(sys_, call, std::move(done), fleet_->zones[z], changes_only,
                        release_atom::value, std::string{}, key);
   }
@@ -123,8 +102,8 @@ class adopt_kind final : public fleet_kind {
 public:
   using fleet_kind::fleet_kind;
   void execute(const task_call& call, completion done) override {
-    vm_request req{str(call, "vm"), str(call, "host"), str(call, "type"),
-                   str(call, "reservation", call.run + "/" + str(call, "vm"))};
+    vm_request req{string_param(call, "vm"), string_param(call, "host"), string_param(call, "type"),
+                   string_param(call, "reservation", call.run + "/" + string_param(call, "vm"))};
     ask<state_changes>(sys_, call, std::move(done), fleet_->directory, changes_only,
                        adopt_atom::value, req);
   }
@@ -140,16 +119,16 @@ public:
     auto& m = model();
     fleet::index p;
     if (!lookup([&](auto& n) { return m.find_partition(n); }, "partition",
-                str(call, "partition"), p, done))
+                string_param(call, "partition"), p, done))
       return;
     lease_request req;
     req.action = op_;
     if (op_ == lease_request::op::flip) {
-      req.host = str(call, "from");
-      req.to = str(call, "to");
+      req.host = string_param(call, "from");
+      req.to = string_param(call, "to");
     } else {
-      req.host = str(call, "host");
-      if (op_ == lease_request::op::connect_standby && str(call, "role") == "primary")
+      req.host = string_param(call, "host");
+      if (op_ == lease_request::op::connect_standby && string_param(call, "role") == "primary")
         req.action = lease_request::op::connect_primary;
     }
     ask<lease_reply>(sys_, call, std::move(done), fleet_->partitions[p],
@@ -171,13 +150,13 @@ public:
     : fleet_kind(sys, std::move(fleet), std::move(spec)), move_(move) {
   }
   void execute(const task_call& call, completion done) override {
-    auto address = str(call, "address");
+    auto address = string_param(call, "address");
     if (move_)
       ask<state_changes>(sys_, call, std::move(done), fleet_->network, changes_only,
-                         move_atom::value, address, str(call, "host"));
+                         move_atom::value, address, string_param(call, "host"));
     else
       ask<state_changes>(sys_, call, std::move(done), fleet_->network, changes_only,
-                         forward_atom::value, address, str(call, "to"));
+                         forward_atom::value, address, string_param(call, "to"));
   }
 
 private:

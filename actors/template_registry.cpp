@@ -1,7 +1,5 @@
 #include "actors/template_registry.hpp"
 
-#include <filesystem>
-
 #include "common/errc.hpp"
 #include "persistence/store.hpp"
 
@@ -10,17 +8,10 @@ namespace ferry {
 caf::error template_registry::load_builtin(const std::vector<std::string>& dirs,
                                            const kind_catalog& kinds) {
   for (auto& dir : dirs) {
-    std::error_code ec;
-    std::vector<std::string> files;
-    for (auto& e : std::filesystem::directory_iterator(dir, ec)) {
-      auto ext = e.path().extension().string();
-      if (e.is_regular_file() && (ext == ".textproto" || ext == ".txtpb" || ext == ".json"))
-        files.push_back(e.path().string());
-    }
-    if (ec)
-      return make_error(errc::not_found, "template directory " + dir + ": " + ec.message());
-    std::sort(files.begin(), files.end());
-    for (auto& f : files) {
+    auto files = template_files(dir);
+    if (!files)
+      return files.error();
+    for (auto& f : *files) {
       auto t = load_template_file(f, kinds);
       if (!t)
         return t.error();
@@ -97,12 +88,6 @@ std::vector<template_ptr> template_registry::list() const {
   for (auto& [n, e] : templates_)
     out.push_back(e.t);
   return out;
-}
-
-bool template_registry::builtin(const std::string& name) const {
-  std::lock_guard<std::mutex> guard{mtx_};
-  auto i = templates_.find(name);
-  return i != templates_.end() && i->second.builtin;
 }
 
 caf::error template_registry::remove(const std::string& name, const writer& write) {

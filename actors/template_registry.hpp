@@ -42,7 +42,6 @@ public:
   caf::expected<template_ptr> get(const std::string& name) const;
   /// Every template, by name.
   std::vector<template_ptr> list() const;
-  bool builtin(const std::string& name) const;
   caf::error remove(const std::string& name, const writer& write);
 
 private:

@@ -9,43 +9,14 @@ namespace ferry {
 
 namespace {
 
-const value* param(const task_call& call, const char* name) {
-  return find_param(call.parameters(), name);
-}
-
-std::string str(const task_call& call, const char* name) {
-  auto* v = param(call, name);
-  return v && v->kind == value::type::string ? v->s : std::string{};
-}
-
-double num(const task_call& call, const char* name, double fallback) {
-  auto* v = param(call, name);
-  return v && v->kind == value::type::number ? v->n : fallback;
-}
-
-bool flag(const task_call& call, const char* name) {
-  auto* v = param(call, name);
-  return v && v->kind == value::type::boolean && v->b;
-}
-
-task_result failure_of(const caf::error& err) {
-  auto code = code_of(err);
-  // A copy that will not converge or was cancelled ends the same way when tried again.
-  bool retryable = code == errc::unavailable || code == errc::deadline_exceeded
-                   || code == errc::resource_exhausted || code == errc::unknown;
-  return task_result::failure(code == errc::ok ? errc::unknown : code, message_of(err),
-                              retryable);
-}
-
 hv::call call_of(const task_call& c) {
-  auto left = std::max<time_ms>(c.deadline - wall_now_ms(), 1);
-  return hv::call{c.key, std::chrono::milliseconds{left}};
+  return hv::call{c.key, time_left(c)};
 }
 
 template <class T>
 hv::reply<T> reporting(completion done) {
   return [done = std::move(done)](caf::expected<T> x) {
-    done(x ? task_result::success() : failure_of(x.error()));
+    done(x ? task_result::success() : failure_from(x.error()));
   };
 }
 
@@ -64,26 +35,26 @@ public:
   }
 
   void execute(const task_call& call, completion done) override {
-    auto vm = str(call, "vm");
+    auto vm = string_param(call, "vm");
     auto two_hosts = op_ == op::provision || op_ == op::migrate;
-    auto host = driver(str(call, two_hosts ? "from" : "host"), done);
+    auto host = driver(string_param(call, two_hosts ? "from" : "host"), done);
     if (!host)
       return;
     auto c = call_of(call);
     switch (op_) {
       case op::provision: {
-        auto to = driver(str(call, "to"), done);
+        auto to = driver(string_param(call, "to"), done);
         if (!to)
           return;
         // Defined on the target already (a re-dispatch, or the VM moved there): done.
         to->query(vm, c, [host, to, vm, c, done](caf::expected<hv::domain_info> there) mutable {
           if (!there)
-            return done(failure_of(there.error()));
+            return done(failure_from(there.error()));
           if (there->status != hv::domain_status::absent)
             return done(task_result::success());
           host->config(vm, c, [to, c, done](caf::expected<hv::domain_config> cfg) mutable {
             if (!cfg)
-              return done(failure_of(cfg.error()));
+              return done(failure_from(cfg.error()));
             to->define(*cfg, c, reporting<hv::domain_info>(std::move(done)));
           });
         });
@@ -96,41 +67,41 @@ public:
       case op::abort:
         return host->abort_migration(vm, c, reporting<hv::done>(std::move(done)));
       case op::set_vcpus:
-        return host->set_vcpus(vm, static_cast<uint32_t>(num(call, "vcpus", 1)), c,
+        return host->set_vcpus(vm, static_cast<uint32_t>(number_param(call, "vcpus", 1)), c,
                                reporting<hv::domain_info>(std::move(done)));
       case op::set_memory:
-        return host->set_memory(vm, static_cast<uint64_t>(num(call, "memory_mib", 0)), c,
+        return host->set_memory(vm, static_cast<uint64_t>(number_param(call, "memory_mib", 0)), c,
                                 reporting<hv::domain_info>(std::move(done)));
       case op::attach_disk: {
-        hv::disk_spec d{str(call, "target"), str(call, "source"), flag(call, "local"), 0};
+        hv::disk_spec d{string_param(call, "target"), string_param(call, "source"), flag_param(call, "local"), 0};
         return host->attach_disk(vm, d, c, reporting<hv::domain_info>(std::move(done)));
       }
       case op::detach_disk:
-        return host->detach_disk(vm, str(call, "target"), c,
+        return host->detach_disk(vm, string_param(call, "target"), c,
                                  reporting<hv::domain_info>(std::move(done)));
       case op::snapshot:
-        return host->snapshot_disk(vm, str(call, "target"), str(call, "name"), c,
+        return host->snapshot_disk(vm, string_param(call, "target"), string_param(call, "name"), c,
                                    reporting<hv::done>(std::move(done)));
       case op::migrate: {
         auto& m = *fleet_->model;
-        auto to = m.find_host(str(call, "to"));
+        auto to = m.find_host(string_param(call, "to"));
         if (to == fleet::npos)
-          return done(task_result::failure(errc::not_found, "host \"" + str(call, "to")
+          return done(task_result::failure(errc::not_found, "host \"" + string_param(call, "to")
                                                               + "\" is not in the fleet",
                                            false));
         hv::migrate_request req;
         req.domain = vm;
         req.destination_uri = m.hosts[to].driver;
         req.migrate_uri = m.hosts[to].migrate_uri;
-        req.mode = str(call, "mode") == "postcopy" ? hv::migration_mode::postcopy
+        req.mode = string_param(call, "mode") == "postcopy" ? hv::migration_mode::postcopy
                                                    : hv::migration_mode::precopy;
-        req.copy_storage = flag(call, "copy_storage");
-        req.bandwidth_mib_s = static_cast<uint64_t>(num(call, "bandwidth_mib_s", 0));
+        req.copy_storage = flag_param(call, "copy_storage");
+        req.bandwidth_mib_s = static_cast<uint64_t>(number_param(call, "bandwidth_mib_s", 0));
         req.max_downtime_ms = static_cast<uint32_t>(
-          num(call, "max_downtime_ms", static_cast<double>(m.limits.max_downtime_ms)));
+          number_param(call, "max_downtime_ms", static_cast<double>(m.limits.max_downtime_ms)));
         host->migrate(req, c, [done](caf::expected<hv::migration_result> r) {
           if (!r)
-            return done(failure_of(r.error()));
+            return done(failure_from(r.error()));
           char out[256];
           std::snprintf(out, sizeof out,
                         "{\"duration_ms\":%llu,\"downtime_ms\":%llu,\"iterations\":%u,"

@@ -14,8 +14,6 @@ class problems {
 public:
   void add(std::string p) { list_.push_back(std::move(p)); }
   bool empty() const noexcept { return list_.empty(); }
-  size_t size() const noexcept { return list_.size(); }
-  const std::vector<std::string>& list() const noexcept { return list_; }
 
   /// "WHAT: N problems:\n  first\n  second..." (at most `limit` listed, then "and N more").
   std::string render(const std::string& what, size_t limit = 50) const;

@@ -68,6 +68,10 @@ enum class template_format { automatic, text, json, binary };
 caf::expected<template_ptr> load_template(std::string_view source, const kind_catalog& kinds,
                                           template_format format = template_format::automatic);
 
+/// The template files of a directory (*.textproto, *.txtpb, *.json), sorted. Errors name the
+/// directory.
+caf::expected<std::vector<std::string>> template_files(const std::string& dir);
+
 /// Reads a file and calls load_template (JSON for .json). Errors name the path.
 caf::expected<template_ptr> load_template_file(const std::string& path,
                                                const kind_catalog& kinds);

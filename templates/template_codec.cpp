@@ -1,6 +1,8 @@
 // Loading and checking migration templates, checking and converting arguments, and
 // rendering (the substitution itself is in render.cpp).
+#include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -291,6 +293,20 @@ caf::expected<template_ptr> load_template(std::string_view source, const kind_ca
                         std::string{"template ("} + (json ? "JSON" : "text format") + "): " + err);
   }
   return build(proto, kinds);
+}
+
+caf::expected<std::vector<std::string>> template_files(const std::string& dir) {
+  std::vector<std::string> files;
+  std::error_code ec;
+  for (auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    auto ext = e.path().extension().string();
+    if (e.is_regular_file() && (ext == ".textproto" || ext == ".txtpb" || ext == ".json"))
+      files.push_back(e.path().string());
+  }
+  if (ec)
+    return make_error(errc::not_found, "template directory " + dir + ": " + ec.message());
+  std::sort(files.begin(), files.end());
+  return files;
 }
 
 caf::expected<template_ptr> load_template_file(const std::string& path,

@@ -40,8 +40,7 @@ std::string capacity_json(const fleet::capacity& c) {
 }
 
 // Opens the engine with the fleet (and the journal, when given).
-caf::expected<std::unique_ptr<engine>> open_fleet(const fleet_args& args, const char* cmd,
-                                                  int& rc) {
+caf::expected<std::unique_ptr<engine>> open_fleet(const fleet_args& args, int& rc) {
   auto f = fleet::load_fleet_file(args.file);
   if (!f) {
     rc = exit_bad_input;
@@ -67,7 +66,7 @@ std::string lease_list(const lease_reply& l) {
 
 int show_fleet(const fleet_args& args) {
   int rc = exit_ok;
-  auto eng = open_fleet(args, "fleet", rc);
+  auto eng = open_fleet(args, rc);
   if (!eng) {
     std::fprintf(stderr, "ferry fleet: %s\n", describe(eng.error()).c_str());
     return rc;
@@ -188,7 +187,7 @@ int show_fleet(const fleet_args& args) {
 
 int recommend(const fleet_args& args) {
   int rc = exit_ok;
-  auto eng = open_fleet(args, "recommend", rc);
+  auto eng = open_fleet(args, rc);
   if (!eng) {
     std::fprintf(stderr, "ferry recommend: %s\n", describe(eng.error()).c_str());
     return rc;
@@ -236,7 +235,7 @@ int recommend(const fleet_args& args) {
 
 int options(const fleet_args& args) {
   int rc = exit_ok;
-  auto eng = open_fleet(args, "options", rc);
+  auto eng = open_fleet(args, rc);
   if (!eng) {
     std::fprintf(stderr, "ferry options: %s\n", describe(eng.error()).c_str());
     return rc;

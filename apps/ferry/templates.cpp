@@ -1,18 +1,18 @@
 // `ferry templates list|show|validate|render`: migration templates from files (built-in ones
-// in templates/builtin/). Validation and rendering check the task kinds of the embedded
-// engine: the built-in kinds and the fleet's kinds.
+// in templates/builtin/). Validation and rendering check the task kinds an engine with a
+// fleet has: the built-in, fleet and VM kinds (their specs; no engine is started).
 #include <cstdio>
 #include <filesystem>
 #include <sstream>
 
 #include "actors/builtin_kinds.hpp"
-#include "actors/engine.hpp"
 #include "actors/fleet_kinds.hpp"
 #include "actors/vm_kinds.hpp"
 #include "apps/ferry/commands.hpp"
 #include "apps/ferry/output.hpp"
 #include "fleet/fleet_codec.hpp"
 #include "templates/template.hpp"
+#include "workflows/definition_codec.hpp"
 
 namespace ferry::cli {
 
@@ -28,11 +28,9 @@ struct templates_args {
 
 // The kinds a template may use: the engine's built-in kinds and the fleet's.
 kind_catalog catalog() {
-  executor_registry reg;
-  timer_service timers;
-  add_builtin_kinds(reg, timers);
-  auto cat = reg.catalog();
-  timers.stop();
+  kind_catalog cat;
+  for (auto& k : builtin_kind_specs())
+    cat.add(k);
   for (auto& k : fleet_kind_specs())
     cat.add(k);
   for (auto& k : vm_kind_specs())
@@ -52,40 +50,30 @@ caf::expected<template_ptr> find_template(const std::string& what, const std::st
                                           const kind_catalog& kinds) {
   if (std::filesystem::exists(what))
     return load_template_file(what, kinds);
-  std::error_code ec;
-  for (auto& e : std::filesystem::directory_iterator(dir, ec)) {
-    auto ext = e.path().extension().string();
-    if (ext != ".textproto" && ext != ".txtpb" && ext != ".json")
-      continue;
-    auto t = load_template_file(e.path().string(), kinds);
-    if (t && (*t)->name == what)
-      return t;
-  }
+  if (auto files = template_files(dir))
+    for (auto& f : *files) {
+      auto t = load_template_file(f, kinds);
+      if (t && (*t)->name == what)
+        return t;
+    }
   return make_error(errc::not_found, "template \"" + what + "\": no such file, and no template of "
                                        "that name in " + dir);
 }
 
 int list(const templates_args& a) {
   auto kinds = catalog();
-  std::vector<std::string> files;
-  std::error_code ec;
-  for (auto& e : std::filesystem::directory_iterator(a.dir, ec)) {
-    auto ext = e.path().extension().string();
-    if (e.is_regular_file() && (ext == ".textproto" || ext == ".txtpb" || ext == ".json"))
-      files.push_back(e.path().string());
-  }
-  if (ec) {
-    std::fprintf(stderr, "ferry templates list: %s: %s\n", a.dir.c_str(), ec.message().c_str());
+  auto files = template_files(a.dir);
+  if (!files) {
+    std::fprintf(stderr, "ferry templates list: %s\n", describe(files.error()).c_str());
     return exit_bad_input;
   }
-  std::sort(files.begin(), files.end());
   std::ostringstream json;
   json << "{\"templates\":[";
   if (!a.json)
     std::printf("%-28s %7s %6s %5s  %s\n", "NAME", "VERSION", "PARAMS", "TASKS", "DESCRIPTION");
   int rc = exit_ok;
   bool first = true;
-  for (auto& f : files) {
+  for (auto& f : *files) {
     auto t = load_template_file(f, kinds);
     if (!t) {
       std::fprintf(stderr, "ferry templates list: %s\n", describe(t.error()).c_str());
