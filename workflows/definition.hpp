@@ -74,6 +74,8 @@ struct task_def {
   std::vector<uint32_t> dependents;
   /// Every task that depends on this one, directly or not.
   std::vector<uint32_t> transitive_dependents;
+  /// Its params or its compensation's params name another task's output ("@{id}").
+  bool uses_outputs = false;
 };
 
 /// Timeout of tasks that name none, when the definition names none either.

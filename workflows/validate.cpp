@@ -1,5 +1,6 @@
 #include "workflows/validate.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 #include <unordered_map>
@@ -238,6 +239,34 @@ caf::expected<definition> check(definition def, const kind_catalog* kinds) {
                  def.tasks[j].transitive_dependents.end());
     }
     t.transitive_dependents.assign(all.begin(), all.end());
+  }
+  // Output references: "@{id}" names the output of a task this one depends on, directly or
+  // not (so the output exists, and is still there when this task's compensation runs).
+  for (uint32_t i = 0; i < n; ++i) {
+    auto& t = def.tasks[i];
+    t.uses_outputs = false;
+    auto check_refs = [&](const char* prefix, const params& ps) -> caf::error {
+      for (auto& [name, v] : ps) {
+        auto refs = output_refs(v);
+        for (auto& r : refs) {
+          auto j = index.find(r);
+          std::string field = prefix + name;
+          if (j == index.end())
+            return task_error(t.id, field, "@{" + r + "}: no task has that id");
+          auto& td = def.tasks[j->second].transitive_dependents;
+          if (!std::binary_search(td.begin(), td.end(), i))
+            return task_error(t.id, field,
+                              "@{" + r + "}: the output of a task this one does not depend on");
+          t.uses_outputs = true;
+        }
+      }
+      return caf::error{};
+    };
+    if (auto err = check_refs("params.", t.parameters))
+      return err;
+    if (t.compensation)
+      if (auto err = check_refs("compensation.params.", t.compensation->parameters))
+        return err;
   }
   return def;
 }

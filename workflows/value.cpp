@@ -111,4 +111,35 @@ std::string to_json(const value& x) {
   return out;
 }
 
+std::vector<std::string> output_refs(const value& v) {
+  std::vector<std::string> out;
+  switch (v.kind) {
+    case value::type::string:
+      for (size_t at = 0;;) {
+        auto b = v.s.find("@{", at);
+        if (b == std::string::npos)
+          break;
+        auto e = v.s.find('}', b + 2);
+        if (e == std::string::npos)
+          break;
+        out.push_back(v.s.substr(b + 2, e - b - 2));
+        at = e + 1;
+      }
+      break;
+    case value::type::list:
+      for (auto& x : v.items)
+        for (auto& r : output_refs(x))
+          out.push_back(std::move(r));
+      break;
+    case value::type::object:
+      for (auto& f : v.fields)
+        for (auto& r : output_refs(f.second))
+          out.push_back(std::move(r));
+      break;
+    default:
+      break;
+  }
+  return out;
+}
+
 } // namespace ferry

@@ -37,10 +37,54 @@ using params = std::vector<std::pair<std::string, value>>;
 /// The parameter named `key`, or nullptr.
 const value* find_param(const params& ps, const std::string& key);
 
+/// The task ids a value refers to with "@{id}" (the output of that task), in strings at any
+/// depth, in order of appearance.
+std::vector<std::string> output_refs(const value& v);
+
+/// `v` with every "@{id}" replaced by `output_of(id)`. A string that is exactly one reference
+/// becomes the output as a string.
+template <class F>
+value substitute_outputs(const value& v, const F& output_of);
+
 /// "null", "bool", "number", "string", "list", "object".
 const char* to_string(value::type x) noexcept;
 
 /// Compact JSON, for logs and the CLI.
 std::string to_json(const value& x);
+
+template <class F>
+value substitute_outputs(const value& v, const F& output_of) {
+  value out = v;
+  switch (v.kind) {
+    case value::type::string: {
+      std::string r;
+      size_t at = 0;
+      for (;;) {
+        auto b = v.s.find("@{", at);
+        auto e = b == std::string::npos ? std::string::npos : v.s.find('}', b + 2);
+        if (e == std::string::npos) {
+          r.append(v.s, at, std::string::npos);
+          break;
+        }
+        r.append(v.s, at, b - at);
+        r += output_of(v.s.substr(b + 2, e - b - 2));
+        at = e + 1;
+      }
+      out.s = std::move(r);
+      break;
+    }
+    case value::type::list:
+      for (auto& x : out.items)
+        x = substitute_outputs(x, output_of);
+      break;
+    case value::type::object:
+      for (auto& f : out.fields)
+        f.second = substitute_outputs(f.second, output_of);
+      break;
+    default:
+      break;
+  }
+  return out;
+}
 
 } // namespace ferry

@@ -488,3 +488,34 @@ TEST_CASE("a definition built in code is validated and finished like a loaded on
   REQUIRE(good);
   CHECK((*good)->digest == load_ok(wf(task("s", "sleep", with_params(num("ms", "5")))))->digest);
 }
+
+TEST_CASE("an output reference names a task the referring task depends on, directly or not") {
+  auto ok = load_ok(wf(task("a") + task("b", "noop", dep("a"))
+                       + task("c", "effect", dep("b") + with_params(str("log", "host @{a}, @{b}")))));
+  CHECK(task_named(*ok, "c").uses_outputs);
+  CHECK_FALSE(task_named(*ok, "b").uses_outputs);
+  require_task_error(wf(task("a") + task("c", "effect", with_params(str("log", "@{a}")))), "c",
+                     "params.log", "@{a}: the output of a task this one does not depend on");
+  require_task_error(wf(task("a") + task("c", "effect", dep("a") + with_params(str("log", "@{z}")))),
+                     "c", "params.log", "@{z}: no task has that id");
+  // A compensation's references are checked the same way.
+  require_task_error(wf(task("a") + task("b", "noop",
+                                         "compensation { kind: \"effect\" "
+                                         + with_params(str("log", "@{a}")) + "}")),
+                     "b", "compensation.params.log", "@{a}");
+}
+
+TEST_CASE("output references are replaced by the outputs, anywhere in a value") {
+  value v;
+  v.kind = value::type::list;
+  v.items = {value::of("@{reserve}"), value::of("to @{reserve} from @{src}!"), value::of(3)};
+  CHECK(output_refs(v) == std::vector<std::string>{"reserve", "reserve", "src"});
+  auto out = substitute_outputs(v, [](const std::string& id) {
+    return id == "reserve" ? std::string{"b2"} : std::string{"a1"};
+  });
+  CHECK(out.items[0].s == "b2");
+  CHECK(out.items[1].s == "to b2 from a1!");
+  CHECK(out.items[2].n == 3);
+  CHECK(substitute_outputs(value::of("no @{ref"), [](const std::string&) { return std::string{"x"}; }).s
+        == "no @{ref");
+}
