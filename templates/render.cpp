@@ -190,7 +190,8 @@ caf::expected<definition_ptr> render_proto(const v1::MigrationTemplate& t, const
   };
   target = [&](const std::string& id, int depth) -> caf::expected<std::vector<std::string>> {
     auto& e = by_id.at(id);
-    if (e.included)
+    // A for_each over an empty list renders nothing: like a task that is not rendered.
+    if (e.included && !e.ids.empty())
       return e.ids;
     return deps_of(id, depth + 1);
   };

@@ -6,6 +6,7 @@
 // file); any thread.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -34,6 +35,9 @@ struct template_param {
   std::optional<value> default_value;
   std::string description;
   std::vector<std::string> choices;
+  /// Derived from the fleet when not given: the VM parameter and the fact ("vm", "host").
+  std::string from_vm_param;
+  std::string from_vm_fact;
 };
 
 /// The phases, in the order they run.
@@ -82,9 +86,16 @@ caf::expected<template_ptr> load_template_file(const std::string& path,
 /// `when` is false, links each phase to the previous one, and validates the result against
 /// `kinds`. The definition is named after the template and labelled with it, its version and
 /// every argument.
+/// Where a VM runs now and its type (a fleet's directory knows; the model only knows where it
+/// started). Returns false when it does not know the VM.
+using vm_locator = std::function<bool(const std::string& vm, std::string& host,
+                                      std::string& type)>;
+
+/// `locate`: consulted for derived parameters (from_vm host, zone and type) before the model.
 caf::expected<definition_ptr> render(const migration_template& t, const template_args& args,
                                      const kind_catalog& kinds,
-                                     const fleet::model* fleet = nullptr);
+                                     const fleet::model* fleet = nullptr,
+                                     const vm_locator& locate = {});
 
 /// Parses "name=value" arguments by the parameters' types (lists: comma-separated).
 caf::expected<template_args> parse_template_args(const migration_template& t,

@@ -144,10 +144,72 @@ std::string check_arg(const template_param& p, const value& v, const fleet::mode
   return {};
 }
 
-// Every parameter's value: given, default, or empty; errors name the parameter.
+// A fact about a VM from the fleet (and where it runs now, from `locate`); false when the
+// fleet does not know the VM.
+bool derive(const template_param& p, const std::string& vm_name, const fleet::model& m,
+            const vm_locator& locate, value& out) {
+  auto v = m.find_vm(vm_name);
+  if (v == fleet::npos)
+    return false;
+  auto& vm = m.vms[v];
+  std::string host = vm.host == fleet::npos ? std::string{} : m.hosts[vm.host].name;
+  std::string type = vm.type == fleet::npos ? std::string{} : m.types[vm.type].name;
+  if (locate) {
+    std::string h, ty;
+    if (locate(vm_name, h, ty)) {
+      if (!h.empty())
+        host = h;
+      if (!ty.empty())
+        type = ty;
+    }
+  }
+  auto list = [](std::vector<std::string> xs) {
+    value l;
+    l.kind = value::type::list;
+    for (auto& x : xs)
+      l.items.push_back(value::of(std::move(x)));
+    return l;
+  };
+  auto& f = p.from_vm_fact;
+  if (f == "host") {
+    out = value::of(host);
+  } else if (f == "zone") {
+    auto h = m.find_host(host);
+    out = value::of(h == fleet::npos ? std::string{} : m.zones[m.hosts[h].zone].name);
+  } else if (f == "type") {
+    out = value::of(type);
+  } else if (f == "address") {
+    out = value::of(vm.address);
+  } else if (f == "partitions") {
+    std::vector<std::string> xs;
+    for (auto vol : vm.volumes)
+      for (auto part : m.volumes[vol].partitions)
+        xs.push_back(m.partitions[part].name);
+    out = list(std::move(xs));
+  } else if (f == "volumes") {
+    std::vector<std::string> xs;
+    for (auto vol : vm.volumes)
+      xs.push_back(m.volumes[vol].name);
+    out = list(std::move(xs));
+  } else if (f == "local_disks") {
+    std::vector<std::string> xs;
+    for (auto& d : vm.local_disks)
+      xs.push_back(d.target);
+    out = list(std::move(xs));
+  } else if (f == "agent") {
+    out = value::of(vm.agent);
+  } else {
+    out = value::of(vm.agent && vm.agent_authorized);
+  }
+  return true;
+}
+
+// Every parameter's value: given, derived from the fleet, default, or empty; errors name the
+// parameter.
 caf::expected<std::map<std::string, pb::Value>> resolve(const migration_template& t,
                                                         const template_args& args,
-                                                        const fleet::model* fleet) {
+                                                        const fleet::model* fleet,
+                                                        const vm_locator& locate) {
   auto head = "template \"" + t.name + "\": parameter \"";
   for (auto& [k, v] : args)
     if (!t.find(k))
@@ -156,8 +218,12 @@ caf::expected<std::map<std::string, pb::Value>> resolve(const migration_template
   for (auto& p : t.params) {
     auto i = args.find(p.name);
     value v;
+    auto vm_arg = p.from_vm_param.empty() ? args.end() : args.find(p.from_vm_param);
     if (i != args.end())
       v = i->second;
+    else if (fleet && vm_arg != args.end() && vm_arg->second.kind == value::type::string
+             && derive(p, vm_arg->second.s, *fleet, locate, v))
+      ;
     else if (p.default_value)
       v = *p.default_value;
     else if (p.required)
@@ -233,7 +299,39 @@ caf::expected<template_ptr> build(const v1::MigrationTemplate& proto, const kind
       if (auto err = check_arg(x, *x.default_value, nullptr); !err.empty())
         return bad(where + ": default_value: " + err);
     }
+    if (!p.from_vm().empty()) {
+      auto dot = p.from_vm().find('.');
+      x.from_vm_param = p.from_vm().substr(0, dot);
+      x.from_vm_fact = dot == std::string::npos ? std::string{} : p.from_vm().substr(dot + 1);
+    }
     t->params.push_back(std::move(x));
+  }
+  for (auto& x : t->params) {
+    if (x.from_vm_param.empty())
+      continue;
+    auto where = "parameter \"" + x.name + "\": from_vm \"" + x.from_vm_param + "."
+                 + x.from_vm_fact + "\"";
+    auto* vm = t->find(x.from_vm_param);
+    if (!vm || vm->type != template_param_type::vm)
+      return bad(where + ": \"" + x.from_vm_param + "\" is not a VM parameter");
+    using tp = template_param_type;
+    auto& f = x.from_vm_fact;
+    tp want;
+    if (f == "host" || f == "zone" || f == "type" || f == "address")
+      want = f == "host" ? tp::host : f == "zone" ? tp::zone : f == "type" ? tp::vm_type
+                                                                         : tp::string;
+    else if (f == "partitions" || f == "volumes" || f == "local_disks")
+      want = tp::string_list;
+    else if (f == "agent" || f == "agent_authorized")
+      want = tp::boolean;
+    else
+      return bad(where + ": unknown fact \"" + f
+                 + "\" (host, zone, type, address, partitions, volumes, local_disks, agent, "
+                   "agent_authorized)");
+    if (x.type != want && !(want != tp::string_list && want != tp::boolean
+                            && x.type == tp::string))
+      return bad(where + ": a " + to_string(want) + " fact for a " + to_string(x.type)
+                 + " parameter");
   }
   std::set<std::string> ids;
   const v1::Phase* phases[7] = {&proto.pre_reconfigure(), &proto.hot_unplug(), &proto.migrate(),
@@ -264,7 +362,7 @@ caf::expected<template_ptr> build(const v1::MigrationTemplate& proto, const kind
     return bad("no task in any phase");
   proto.SerializeToString(&t->encoded);
   // Render with sample values: placeholders, dependencies and the definition rules.
-  auto sample = resolve(*t, samples(*t), nullptr);
+  auto sample = resolve(*t, samples(*t), nullptr, {});
   if (!sample)
     return sample.error();
   auto d = render_proto(proto, *sample, kinds);
@@ -325,8 +423,9 @@ caf::expected<template_ptr> load_template_file(const std::string& path,
 }
 
 caf::expected<definition_ptr> render(const migration_template& t, const template_args& args,
-                                     const kind_catalog& kinds, const fleet::model* fleet) {
-  auto resolved = resolve(t, args, fleet);
+                                     const kind_catalog& kinds, const fleet::model* fleet,
+                                     const vm_locator& locate) {
+  auto resolved = resolve(t, args, fleet, locate);
   if (!resolved)
     return resolved.error();
   v1::MigrationTemplate proto;

@@ -7,6 +7,9 @@
 #include <functional>
 
 #include <CLI/CLI.hpp>
+#include <caf/expected.hpp>
+
+#include "templates/template.hpp"
 
 namespace ferry::cli {
 
@@ -26,6 +29,14 @@ void add_run(CLI::App& app, std::function<int()>& action);
 
 /// Registers `ferry fleet`, `ferry recommend` and `ferry options`.
 void add_fleet(CLI::App& app, std::function<int()>& action);
+
+/// A template by file path, or by name among the files of `dir` (the built-in ones by
+/// default).
+caf::expected<template_ptr> find_template(const std::string& what, const std::string& dir,
+                                          const kind_catalog& kinds);
+
+/// Registers `ferry demo`.
+void add_demo(CLI::App& app, std::function<int()>& action);
 
 /// Registers `ferry templates list|show|validate|render`.
 void add_templates(CLI::App& app, std::function<int()>& action);

@@ -3,6 +3,7 @@
 // event as it becomes durable and a summary at the end. With --db, the journal is kept in
 // DIR: a run interrupted by a crash resumes when the same command runs again.
 #include <cstdio>
+#include <filesystem>
 #include <algorithm>
 #include <mutex>
 #include <thread>
@@ -50,6 +51,12 @@ int run(const run_args& args) {
       return exit_bad_input;
     }
     opts.fleet = *f;
+    // With a journal, the simulated hosts are kept beside it: running again resumes the run
+    // against the world as the last process left it.
+    if (!args.db.empty()) {
+      std::filesystem::create_directories(args.db);
+      opts.fleet_opts.sim_state_file = args.db + "/sim-state";
+    }
   }
   auto eng = engine::open(opts);
   if (!eng) {
@@ -60,7 +67,7 @@ int run(const run_args& args) {
   caf::expected<definition_ptr> def{caf::error{}};
   if (!args.template_file.empty()) {
     // A template rendered with the parameters (names checked against the fleet, if any).
-    auto t = load_template_file(args.template_file, e.kinds());
+    auto t = find_template(args.template_file, FERRY_BUILTIN_TEMPLATES, e.kinds());
     if (!t) {
       std::fprintf(stderr, "ferry run: %s\n", describe(t.error()).c_str());
       return exit_bad_input;
@@ -70,7 +77,7 @@ int run(const run_args& args) {
       std::fprintf(stderr, "ferry run: %s\n", describe(targs.error()).c_str());
       return exit_bad_input;
     }
-    def = render(**t, *targs, e.kinds(), opts.fleet.get());
+    def = e.render(**t, *targs);
   } else if (args.file.empty()) {
     std::fprintf(stderr, "ferry run: give a definition FILE or --template FILE\n");
     return exit_bad_input;
@@ -165,7 +172,8 @@ void add_run(CLI::App& app, std::function<int()>& action) {
   auto* cmd = app.add_subcommand("run", "Run a workflow definition on the embedded engine");
   cmd->add_option("file", args->file, "Definition (protobuf text format or JSON)");
   cmd->add_option("--template", args->template_file,
-                  "Run this migration template instead of a definition (docs/templates.md)");
+                  "Run this migration template (a file, or a built-in template's name) instead of a "
+                  "definition (docs/templates.md)");
   cmd->add_option("-p,--param", args->params, "A template parameter: NAME=VALUE (lists: a,b)")
     ->take_all();
   cmd->add_option("--db", args->db,

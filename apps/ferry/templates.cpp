@@ -8,6 +8,7 @@
 #include "actors/builtin_kinds.hpp"
 #include "actors/fleet_kinds.hpp"
 #include "actors/vm_kinds.hpp"
+#include "actors/migration_kinds.hpp"
 #include "apps/ferry/commands.hpp"
 #include "apps/ferry/output.hpp"
 #include "fleet/fleet_codec.hpp"
@@ -35,6 +36,8 @@ kind_catalog catalog() {
     cat.add(k);
   for (auto& k : vm_kind_specs())
     cat.add(k);
+  for (auto& k : migration_kind_specs())
+    cat.add(k);
   return cat;
 }
 
@@ -43,21 +46,6 @@ size_t task_count(const migration_template& t) {
   for (auto x : t.tasks_per_phase)
     n += x;
   return n;
-}
-
-// A template by file path, or by name among the files of `dir`.
-caf::expected<template_ptr> find_template(const std::string& what, const std::string& dir,
-                                          const kind_catalog& kinds) {
-  if (std::filesystem::exists(what))
-    return load_template_file(what, kinds);
-  if (auto files = template_files(dir))
-    for (auto& f : *files) {
-      auto t = load_template_file(f, kinds);
-      if (t && (*t)->name == what)
-        return t;
-    }
-  return make_error(errc::not_found, "template \"" + what + "\": no such file, and no template of "
-                                       "that name in " + dir);
 }
 
 int list(const templates_args& a) {
@@ -173,6 +161,21 @@ int render_cmd(const templates_args& a) {
 }
 
 } // namespace
+
+// A template by file path, or by name among the files of `dir`.
+caf::expected<template_ptr> find_template(const std::string& what, const std::string& dir,
+                                          const kind_catalog& kinds) {
+  if (std::filesystem::exists(what))
+    return load_template_file(what, kinds);
+  if (auto files = template_files(dir))
+    for (auto& f : *files) {
+      auto t = load_template_file(f, kinds);
+      if (t && (*t)->name == what)
+        return t;
+    }
+  return make_error(errc::not_found, "template \"" + what + "\": no such file, and no template of "
+                                       "that name in " + dir);
+}
 
 void add_templates(CLI::App& app, std::function<int()>& action) {
   auto args = std::make_shared<templates_args>();
