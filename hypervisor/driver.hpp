@@ -55,6 +55,8 @@ struct domain_config {
   std::vector<nic_spec> nics;
   /// Guest memory dirty rate in MiB/s (simulator input; 0 for an idle guest).
   double dirty_mib_s = 0;
+  /// A migration agent runs in the guest (simulator input; libvirt asks the guest).
+  bool agent = false;
   /// The driver's native description (libvirt domain XML), carried as is between hosts of the
   /// same driver. Empty: built from the fields above.
   std::string native;
@@ -112,8 +114,32 @@ struct migrate_request {
   uint64_t bandwidth_mib_s = 0;
   /// The longest pause acceptable at switch-over.
   uint32_t max_downtime_ms = 300;
+  /// Paused handover: the domain ends paused on the destination and stays defined on the
+  /// source (paused in the simulator; shut off, with its definition, on libvirt), so the
+  /// caller decides where it resumes (after flipping storage leases, for instance): resume()
+  /// on the destination, or resume()/start() on the source and destroy() on the destination.
+  bool paused_handover = false;
   /// Called with progress while the job runs, from the driver's thread. May be empty.
   std::function<void(const job_progress&)> on_progress;
+};
+
+/// A bulk copy of data from this host to another (a local disk synced after switch-over, a
+/// volume's data moved to another zone).
+struct transfer_request {
+  /// The domain the data belongs to.
+  std::string domain;
+  /// What is copied, for messages and idempotency ("disk vdb", "volume vol-1").
+  std::string what;
+  std::string destination_uri;
+  uint64_t bytes = 0;
+  /// Compress on the way (fewer bytes on a narrow link, more CPU).
+  bool compress = false;
+};
+
+struct transfer_result {
+  uint64_t duration_ms = 0;
+  /// Bytes sent on the wire (fewer than the data when compressed).
+  uint64_t wire_bytes = 0;
 };
 
 struct migration_result {
@@ -153,6 +179,9 @@ public:
   virtual void start(const std::string& name, const call& c, reply<domain_info> r) = 0;
   virtual void pause(const std::string& name, const call& c, reply<domain_info> r) = 0;
   virtual void resume(const std::string& name, const call& c, reply<domain_info> r) = 0;
+  /// Stops the domain at once and keeps its definition (a cold migration's source). Success
+  /// when it is shut off already.
+  virtual void stop(const std::string& name, const call& c, reply<domain_info> r) = 0;
   /// Stops the domain at once and undefines it. Success when it is absent.
   virtual void destroy(const std::string& name, const call& c, reply<done> r) = 0;
 
@@ -178,6 +207,16 @@ public:
                        reply<migration_result> r) = 0;
   /// Aborts the outgoing migration of `name`; the domain stays here.
   virtual void abort_migration(const std::string& name, const call& c, reply<done> r) = 0;
+
+  /// Copies data to another host (transfer_request). Idempotent by the call's key.
+  virtual void transfer(const transfer_request& req, const call& c,
+                        reply<transfer_result> r) = 0;
+
+  /// Sends a command to the migration agent in the guest (the QEMU guest agent protocol:
+  /// a JSON command) and returns its JSON answer. failed_precondition when the domain does
+  /// not run; unavailable when no agent answers.
+  virtual void agent_command(const std::string& name, const std::string& command,
+                             const call& c, reply<std::string> r) = 0;
 
   /// Snapshots one local disk (`target`) under `snapshot` name.
   virtual void snapshot_disk(const std::string& name, const std::string& target,

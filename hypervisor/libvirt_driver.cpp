@@ -16,6 +16,10 @@
 
 #include "hypervisor/libvirt_internal.hpp"
 
+#include <cstdlib>
+
+#include <libvirt/libvirt-qemu.h>
+
 namespace ferry::hv {
 
 namespace libvirt_detail {
@@ -280,6 +284,52 @@ void libvirt_driver::resume(const std::string& name, const call& c, reply<domain
       return fail(errc::failed_precondition, o, "domain is not running");
     return virDomainResume(d) < 0 ? last_error(o) : caf::none;
   });
+}
+
+void libvirt_driver::stop(const std::string& name, const call& c, reply<domain_info> r) {
+  on_domain("stop", name, c, std::move(r), [](virDomainPtr d, const op& o) -> caf::error {
+    if (!is_active(d))
+      return caf::none;
+    if (virDomainDestroy(d) < 0) {
+      auto err = last_error(o);
+      if (code_of(err) != errc::failed_precondition) // stopped meanwhile
+        return err;
+    }
+    return caf::none;
+  });
+}
+
+void libvirt_driver::transfer(const transfer_request& req, const call& c,
+                              reply<transfer_result> r) {
+  run<transfer_result>("transfer", req.domain, c, std::move(r),
+                       [what = req.what](virConnectPtr, session&,
+                                         const op& o) -> caf::expected<transfer_result> {
+                         return fail(errc::unimplemented, o,
+                                     "copying " + what
+                                       + " between hosts outside a migration is not "
+                                         "supported by the libvirt driver (use copy_storage "
+                                         "in the migration)");
+                       });
+}
+
+void libvirt_driver::agent_command(const std::string& name, const std::string& command,
+                                   const call& c, reply<std::string> r) {
+  auto seconds = static_cast<int>(std::max<int64_t>(1, c.timeout.count() / 1000));
+  run<std::string>("agent_command", name, c, std::move(r),
+                   [name, command, seconds](virConnectPtr conn, session&,
+                                            const op& o) -> caf::expected<std::string> {
+                     auto d = lookup(conn, name, o);
+                     if (!d)
+                       return d.error();
+                     if (!is_active(d->get()))
+                       return fail(errc::failed_precondition, o, "domain is not running");
+                     char* out = virDomainQemuAgentCommand(d->get(), command.c_str(), seconds, 0);
+                     if (out == nullptr)
+                       return last_error(o);
+                     std::string answer{out};
+                     free(out);
+                     return answer;
+                   });
 }
 
 void libvirt_driver::destroy(const std::string& name, const call& c, reply<done> r) {

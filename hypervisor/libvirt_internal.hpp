@@ -198,7 +198,11 @@ public:
   void start(const std::string& name, const call& c, reply<domain_info> r) override;
   void pause(const std::string& name, const call& c, reply<domain_info> r) override;
   void resume(const std::string& name, const call& c, reply<domain_info> r) override;
+  void stop(const std::string& name, const call& c, reply<domain_info> r) override;
   void destroy(const std::string& name, const call& c, reply<done> r) override;
+  void transfer(const transfer_request& req, const call& c, reply<transfer_result> r) override;
+  void agent_command(const std::string& name, const std::string& command, const call& c,
+                     reply<std::string> r) override;
   void snapshot_disk(const std::string& name, const std::string& target,
                      const std::string& snapshot, const call& c, reply<done> r) override;
   void save(const std::string& name, const std::string& path, const call& c,

@@ -168,8 +168,10 @@ caf::expected<migration_result> run_migration(virConnectPtr c, const migrate_req
       && virTypedParamsAddULLong(&ps.p, &ps.n, &ps.max, VIR_MIGRATE_PARAM_BANDWIDTH,
                                  req.bandwidth_mib_s) < 0)
     return last_error(o);
-  unsigned flags = VIR_MIGRATE_LIVE | VIR_MIGRATE_PEER2PEER | VIR_MIGRATE_PERSIST_DEST
-                   | VIR_MIGRATE_UNDEFINE_SOURCE;
+  unsigned flags = VIR_MIGRATE_LIVE | VIR_MIGRATE_PEER2PEER | VIR_MIGRATE_PERSIST_DEST;
+  // A paused handover ends paused on the destination and keeps the source's definition, so
+  // the source can be started again if the caller does not resume the destination.
+  flags |= req.paused_handover ? VIR_MIGRATE_PAUSED : VIR_MIGRATE_UNDEFINE_SOURCE;
   if (req.mode == migration_mode::postcopy)
     flags |= VIR_MIGRATE_POSTCOPY;
   if (req.copy_storage)

@@ -112,6 +112,55 @@ public:
       });
   }
 
+  void stop(const std::string& name, const call& c, reply<domain_info> r) override {
+    change(
+      "stop", name, c, std::move(r),
+      [](const sim_domain& d) { return d.status != domain_status::shut_off; }, opts_.destroy_ms,
+      [](sim_domain& d, const std::string& what) -> caf::error {
+        if (d.status == domain_status::migrating)
+          return make_error(errc::failed_precondition,
+                            what + ": the domain is migrating; abort the migration first");
+        d.status = domain_status::shut_off;
+        return {};
+      });
+  }
+
+  void transfer(const transfer_request& req, const call& c, reply<transfer_result> r) override {
+    auto wire = req.compress ? static_cast<uint64_t>(static_cast<double>(req.bytes)
+                                                     * opts_.compress_ratio)
+                             : req.bytes;
+    auto ms = world_->transfer_ms(uri_, req.destination_uri, wire);
+    run<transfer_result>(
+      "transfer", req.domain, c, std::move(r), [ms](const sim_host&) { return ms; },
+      [req, wire, ms, what = what("transfer " + req.what + " of", req.domain)](
+        sim_host& h) -> caf::expected<transfer_result> {
+        (void) h;
+        (void) what;
+        return transfer_result{ms, wire};
+      });
+  }
+
+  void agent_command(const std::string& name, const std::string& command, const call& c,
+                     reply<std::string> r) override {
+    run<std::string>(
+      "agent_command", name, c, std::move(r),
+      [o = opts_](const sim_host&) { return o.agent_ms; },
+      [name, command, what = what("agent_command", name)](
+        sim_host& h) -> caf::expected<std::string> {
+        auto* d = find(h, name);
+        if (d == nullptr)
+          return make_error(errc::not_found, what + ": no such domain");
+        if (d->status != domain_status::running)
+          return make_error(errc::failed_precondition,
+                            what + ": the domain is " + to_string(d->status));
+        if (!d->config.agent)
+          return make_error(errc::unavailable, what + ": no agent answers in the guest");
+        if (command.find("guest-info") != std::string::npos)
+          return std::string{"{\"return\":{\"version\":\"sim\"}}"};
+        return std::string{"{\"return\":{}}"};
+      });
+  }
+
   void destroy(const std::string& name, const call& c, reply<done> r) override {
     run<done>(
       "destroy", name, c, std::move(r),

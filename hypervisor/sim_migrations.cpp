@@ -84,8 +84,13 @@ void sim_world::begin_migration(const std::string& host_uri, migrate_request& re
         return fail(errc::failed_precondition, what + ": already migrating to " + m.dst);
       }
   }
-  if (!on_src && on_dst) {
-    // It already runs there: a re-dispatch after the migration finished.
+  // A re-dispatch after the migration finished: the domain runs there already, or, after a
+  // paused handover, waits paused on both sides for the caller's decision. Answered with the
+  // finished migration's result when the key is known.
+  bool handed_over = on_src && on_dst && req.paused_handover
+                     && s->second.status == domain_status::paused
+                     && d->second.status == domain_status::paused;
+  if ((!on_src && on_dst) || handed_over) {
     migration_result res;
     res.mode = req.mode;
     auto f = finished_.find(key);
@@ -118,6 +123,7 @@ void sim_world::begin_migration(const std::string& host_uri, migrate_request& re
               dst->uri,
               cfg,
               s->second.status,
+              req.paused_handover,
               precopy_job{in, req.mode},
               static_cast<double>(req.bandwidth_mib_s) * mib,
               0,
@@ -166,6 +172,22 @@ void sim_world::begin_abort(const std::string& host_uri, const std::string& name
 }
 
 // -- the fluid model --------------------------------------------------------------------
+
+uint32_t sim_world::transfer_ms(const std::string& src_uri, const std::string& dst_uri,
+                                uint64_t wire_bytes) const {
+  std::lock_guard<std::mutex> g(mtx_);
+  auto* s = find_host(src_uri);
+  auto* d = find_host(dst_uri);
+  double rate = opts_.nic_bytes_s;
+  if (s != nullptr)
+    rate = std::min(rate, s->nic_bytes_s);
+  if (d != nullptr)
+    rate = std::min(rate, d->nic_bytes_s);
+  if (s != nullptr && d != nullptr && s->zone != d->zone)
+    rate = std::min(rate, capacity("link:" + link_key(s->zone, d->zone)));
+  auto ms = rate > 0 ? static_cast<double>(wire_bytes) / rate * 1000.0 : 0.0;
+  return opts_.transfer_setup_ms + static_cast<uint32_t>(std::min(ms, 4.0e9));
+}
 
 double sim_world::capacity(const std::string& resource) const {
   auto colon = resource.find(':');
@@ -248,12 +270,19 @@ void sim_world::on_switched(migration& m) {
 void sim_world::finish_migration(uint64_t id, deliveries& out) {
   auto& m = migrations_.at(id);
   auto e = m.job.result();
-  if (auto* src = find_host(m.src))
-    src->domains.erase(m.domain);
+  if (auto* src = find_host(m.src)) {
+    if (m.handover) {
+      auto s = src->domains.find(m.domain);
+      if (s != src->domains.end())
+        s->second.status = domain_status::paused;
+    } else {
+      src->domains.erase(m.domain);
+    }
+  }
   if (auto* dst = find_host(m.dst)) {
     auto& d = dst->domains[m.domain];
     d.config = m.config;
-    d.status = m.was;
+    d.status = m.handover ? domain_status::paused : m.was;
   }
   migration_result res;
   res.duration_ms = e.duration_ms;

@@ -10,6 +10,8 @@
 // collect run after mtx_ is released.
 #include "hypervisor/sim_world.hpp"
 
+#include <cstdio>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -53,6 +55,18 @@ bool sim_world::active(domain_status s) {
 }
 
 sim_world::sim_world(sim_options opts) : opts_(std::move(opts)), jitter_state_(opts_.seed) {
+  if (!opts_.state_file.empty()) {
+    bool found = false;
+    if (auto err = load_state(found)) {
+      std::fprintf(stderr, "%s; starting with an empty world\n", message_of(err).c_str());
+      hosts_.clear();
+      finished_.clear();
+      now_us_ = 0;
+    } else {
+      restored_ = found;
+    }
+    base_us_ = now_us_;
+  }
   if (opts_.speed > 0) {
     base_real_ = std::chrono::steady_clock::now();
     thread_ = std::thread([this] { loop(); });
@@ -83,6 +97,8 @@ caf::error sim_world::add_host(const std::string& uri, double nic_bytes_s) {
   h.uri = uri;
   h.nic_bytes_s = nic_bytes_s > 0 ? nic_bytes_s : opts_.nic_bytes_s;
   hosts_.emplace(uri, std::move(h));
+  dirty_ = true;
+  save_state();
   return {};
 }
 
@@ -104,6 +120,8 @@ caf::error sim_world::add_domain(const std::string& host_uri, const domain_confi
   if (h->domains.count(cfg.name) > 0)
     return make_error(errc::already_exists, host_uri + ": domain " + cfg.name + " exists");
   h->domains[cfg.name] = sim_domain{cfg, status, {}};
+  dirty_ = true;
+  save_state();
   return {};
 }
 
@@ -114,7 +132,7 @@ uint64_t sim_world::clock_us() const {
     return now_us_;
   std::chrono::duration<double, std::micro> real = std::chrono::steady_clock::now()
                                                    - base_real_;
-  return std::max(now_us_, static_cast<uint64_t>(real.count() * opts_.speed));
+  return std::max(now_us_, base_us_ + static_cast<uint64_t>(real.count() * opts_.speed));
 }
 
 uint64_t sim_world::now_ms() const {
@@ -196,7 +214,12 @@ void sim_world::run_to(uint64_t target_us) {
         auto f = std::move(timers_.begin()->second);
         timers_.erase(timers_.begin());
         f(out);
+        dirty_ = true;
       }
+      if (!out.empty())
+        dirty_ = true;
+      // Durable before anyone hears of it.
+      save_state();
     }
     for (auto& d : out)
       d();
@@ -245,6 +268,8 @@ void sim_world::crash_host(const std::string& host_uri) {
     std::lock_guard<std::mutex> g(mtx_);
     if (auto* h = find_host(host_uri))
       crash(*h, out);
+    dirty_ = true;
+    save_state();
   }
   for (auto& d : out)
     d();
@@ -254,6 +279,8 @@ void sim_world::recover_host(const std::string& host_uri) {
   std::lock_guard<std::mutex> g(mtx_);
   if (auto* h = find_host(host_uri))
     h->up = true;
+  dirty_ = true;
+  save_state();
 }
 
 bool sim_world::take_fault(sim_host& h, const std::string& operation, caf::error& err,

@@ -64,6 +64,12 @@ struct sim_options {
   uint32_t attach_ms = 300;
   /// snapshot_disk. Default: 1000
   uint32_t snapshot_ms = 1000;
+  /// agent_command. Default: 100
+  uint32_t agent_ms = 100;
+  /// transfer: set-up before the data flows. Default: 50
+  uint32_t transfer_setup_ms = 50;
+  /// transfer with compression: wire bytes per data byte. Default: 0.4
+  double compress_ratio = 0.4;
   /// query, list, config, abort_migration; and calls that find nothing to do. Default: 5
   uint32_t query_ms = 5;
   /// Migrations: pause to copy device state and switch hosts. Default: 20
@@ -75,6 +81,12 @@ struct sim_options {
   double jitter = 0.1;
   /// Seed of the jitter. Default: 1
   uint64_t seed = 1;
+  /// When set: the world's state (hosts, domains, virtual time, finished migrations) is
+  /// written to this file before each change is answered, and read back when the world is
+  /// made, so a controller killed and restarted finds the world as it left it. Migrations in
+  /// flight are not kept: after a restart their domains run on at the source, as if aborted.
+  /// Default: "" (nothing kept).
+  std::string state_file;
 };
 
 /// What an injected fault does to the calls it hits.
@@ -163,6 +175,11 @@ public:
     return opts_;
   }
 
+  /// The world was read back from options().state_file (its hosts and domains are set).
+  bool restored() const noexcept {
+    return restored_;
+  }
+
   // -- fleet ------------------------------------------------------------------------------
 
   /// Registers a host "sim://<zone>/<host>" with a NIC of `nic_bytes_s` (0: the options'
@@ -223,6 +240,11 @@ public:
   /// cancelled and the domain runs on here. Success when none is in flight.
   void abort_migration(const std::string& host_uri, const std::string& name, reply<done> r);
 
+  /// Virtual ms to send `wire_bytes` from one host to another now: through the slower NIC
+  /// and, between zones, the link (set-up included).
+  uint32_t transfer_ms(const std::string& src_uri, const std::string& dst_uri,
+                       uint64_t wire_bytes) const;
+
   /// The domain_info of a domain.
   static domain_info info_of(const sim_domain& d);
 
@@ -238,6 +260,8 @@ private:
     domain_config config;
     /// The source domain's status before the migration (running or paused).
     domain_status was = domain_status::running;
+    /// migrate_request::paused_handover.
+    bool handover = false;
     precopy_job job;
     /// The request's bandwidth cap, bytes/s; 0: none.
     double cap_bytes_s = 0;
@@ -285,6 +309,12 @@ private:
   void finish_migration(uint64_t id, deliveries& out);
   void fail_migration(uint64_t id, caf::error err, bool cancelled, deliveries& out);
 
+  /// Writes the state file (mtx_ held) when there is one and something changed.
+  void save_state();
+  /// Reads the state file; false when there is none. Throws nothing: a damaged file is
+  /// reported and ignored by the constructor.
+  caf::error load_state(bool& found);
+
   /// Runs everything due up to virtual time `target_us` (takes step_mtx_, then mtx_ per step).
   void run_to(uint64_t target_us);
   /// The world thread with scaled real time.
@@ -300,6 +330,8 @@ private:
   std::chrono::steady_clock::time_point base_real_;
 
   uint64_t now_us_ = 0;
+  /// Virtual time when the world was made (read back from the state file, or 0).
+  uint64_t base_us_ = 0;
   uint64_t seq_ = 0;
   uint64_t jitter_state_;
   std::map<std::pair<uint64_t, uint64_t>, event_fn> timers_;
@@ -316,6 +348,9 @@ private:
   };
   std::map<std::string, finished_migration> finished_;
   sim_metrics metrics_;
+  bool restored_ = false;
+  /// Something changed since the state file was written.
+  bool dirty_ = false;
 };
 
 } // namespace ferry::hv

@@ -3,7 +3,10 @@
 // throughout (except the one test of scaled real time); replies are awaited with deadlines.
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
 #include <chrono>
+#include <filesystem>
 #include <future>
 #include <memory>
 #include <string>
@@ -562,4 +565,82 @@ TEST_CASE("with scaled real time the world's thread runs operations and answers 
   REQUIRE(res);
   CHECK(w->domain("sim://a/h2", "v").status == domain_status::running);
   CHECK(w->now_ms() >= res->duration_ms);
+}
+
+// -- the state file -----------------------------------------------------------------------
+
+TEST_CASE("a world with a state file comes back as it was left, migrations in flight aborted") {
+  auto file = std::filesystem::temp_directory_path()
+              / ("ferry-sim-state-" + std::to_string(::getpid()));
+  std::filesystem::remove(file);
+  auto o = exact();
+  o.state_file = file.string();
+  {
+    auto w = fleet(o, 1024.0 * mib);
+    CHECK_FALSE(w->restored());
+    auto cfg = vm("web", 4096, 100);
+    cfg.disks.push_back({"vda", "/var/lib/web.img", true, 1024 * mib});
+    cfg.agent = true;
+    REQUIRE(!w->add_domain("sim://a/h1", cfg));
+    REQUIRE(!w->add_domain("sim://a/h2", vm("db", 8192, 0)));
+    auto h1 = make_sim_driver(w, "sim://a/h1");
+    auto h2 = make_sim_driver(w, "sim://a/h2");
+    REQUIRE(sync<done>(*w, [&](auto r) { h1->snapshot_disk("web", "vda", "s1", with_key("k1"), r); }));
+    // db moves to h3 and finishes; web starts moving to h4 and is cut off by the "crash".
+    REQUIRE(migrate_once(*w, *h2, to("db", "sim://b/h3")));
+    answer<migration_result> lost;
+    h1->migrate(to("web", "sim://b/h4"), with_key("run/mig/2"), lost.cb());
+    w->advance(500);
+    CHECK(w->domain("sim://a/h1", "web").status == domain_status::migrating);
+  }
+  auto w = std::make_shared<sim_world>(o);
+  CHECK(w->restored());
+  CHECK(w->host_up("sim://b/h4"));
+  auto web = w->domain("sim://a/h1", "web");
+  CHECK(web.status == domain_status::running);
+  REQUIRE(web.disks.size() == 1);
+  CHECK(web.disks[0].size_bytes == 1024 * mib);
+  CHECK(w->domain("sim://b/h4", "web").status == domain_status::absent);
+  CHECK(w->domain("sim://a/h2", "db").status == domain_status::absent);
+  CHECK(w->domain("sim://b/h3", "db").status == domain_status::running);
+  CHECK(w->now_ms() >= 500);
+  // The finished migration still answers its re-dispatch with its result.
+  auto h2 = make_sim_driver(w, "sim://a/h2");
+  auto again = migrate_once(*w, *h2, to("db", "sim://b/h3"));
+  REQUIRE(again);
+  CHECK(again->iterations > 0);
+  // The agent flag and the snapshot came back too.
+  auto h1 = make_sim_driver(w, "sim://a/h1");
+  auto ping = sync<std::string>(*w, [&](auto r) {
+    h1->agent_command("web", R"({"execute":"guest-info"})", with_key("k2"), r);
+  });
+  REQUIRE(ping);
+  CHECK_THAT(*ping, Catch::Contains("sim"));
+  std::filesystem::remove(file);
+}
+
+TEST_CASE("a paused handover ends paused on both hosts; the caller decides where it resumes") {
+  auto w = fleet(exact(), 1024.0 * mib);
+  REQUIRE(!w->add_domain("sim://a/h1", vm("web", 1024, 10)));
+  auto h1 = make_sim_driver(w, "sim://a/h1");
+  auto req = to("web", "sim://a/h2");
+  req.paused_handover = true;
+  REQUIRE(migrate_once(*w, *h1, req));
+  CHECK(w->domain("sim://a/h1", "web").status == domain_status::paused);
+  CHECK(w->domain("sim://a/h2", "web").status == domain_status::paused);
+  // The same call again (a re-dispatch) reports the finished handover.
+  REQUIRE(migrate_once(*w, *h1, req));
+  CHECK(w->metrics().migrations_started == 1);
+  // Stop keeps the definition; transfer takes the link's time.
+  REQUIRE(sync<domain_info>(*w, [&](auto r) { h1->stop("web", with_key("k3"), r); }));
+  CHECK(w->domain("sim://a/h1", "web").status == domain_status::shut_off);
+  transfer_request t{"web", "disk vda", "sim://b/h3", 1000 * mib, false};
+  auto plain = sync<transfer_result>(*w, [&](auto r) { h1->transfer(t, with_key("k4"), r); });
+  t.compress = true;
+  auto packed = sync<transfer_result>(*w, [&](auto r) { h1->transfer(t, with_key("k5"), r); });
+  REQUIRE(plain);
+  REQUIRE(packed);
+  CHECK(plain->wire_bytes == 1000 * mib);
+  CHECK(packed->wire_bytes == 400 * mib);
+  CHECK(packed->duration_ms < plain->duration_ms);
 }
