@@ -12,7 +12,7 @@
 namespace ferry {
 
 struct state_change {
-  /// "lease/PARTITION", "resv/HOST/KEY", "vm/VM", "addr/ADDRESS".
+  /// "lease/PARTITION", "resv/HOST/KEY", "vm/VM", "addr/ADDRESS", "vol/VOLUME".
   std::string key;
   /// The encoded record (proto/ferry/v1/fleet.proto); empty: the key is erased.
   std::string value;

@@ -66,6 +66,13 @@ state_change encode_route(const address_route& r) {
   return {"addr/" + r.address, bytes(x)};
 }
 
+state_change encode_volume_zone(const std::string& volume, const std::string& zone) {
+  v1::VolumePlacement x;
+  x.set_volume(volume);
+  x.set_zone(zone);
+  return {"vol/" + volume, bytes(x)};
+}
+
 caf::error decode_record(std::string_view key, std::string_view value, durable_state& s) {
   auto bad = [&](const char* what) {
     return make_error(errc::data_loss, "fleet record \"" + std::string{key} + "\": not a valid "
@@ -101,6 +108,11 @@ caf::error decode_record(std::string_view key, std::string_view value, durable_s
     if (!parse(x))
       return bad("AddressRoute");
     s.routes[x.address()] = {x.address(), x.host(), x.forward_to()};
+  } else if (starts_with(key, "vol/")) {
+    v1::VolumePlacement x;
+    if (!parse(x))
+      return bad("VolumePlacement");
+    s.volume_zones[x.volume()] = x.zone();
   } else {
     return make_error(errc::data_loss, "fleet record \"" + std::string{key}
                                          + "\": unknown kind of record");

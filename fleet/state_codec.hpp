@@ -44,6 +44,8 @@ struct durable_state {
   std::map<std::string, std::vector<reservation>> reservations;
   std::map<std::string, vm_location> vms;
   std::map<std::string, address_route> routes;
+  /// volume -> the zone its data was moved to.
+  std::map<std::string, std::string> volume_zones;
   size_t records = 0;
 };
 
@@ -54,6 +56,8 @@ state_change encode_reservation(const std::string& host, const reservation& r);
 state_change erase_reservation(const std::string& host, const std::string& key);
 state_change encode_location(const vm_location& v);
 state_change encode_route(const address_route& r);
+/// A volume's data now lives in `zone`.
+state_change encode_volume_zone(const std::string& volume, const std::string& zone);
 
 /// Adds one record read back from the journal to `s`. Errors (data_loss) name the key.
 caf::error decode_record(std::string_view key, std::string_view value, durable_state& s);
