@@ -1,5 +1,6 @@
 #include "actors/engine.hpp"
 #include "actors/fleet_kinds.hpp"
+#include "actors/migration_kinds.hpp"
 #include "actors/vm_kinds.hpp"
 #include "actors/fleet_runtime.hpp"
 #include "actors/template_registry.hpp"
@@ -217,6 +218,7 @@ caf::expected<std::unique_ptr<engine>> engine::open(engine_options opts) {
   p->timers = std::make_unique<timer_service>();
   p->registry = std::make_unique<executor_registry>();
   add_builtin_kinds(*p->registry, *p->timers);
+  p->registry->add(make_notify_kind(p->opts.notify));
   for (auto& e : p->opts.executors)
     p->registry->add(e);
   auto threads = p->opts.threads != 0 ? p->opts.threads
@@ -239,6 +241,7 @@ caf::expected<std::unique_ptr<engine>> engine::open(engine_options opts) {
   p->env->metrics = &p->metrics;
   p->env->window = p->window.get();
   p->env->history = p->st;
+  p->env->inject_fault = p->opts.inject_fault;
   // Generated run ids continue from the wall clock: unique across restarts.
   auto seed = static_cast<uint64_t>(wall_now_ms()) << 12;
   p->front = spawn_engine(*p->sys, p->env, p->st, seed);
@@ -266,6 +269,10 @@ caf::expected<std::unique_ptr<engine>> engine::open(engine_options opts) {
     q.fleet = std::move(*rt);
     add_fleet_kinds(*q.registry, *q.sys, q.fleet->shared_handles());
     add_vm_kinds(*q.registry, q.fleet->shared_handles());
+    add_migration_kinds(*q.registry, *q.sys, q.fleet->shared_handles(), q.opts.notify);
+    // Executors given in the options replace built-in ones, fleet kinds included.
+    for (auto& e : q.opts.executors)
+      q.registry->add(e);
   }
   if (auto err = q.templates.load_builtin(q.opts.template_dirs, q.registry->catalog()))
     return err;
@@ -355,7 +362,22 @@ caf::expected<definition_ptr> engine::render_template(const std::string& name,
   auto t = impl_->templates.get(name);
   if (!t)
     return t.error();
-  return render(**t, args, kinds(), impl_->opts.fleet.get());
+  return render(**t, args);
+}
+
+caf::expected<definition_ptr> engine::render(const migration_template& t,
+                                             const template_args& args) const {
+  vm_locator locate;
+  if (auto* f = fleet())
+    locate = [f](const std::string& vm, std::string& host, std::string& type) {
+      auto loc = f->locate(vm);
+      if (!loc || loc->host.empty())
+        return false;
+      host = loc->host;
+      type = loc->type;
+      return true;
+    };
+  return ferry::render(t, args, kinds(), impl_->opts.fleet.get(), locate);
 }
 
 const kind_catalog& engine::kinds() const {

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -57,6 +58,13 @@ struct engine_options {
   /// Directories of built-in migration templates (templates/builtin/ of the source tree, for
   /// instance): loaded on open, read-only in the registry. Default: none.
   std::vector<std::string> template_dirs;
+  /// Called by `notify` tasks (a migration finished, was denied...), on an engine thread:
+  /// keep it short. Empty: notifications are logged. Default: empty.
+  notify_fn notify;
+  /// Fault injection (tests, game days): called before each attempt is handed to its
+  /// executor; a result it returns is the attempt's result instead (the executor is not
+  /// called). Called on engine threads; must be thread-safe and quick. Default: empty.
+  std::function<std::optional<task_result>(const task_call&)> inject_fault;
 };
 
 struct submit_options {
@@ -119,6 +127,10 @@ public:
   /// Renders a registered template with `args` (names checked against the fleet, if any).
   caf::expected<definition_ptr> render_template(const std::string& name,
                                                 const template_args& args) const;
+  /// Renders a template with `args`, checked against the fleet; parameters derived from the
+  /// fleet (`from_vm`) see where the VM runs now.
+  caf::expected<definition_ptr> render(const migration_template& t,
+                                       const template_args& args) const;
 
   /// Parses and validates a definition (text format or JSON).
   caf::expected<definition_ptr> load(std::string_view source) const;

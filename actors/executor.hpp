@@ -31,6 +31,8 @@ struct task_call {
   std::string key;
   /// Wall-clock deadline (ms since the epoch); the engine fails the attempt after it.
   time_ms deadline = 0;
+  /// The parameters with every "@{task}" replaced by that task's output, when they name any.
+  std::shared_ptr<const params> resolved;
 
   const task_def& spec() const { return def->tasks[task]; }
   const std::string& task_id() const { return spec().id; }
@@ -38,9 +40,21 @@ struct task_call {
     return compensation ? spec().compensation->kind : spec().kind;
   }
   const params& parameters() const {
+    if (resolved)
+      return *resolved;
     return compensation ? spec().compensation->parameters : spec().parameters;
   }
 };
+
+/// What a `notify` task tells the embedding application (engine_options::notify).
+struct notification {
+  run_id run;
+  std::string task;
+  std::string event;
+  std::string message;
+};
+
+using notify_fn = std::function<void(const notification&)>;
 
 // -- helpers for executors ----------------------------------------------------------------
 

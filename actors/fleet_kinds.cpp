@@ -73,7 +73,13 @@ public:
     req.host = string_param(call, "host");
     req.strategy = string_param(call, "strategy") == "pack" ? fleet::strategy::pack
                                                     : fleet::strategy::spread;
-    req.exclude.push_back(m.hosts[m.vms[v].host].name);
+    // Never the host the VM leaves: the one named, else (when placement chooses) where the
+    // fleet description has it.
+    auto exclude = string_param(call, "exclude");
+    if (!exclude.empty())
+      req.exclude.push_back(exclude);
+    else if (req.host.empty())
+      req.exclude.push_back(m.hosts[m.vms[v].host].name);
     ask<reserve_reply>(sys_, call, std::move(done), fleet_->zones[z],
                        [](reserve_reply& r) {
                          auto res = task_result::success(r.host);
@@ -181,6 +187,8 @@ std::vector<kind_spec> fleet_kind_specs() {
                opt_str("type", "The type to reserve for. Default: the VM's type."),
                opt_str("host", "This host or none. Default: placement chooses."),
                opt_str("strategy", "spread or pack. Default: spread."),
+               opt_str("exclude", "A host not to choose (the one the VM leaves). Default: the "
+                                  "VM's host in the fleet description when `host` is empty."),
                opt_str("key", "The reservation's key. Default: RUN/VM.")},
               false,
               "Reserves capacity for a VM on a host of a zone; output: the host."},

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <string>
 
 #include <caf/expected.hpp>
 
@@ -29,6 +30,10 @@ struct fleet_options {
   std::shared_ptr<hv::sim_world> sim;
   /// Virtual seconds per real second of the world the runtime makes. Default: 100.
   double sim_speed = 100;
+  /// The state file of the world the runtime makes (hv::sim_options::state_file): set it
+  /// next to the journal so a restarted engine finds the simulated hosts as they were.
+  /// Default: "" (the world starts from the fleet file each time).
+  std::string sim_state_file;
   /// Opens the driver of a host; empty: sim:// hosts get a sim driver, the others a libvirt
   /// driver (which connects at once, under its connect timeout). Default: empty.
   std::function<caf::expected<hv::driver_ptr>(const fleet::host&)> open_driver;

@@ -2,6 +2,8 @@
 // helpers over them.
 #include "actors/fleet_runtime.hpp"
 
+#include <algorithm>
+
 #include <unordered_map>
 
 #include <caf/all.hpp>
@@ -119,6 +121,7 @@ fleet_runtime::start(caf::actor_system& sys, fleet::model_ptr model,
     if (!rt->sim_) {
       hv::sim_options so;
       so.speed = rt->opts_.sim_speed;
+      so.state_file = rt->opts_.sim_state_file;
       rt->sim_ = std::make_shared<hv::sim_world>(so);
     }
     for (auto& x : m.hosts)
@@ -130,7 +133,8 @@ fleet_runtime::start(caf::actor_system& sys, fleet::model_ptr model,
     for (auto& l : m.links)
       rt->sim_->set_link(m.zones[l.a].name, m.zones[l.b].name,
                          static_cast<double>(l.bandwidth_mib_s) * mib);
-    for (size_t i = 0; i < m.vms.size(); ++i) {
+    // A world read back from its state file has its domains where they are now.
+    for (size_t i = 0; i < m.vms.size() && !rt->sim_->restored(); ++i) {
       auto& host = m.hosts[vm_host[i]];
       if (!is_sim(host.driver))
         continue;
@@ -140,7 +144,13 @@ fleet_runtime::start(caf::actor_system& sys, fleet::model_ptr model,
       cfg.name = v.name;
       cfg.vcpus = t.vcpus;
       cfg.memory_mib = t.memory_mib;
+      // Room to hot-plug up to the largest type of the catalog (a morph in place).
+      for (auto& other : m.types) {
+        cfg.max_vcpus = std::max(cfg.max_vcpus, other.vcpus);
+        cfg.max_memory_mib = std::max(cfg.max_memory_mib, other.memory_mib);
+      }
       cfg.dirty_mib_s = v.dirty_mib_s;
+      cfg.agent = v.agent;
       for (auto& d : v.local_disks)
         cfg.disks.push_back({d.target, "local:" + v.name + "/" + d.target, true,
                              d.size_gib << 30});
@@ -273,6 +283,11 @@ caf::expected<std::vector<fleet::decision>>
 fleet_runtime::recommend(const recommend_request& req) const {
   return ask<std::vector<fleet::decision>>(sys_, opts_.call_timeout, handles_->directory,
                                            recommend_atom::value, req);
+}
+
+caf::expected<fleet::vm_location> fleet_runtime::locate(const std::string& vm) const {
+  return ask<fleet::vm_location>(sys_, opts_.call_timeout, handles_->directory,
+                                 locate_atom::value, vm);
 }
 
 caf::expected<lease_reply> fleet_runtime::lease(const std::string& partition,

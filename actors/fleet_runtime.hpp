@@ -59,6 +59,8 @@ public:
 
   caf::expected<fleet_snapshot> snapshot() const;
   caf::expected<std::vector<fleet::decision>> recommend(const recommend_request& req) const;
+  /// Where a VM runs now and its type (the directory's answer).
+  caf::expected<fleet::vm_location> locate(const std::string& vm) const;
   caf::expected<lease_reply> lease(const std::string& partition, const lease_request& req) const;
 
 private:

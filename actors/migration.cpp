@@ -89,6 +89,20 @@ void dispatch_one(migration_ptr self, const dispatch& d) {
   call.compensation = comp;
   call.key = idempotency_key(st.run.id, td.id, attempt, comp);
   call.deadline = d.deadline;
+  if (td.uses_outputs) {
+    auto& run = st.run;
+    auto output_of = [&run](const std::string& id) -> std::string {
+      auto i = run.def->index_of(id);
+      return i < 0 ? std::string{} : run.tasks[static_cast<size_t>(i)].output();
+    };
+    auto resolved = std::make_shared<params>(call.parameters());
+    for (auto& p : *resolved)
+      p.second = substitute_outputs(p.second, output_of);
+    call.resolved = std::move(resolved);
+  }
+  if (st.env->inject_fault)
+    if (auto r = st.env->inject_fault(call))
+      return done(std::move(*r));
   exec->execute(call, std::move(done));
 }
 

@@ -12,6 +12,11 @@
 
 #include "actors/actors.hpp"
 
+#include <functional>
+#include <optional>
+
+#include "actors/executor.hpp"
+
 namespace ferry {
 
 class executor_registry;
@@ -30,6 +35,8 @@ struct migration_env {
   commit_window* window = nullptr;
   /// For reading a run's history when a watcher subscribes.
   std::shared_ptr<const store> history;
+  /// engine_options::inject_fault.
+  std::function<std::optional<task_result>(const task_call&)> inject_fault;
 };
 
 /// Starts a new run: writes RUN_STARTED (with the definition) and its first decisions, then

@@ -21,7 +21,7 @@ hv::reply<T> reporting(completion done) {
 }
 
 enum class op : uint8_t {
-  provision, start, pause, resume, destroy, migrate, abort, set_vcpus, set_memory,
+  provision, start, pause, resume, destroy, abort, set_vcpus, set_memory,
   attach_disk, detach_disk, snapshot
 };
 
@@ -36,7 +36,7 @@ public:
 
   void execute(const task_call& call, completion done) override {
     auto vm = string_param(call, "vm");
-    auto two_hosts = op_ == op::provision || op_ == op::migrate;
+    auto two_hosts = op_ == op::provision;
     auto host = driver(string_param(call, two_hosts ? "from" : "host"), done);
     if (!host)
       return;
@@ -82,38 +82,6 @@ public:
       case op::snapshot:
         return host->snapshot_disk(vm, string_param(call, "target"), string_param(call, "name"), c,
                                    reporting<hv::done>(std::move(done)));
-      case op::migrate: {
-        auto& m = *fleet_->model;
-        auto to = m.find_host(string_param(call, "to"));
-        if (to == fleet::npos)
-          return done(task_result::failure(errc::not_found, "host \"" + string_param(call, "to")
-                                                              + "\" is not in the fleet",
-                                           false));
-        hv::migrate_request req;
-        req.domain = vm;
-        req.destination_uri = m.hosts[to].driver;
-        req.migrate_uri = m.hosts[to].migrate_uri;
-        req.mode = string_param(call, "mode") == "postcopy" ? hv::migration_mode::postcopy
-                                                   : hv::migration_mode::precopy;
-        req.copy_storage = flag_param(call, "copy_storage");
-        req.bandwidth_mib_s = static_cast<uint64_t>(number_param(call, "bandwidth_mib_s", 0));
-        req.max_downtime_ms = static_cast<uint32_t>(
-          number_param(call, "max_downtime_ms", static_cast<double>(m.limits.max_downtime_ms)));
-        host->migrate(req, c, [done](caf::expected<hv::migration_result> r) {
-          if (!r)
-            return done(failure_from(r.error()));
-          char out[256];
-          std::snprintf(out, sizeof out,
-                        "{\"duration_ms\":%llu,\"downtime_ms\":%llu,\"iterations\":%u,"
-                        "\"transferred_bytes\":%llu,\"mode\":\"%s\"}",
-                        static_cast<unsigned long long>(r->duration_ms),
-                        static_cast<unsigned long long>(r->downtime_ms), r->iterations,
-                        static_cast<unsigned long long>(r->transferred_bytes),
-                        r->mode == hv::migration_mode::postcopy ? "postcopy" : "precopy");
-          done(task_result::success(out));
-        });
-        return;
-      }
     }
   }
 
@@ -160,15 +128,6 @@ std::vector<entry> entries() {
     {op::pause, {"vm.pause", {vm, host}, false, "Pauses the VM."}},
     {op::resume, {"vm.resume", {vm, host}, false, "Resumes the VM."}},
     {op::destroy, {"vm.destroy", {vm, host}, false, "Stops and undefines the VM."}},
-    {op::migrate,
-     {"vm.migrate",
-      {vm, from, to, opt("mode", s, "precopy or postcopy. Default: precopy."),
-       opt("copy_storage", param_type::boolean, "Copy local disks too. Default: false."),
-       opt("max_downtime_ms", param_type::integer,
-           "Longest pause at switch-over. Default: the fleet's policy."),
-       opt("bandwidth_mib_s", param_type::integer, "Bandwidth cap. Default: none.")},
-      false,
-      "Migrates the running VM; output: duration, downtime, iterations, bytes, mode."}},
     {op::abort, {"vm.abort_migration", {vm, host}, false,
                  "Aborts the VM's outgoing migration; it stays on the host."}},
     {op::set_vcpus, {"vm.set_vcpus", {vm, host, req("vcpus", param_type::integer, "vCPUs.")},

@@ -2,13 +2,11 @@
 // host's driver, under the attempt's deadline, and is idempotent by the world's state (the
 // drivers check before they act: starting a running VM, destroying an absent one, migrating a
 // VM that already runs on the destination are successes), so an attempt handed out again
-// after a crash reconciles instead of acting twice. Migration templates build on them.
+// after a crash reconciles instead of acting twice. Migration templates build on them, and on
+// the migration kinds (migration_kinds.hpp: vm.migrate and the rest).
 //   vm.provision     vm, from, to           define the VM on `to` from its configuration on
 //                                           `from` (success when `to` has it already)
 //   vm.start|pause|resume|destroy  vm, host
-//   vm.migrate       vm, from, to, [mode precopy|postcopy], [copy_storage], [max_downtime_ms],
-//                    [bandwidth_mib_s]      output: {"duration_ms","downtime_ms","iterations",
-//                                           "transferred_bytes","mode"}
 //   vm.abort_migration vm, host
 //   vm.set_vcpus     vm, host, vcpus        vm.set_memory  vm, host, memory_mib
 //   vm.attach_disk   vm, host, target, source, [local]     vm.detach_disk  vm, host, target
