@@ -1,0 +1,380 @@
+// The built-in migration templates (templates/builtin/) end to end on the simulated fleet of
+// examples/fleet.textproto, and a failure injected at every task of every template: before
+// the point of no return the run rolls back and the VM runs exactly once on its source;
+// after it the run waits for an operator, and a retry finishes it with the VM running
+// exactly once on the target. Either way no partition has two PRIMARY leases, the run holds
+// no reservation, and the address is routed to where the VM runs.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <mutex>
+#include <set>
+
+#include "actors/engine.hpp"
+#include "actors/fleet_runtime.hpp"
+#include "fleet/fleet_codec.hpp"
+#include "hypervisor/sim_world.hpp"
+#include "tests/support/fleet_invariants.hpp"
+
+using namespace ferry;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string source_dir = FERRY_SOURCE_DIR;
+
+/// Fails every attempt of one task of the runs (not its compensation) while armed.
+struct fault_plan {
+  std::mutex mtx;
+  std::string task;
+  bool armed = false;
+
+  std::optional<task_result> operator()(const task_call& c) {
+    std::lock_guard<std::mutex> g{mtx};
+    if (!armed || c.compensation || c.task_id() != task)
+      return std::nullopt;
+    return task_result::failure(errc::unavailable, "injected failure at " + task, false);
+  }
+  void arm(std::string t) {
+    std::lock_guard<std::mutex> g{mtx};
+    task = std::move(t);
+    armed = true;
+  }
+  void disarm() {
+    std::lock_guard<std::mutex> g{mtx};
+    armed = false;
+  }
+};
+
+struct sim_fleet {
+  std::shared_ptr<hv::sim_world> world;
+  fleet::model_ptr model;
+  std::shared_ptr<fault_plan> faults = std::make_shared<fault_plan>();
+  std::shared_ptr<std::mutex> notes_mtx = std::make_shared<std::mutex>();
+  std::shared_ptr<std::vector<notification>> notes = std::make_shared<std::vector<notification>>();
+  std::unique_ptr<engine> eng;
+
+  sim_fleet() {
+    hv::sim_options so;
+    so.speed = 1000; // virtual seconds per real second
+    world = std::make_shared<hv::sim_world>(so);
+    auto f = fleet::load_fleet_file(source_dir + "/examples/fleet.textproto");
+    REQUIRE(f);
+    model = *f;
+    engine_options opts;
+    opts.threads = 2;
+    opts.fleet = model;
+    opts.fleet_opts.sim = world;
+    opts.template_dirs = {source_dir + "/templates/builtin"};
+    opts.notify = [m = notes_mtx, n = notes](const notification& x) {
+      std::lock_guard<std::mutex> g{*m};
+      n->push_back(x);
+    };
+    opts.inject_fault = [f = faults](const task_call& c) { return (*f)(c); };
+    auto e = engine::open(opts);
+    INFO((e ? "" : describe(e.error())));
+    REQUIRE(e);
+    eng = std::move(*e);
+  }
+
+  definition_ptr render(const std::string& name, const template_args& args) {
+    auto d = eng->render_template(name, args);
+    INFO((d ? "" : describe(d.error())));
+    REQUIRE(d);
+    return *d;
+  }
+
+  run_state run(const std::string& name, const template_args& args) {
+    auto id = eng->submit(render(name, args));
+    REQUIRE(id);
+    auto s = eng->wait(*id, 60s);
+    INFO((s ? "" : describe(s.error())));
+    REQUIRE(s);
+    return *s;
+  }
+
+  const std::string& output(const run_state& s, const std::string& task) {
+    auto i = s.def->index_of(task);
+    REQUIRE(i >= 0);
+    return s.tasks[static_cast<size_t>(i)].output();
+  }
+
+  /// Every host where the VM is defined, with its status.
+  std::vector<std::pair<std::string, hv::domain_info>> where(const std::string& vm) {
+    std::vector<std::pair<std::string, hv::domain_info>> out;
+    for (auto& h : model->hosts) {
+      auto d = world->domain(h.driver, vm);
+      if (d.status != hv::domain_status::absent)
+        out.emplace_back(h.name, d);
+    }
+    return out;
+  }
+
+  /// Checks the invariants after a run came to rest and returns the host the VM runs on.
+  std::string runs_once(const std::string& vm, const run_id& run) {
+    auto r = testing::check_invariants(*eng, *world, *model, vm, run);
+    for (auto& v : r.violations)
+      FAIL_CHECK(v);
+    REQUIRE(!r.host.empty());
+    return r.host;
+  }
+
+  std::string host_of(const std::string& vm) {
+    auto loc = eng->fleet()->locate(vm);
+    REQUIRE(loc);
+    return loc->host;
+  }
+};
+
+template_args args(std::initializer_list<std::pair<const char*, const char*>> xs) {
+  template_args a;
+  for (auto& [k, v] : xs)
+    a[k] = value::of(std::string{v});
+  return a;
+}
+
+std::string zone_of(const fleet::model& m, const std::string& host) {
+  return m.zones[m.hosts[m.find_host(host)].zone].name;
+}
+
+} // namespace
+
+TEST_CASE("every built-in template is loaded and validated") {
+  sim_fleet s;
+  std::set<std::string> names;
+  for (auto& t : s.eng->list_templates())
+    names.insert(t->name);
+  for (auto n : {"live-network-storage", "live-precopy", "reboot", "cross-zone",
+                 "postcopy-storage-sync", "morph", "morph-migrate"})
+    CHECK(names.count(n) == 1);
+}
+
+TEST_CASE("live migration with network storage flips the leases and resumes on the target") {
+  sim_fleet s;
+  auto r = s.run("live-network-storage", args({{"vm", "web-1"}}));
+  INFO(r.reason);
+  REQUIRE(r.status == run_status::succeeded);
+  auto host = s.runs_once("web-1", r.id);
+  CHECK(host != "a1");
+  CHECK(zone_of(*s.model, host) == "zone-a");
+  CHECK(s.output(r, "reserve") == host);
+  CHECK_THAT(s.output(r, "precopy"), Catch::Contains("\"downtime_ms\":"));
+  auto snap = s.eng->fleet()->snapshot();
+  REQUIRE(snap);
+  for (auto& l : snap->leases)
+    if (l.partition.rfind("vol-web", 0) == 0)
+      CHECK(l.table.state_of("a1") == fleet::lease_state::deactivated);
+  std::lock_guard<std::mutex> g{*s.notes_mtx};
+  REQUIRE(s.notes->size() == 1);
+  CHECK(s.notes->at(0).event == "migrated");
+  CHECK(s.notes->at(0).message == "web-1: a1 -> " + host);
+}
+
+TEST_CASE("live pre-copy forwards packets and moves the address with the VM") {
+  sim_fleet s;
+  auto r = s.run("live-precopy", args({{"vm", "web-2"}, {"target", "a3"}}));
+  INFO(r.reason);
+  REQUIRE(r.status == run_status::succeeded);
+  CHECK(s.runs_once("web-2", r.id) == "a3");
+  CHECK(s.output(r, "forward").empty());
+}
+
+TEST_CASE("live pre-copy is cancelled early when it is predicted to fail; the VM runs on") {
+  sim_fleet s;
+  // web-1 dirties 20 MiB/s; capped at 21 MiB/s the copy would take its 30 passes and fail.
+  auto a = args({{"vm", "web-1"}});
+  a["bandwidth_mib_s"] = value::of(21);
+  auto r = s.run("live-precopy", a);
+  CHECK(r.status == run_status::rolled_back);
+  CHECK_THAT(r.reason, Catch::Contains("predicted to fail"));
+  CHECK_THAT(r.reason, Catch::Contains("dirty rate 20 MiB/s"));
+  CHECK(s.runs_once("web-1", r.id) == "a1");
+  auto m = s.world->metrics();
+  CHECK(m.migrations_cancelled == 1);
+  CHECK(m.migrations_failed == 0);
+
+  // Or when it would not finish within the time budget.
+  auto b = args({{"vm", "web-2"}});
+  b["bandwidth_mib_s"] = value::of(30);
+  b["time_budget_s"] = value::of(100);
+  auto slow = s.run("live-precopy", b);
+  CHECK(slow.status == run_status::rolled_back);
+  CHECK_THAT(slow.reason, Catch::Contains("over the budget of 100 s"));
+  CHECK(s.runs_once("web-2", slow.id) == "a2");
+}
+
+TEST_CASE("a copy the hypervisor finds cannot converge fails at once; the VM runs on") {
+  sim_fleet s;
+  // batch-1 dirties 1500 MiB/s; a host's NIC sends 1192 MiB/s.
+  auto r = s.run("live-precopy", args({{"vm", "batch-1"}}));
+  CHECK(r.status == run_status::rolled_back);
+  CHECK_THAT(r.reason, Catch::Contains("does not converge"));
+  CHECK(s.runs_once("batch-1", r.id) == "b1");
+}
+
+TEST_CASE("reboot migration stops, flips and boots the VM on the target") {
+  sim_fleet s;
+  auto r = s.run("reboot", args({{"vm", "web-1"}, {"target", "a2"}}));
+  INFO(r.reason);
+  REQUIRE(r.status == run_status::succeeded);
+  CHECK(s.runs_once("web-1", r.id) == "a2");
+}
+
+TEST_CASE("cross-zone migration moves the volumes over the compressed path and the address") {
+  sim_fleet s;
+  auto r = s.run("cross-zone", args({{"vm", "web-1"}, {"zone", "zone-c"}}));
+  INFO(r.reason);
+  REQUIRE(r.status == run_status::succeeded);
+  auto host = s.runs_once("web-1", r.id);
+  CHECK(zone_of(*s.model, host) == "zone-c");
+  CHECK(s.output(r, "admit") == "zone-c");
+  // zone-a to zone-c: 100 MiB/s direct, 300 MiB/s compressed.
+  CHECK_THAT(s.output(r, "move_volume-0"), Catch::Contains("\"path\":\"compressed\""));
+}
+
+TEST_CASE("cross-zone migration to a recommended zone") {
+  sim_fleet s;
+  auto r = s.run("cross-zone", args({{"vm", "web-2"}}));
+  INFO(r.reason);
+  REQUIRE(r.status == run_status::succeeded);
+  auto host = s.runs_once("web-2", r.id);
+  CHECK(zone_of(*s.model, host) != "zone-a");
+  CHECK(zone_of(*s.model, host) == s.output(r, "admit"));
+}
+
+TEST_CASE("a cross-zone move that would not converge is denied with the reason") {
+  sim_fleet s;
+  auto r = s.run("cross-zone", args({{"vm", "batch-1"}, {"zone", "zone-c"}}));
+  CHECK(r.status == run_status::rolled_back);
+  CHECK_THAT(r.reason, Catch::Contains("denied"));
+  CHECK_THAT(r.reason, Catch::Contains("converge"));
+  CHECK(s.runs_once("batch-1", r.id) == "b1");
+  CHECK(s.world->metrics().migrations_started == 0);
+}
+
+TEST_CASE("post-copy storage sync switches first and releases the source after the sync") {
+  sim_fleet s;
+  auto r = s.run("postcopy-storage-sync", args({{"vm", "db-1"}, {"target", "a3"}}));
+  INFO(r.reason);
+  REQUIRE(r.status == run_status::succeeded);
+  CHECK(s.runs_once("db-1", r.id) == "a3");
+  CHECK_THAT(s.output(r, "sync-0"), Catch::Contains("\"wire_bytes\":53687091200"));
+  auto at = [&](const char* t) { return r.tasks[static_cast<size_t>(r.def->index_of(t))]; };
+  CHECK(at("snapshot-0").finished <= at("precopy").started);
+  CHECK(at("resume").finished <= at("sync-0").started);
+  CHECK(at("sync-0").finished <= at("destroy_source").started);
+}
+
+TEST_CASE("morph in place follows the agent's capabilities") {
+  sim_fleet s;
+  auto r = s.run("morph", args({{"vm", "web-1"}, {"type", "medium"}}));
+  INFO(r.reason);
+  REQUIRE(r.status == run_status::succeeded);
+  CHECK(s.runs_once("web-1", r.id) == "a1");
+  auto d = s.world->domain("sim://zone-a/a1", "web-1");
+  CHECK(d.vcpus == 4);
+  CHECK(d.memory_mib == 8192);
+  auto loc = s.eng->fleet()->locate("web-1");
+  REQUIRE(loc);
+  CHECK(loc->type == "medium");
+  CHECK_THAT(s.output(r, "detect"), Catch::Contains("\"cpu_hotplug\":true"));
+
+  // web-2 has no agent: no live change is safe, the run rolls back untouched.
+  auto no = s.run("morph", args({{"vm", "web-2"}, {"type", "medium"}}));
+  CHECK(no.status == run_status::rolled_back);
+  CHECK_THAT(no.reason, Catch::Contains("did not report CPU hot-plug"));
+  CHECK(s.world->domain("sim://zone-a/a2", "web-2").vcpus == 2);
+  CHECK(s.runs_once("web-2", no.id) == "a2");
+}
+
+TEST_CASE("morph with a host change migrates, then resizes on the target") {
+  sim_fleet s;
+  auto r = s.run("morph-migrate", args({{"vm", "web-1"}, {"type", "medium"}}));
+  INFO(r.reason);
+  REQUIRE(r.status == run_status::succeeded);
+  auto host = s.runs_once("web-1", r.id);
+  CHECK(host != "a1");
+  auto d = s.world->domain(s.model->hosts[s.model->find_host(host)].driver, "web-1");
+  CHECK(d.vcpus == 4);
+  CHECK(s.eng->fleet()->locate("web-1")->type == "medium");
+}
+
+// -- failure at every task ----------------------------------------------------------------
+
+namespace {
+
+struct scenario {
+  const char* name;
+  template_args args;
+};
+
+std::vector<scenario> scenarios() {
+  return {
+    {"live-network-storage", args({{"vm", "web-1"}, {"target", "a3"}})},
+    {"live-precopy", args({{"vm", "web-1"}, {"target", "a3"}})},
+    {"reboot", args({{"vm", "web-1"}, {"target", "a3"}})},
+    {"cross-zone", args({{"vm", "web-1"}, {"zone", "zone-b"}})},
+    {"postcopy-storage-sync", args({{"vm", "db-1"}, {"target", "a3"}})},
+    {"morph", args({{"vm", "web-1"}, {"type", "medium"}})},
+    {"morph-migrate", args({{"vm", "web-1"}, {"type", "medium"}, {"target", "a3"}})},
+  };
+}
+
+/// A task that every point-of-no-return task depends on (so it fails before any of them).
+bool before_every_pnr(const definition& d, uint32_t task) {
+  auto& deps = d.tasks[task].transitive_dependents;
+  for (uint32_t i = 0; i < d.tasks.size(); ++i)
+    if (d.tasks[i].point_of_no_return && !std::binary_search(deps.begin(), deps.end(), i))
+      return false;
+  return true;
+}
+
+} // namespace
+
+TEST_CASE("a failure at every task of every built-in template rolls back or waits for an "
+          "operator, and the VM runs exactly once") {
+  for (auto& sc : scenarios()) {
+    std::vector<std::string> ids;
+    {
+      sim_fleet probe;
+      auto d = probe.render(sc.name, sc.args);
+      for (auto& t : d->tasks)
+        ids.push_back(t.id);
+    }
+    for (auto& id : ids) {
+      DYNAMIC_SECTION(sc.name << ": failure at " << id) {
+        sim_fleet s;
+        auto vm = sc.args.at("vm").s;
+        auto source = s.host_of(vm);
+        auto def = s.render(sc.name, sc.args);
+        auto task = static_cast<uint32_t>(def->index_of(id));
+        s.faults->arm(id);
+        auto run = s.eng->submit(def);
+        REQUIRE(run);
+        auto r = s.eng->wait(*run, 60s);
+        REQUIRE(r);
+        INFO(r->reason);
+        if (before_every_pnr(*def, task))
+          REQUIRE(r->status == run_status::rolled_back);
+        if (r->status == run_status::rolled_back) {
+          CHECK(s.runs_once(vm, *run) == source);
+        } else {
+          // Past the point of no return: it waits for an operator, who retries the task.
+          REQUIRE(r->status == run_status::failed);
+          CHECK(r->passed_point_of_no_return);
+          s.faults->disarm();
+          auto ack = s.eng->retry(*run, id);
+          INFO((ack ? "" : describe(ack.error())));
+          REQUIRE(ack);
+          auto again = s.eng->wait(*run, 60s);
+          REQUIRE(again);
+          INFO(again->reason);
+          REQUIRE(again->status == run_status::succeeded);
+          auto host = s.runs_once(vm, *run);
+          if (std::string{sc.name} != "morph")
+            CHECK(host != source);
+        }
+      }
+    }
+  }
+}
