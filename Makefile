@@ -19,7 +19,7 @@ build: configure
 	@cmake --build $(BUILD) -j$(JOBS)
 
 demo: build
-	$(BUILD)/apps/ferry/ferry run examples/live-migration.textproto
+	$(BUILD)/apps/ferry/ferry demo
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure --timeout 900

@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   ferry::cli::add_run(app, action);
   ferry::cli::add_fleet(app, action);
   ferry::cli::add_templates(app, action);
+  ferry::cli::add_demo(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
