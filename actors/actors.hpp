@@ -21,6 +21,7 @@
 #include "common/ids.hpp"
 #include "persistence/codec.hpp"
 #include "persistence/store.hpp"
+#include "templates/batch.hpp"
 #include "workflows/commands.hpp"
 #include "workflows/run_state.hpp"
 
@@ -29,6 +30,10 @@
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferry::definition_ptr)
 // Task texts stay in the process too (state crosses processes as a checkpoint, not as this).
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferry::task_text)
+// Batches are kept in the journal as their encoding; in messages they stay in the process.
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferry::batch_record)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferry::batch_status)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<ferry::batch_status>)
 
 namespace ferry {
 
@@ -51,6 +56,9 @@ using stop_atom = caf::atom_constant<caf::atom("stop")>;
 using recover_atom = caf::atom_constant<caf::atom("recover")>;
 using stats_atom = caf::atom_constant<caf::atom("stats")>;
 using template_atom = caf::atom_constant<caf::atom("template")>;
+using batch_atom = caf::atom_constant<caf::atom("batch")>;
+using observe_atom = caf::atom_constant<caf::atom("observe")>;
+using cancel_atom = caf::atom_constant<caf::atom("cancel")>;
 // the fleet
 using reserve_atom = caf::atom_constant<caf::atom("reserve")>;
 using release_atom = caf::atom_constant<caf::atom("release")>;
@@ -268,6 +276,8 @@ using journal_actor = caf::typed_actor<
   /// Keeps a migration template (name, encoding; an empty encoding removes it), durable when
   /// answered, after every transition received before it.
   caf::replies_to<template_atom, std::string, std::string>::with<bool>,
+  /// Keeps a batch (name, encoded batch_record; empty removes it), durable when answered.
+  caf::replies_to<batch_atom, std::string, std::string>::with<bool>,
   /// Writes what is pending, then quits.
   caf::replies_to<stop_atom>::with<journal_stats>>;
 
@@ -282,11 +292,30 @@ using engine_actor = caf::typed_actor<
   caf::reacts_to<watch_atom, run_id, uint64_t, watcher_actor>,
   /// From migration actors: a run's status changed (after the change is durable).
   caf::reacts_to<status_atom, run_summary>,
+  /// Sends this actor `(status_atom, run_summary)` whenever a run comes to rest (the
+  /// scheduler, which follows its batches' runs).
+  caf::reacts_to<observe_atom, caf::actor>,
   /// From engine::open, which reads the journal (and spawns the runs it resumes) on its own
   /// thread, leaving the scheduler to the runs: registers these runs. Answers once done.
   caf::replies_to<recover_atom, std::vector<recovered_run>>::with<bool>,
   /// Stops every run actor and the journal; answers once the journal is closed.
   caf::replies_to<stop_atom>::with<journal_stats>>;
+
+/// Runs batches (templates/batch.hpp): admits their items in order, within the limits and
+/// the maintenance windows, as runs of the engine; resumes them after a restart.
+using scheduler_actor = caf::typed_actor<
+  /// Starts a batch the journal already keeps (or, on open, resumes one). Answers once its
+  /// items are known (every run of a resumed batch looked up).
+  caf::replies_to<submit_atom, batch_record>::with<batch_status>,
+  caf::replies_to<get_atom, std::string>::with<batch_status>,
+  /// Every batch, without their items.
+  caf::replies_to<list_atom>::with<std::vector<batch_status>>,
+  /// Starts no more items and cancels the runs in flight (they roll back).
+  caf::replies_to<cancel_atom, std::string>::with<batch_status>,
+  /// Answers once the batch is finished.
+  caf::replies_to<done_atom, std::string>::with<batch_status>,
+  /// From the engine actor: a run came to rest.
+  caf::reacts_to<status_atom, run_summary>>;
 
 // -- the fleet ------------------------------------------------------------------------------
 

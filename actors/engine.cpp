@@ -20,6 +20,7 @@
 #include "actors/builtin_kinds.hpp"
 #include "actors/commit_window.hpp"
 #include "actors/engine_actor.hpp"
+#include "actors/scheduler.hpp"
 #include "actors/journal.hpp"
 #include "actors/log.hpp"
 #include "actors/migration.hpp"
@@ -93,6 +94,7 @@ struct engine::impl {
   std::shared_ptr<migration_env> env;
   journal_actor journal;
   engine_actor front;
+  scheduler_actor scheduler;
   std::unique_ptr<fleet_runtime> fleet;
   template_registry templates;
   /// Forwards submit_async's submissions to the engine and calls back with the answers.
@@ -192,6 +194,52 @@ struct engine::impl {
     return result;
   }
 
+  template <class R, class Handle, class... Ts>
+  caf::expected<R> ask(const Handle& h, caf::duration timeout, Ts&&... xs) {
+    caf::expected<R> result = make_error(errc::unavailable, "the engine is closed");
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      if (closed)
+        return result;
+    }
+    caf::scoped_actor self{*sys};
+    self->request(h, timeout, std::forward<Ts>(xs)...)
+      .receive([&](R& r) { result = std::move(r); },
+               [&](caf::error& e) { result = translate(std::move(e)); });
+    return result;
+  }
+
+  /// Starts the scheduler and resumes the batches the journal holds that did not finish.
+  caf::error start_scheduler() {
+    auto env = std::make_shared<scheduler_env>();
+    env->engine = front;
+    env->journal = journal;
+    env->fleet = fleet ? fleet->shared_handles() : nullptr;
+    env->templates = &templates;
+    env->kinds = &registry->catalog();
+    scheduler = spawn_scheduler(*sys, env);
+    std::vector<batch_record> unfinished;
+    caf::error bad;
+    auto err = st->for_each_batch([&](std::string_view name, std::string_view bytes) {
+      auto rec = decode_batch_record(bytes);
+      if (!rec) {
+        log().error("journal: batch {} cannot be read: {}", std::string{name},
+                    describe(rec.error()));
+        return true;
+      }
+      unfinished.push_back(std::move(*rec));
+      return true;
+    });
+    if (err)
+      return err;
+    for (auto& rec : unfinished) {
+      auto r = ask<batch_status>(scheduler, caf::infinite, submit_atom::value, std::move(rec));
+      if (!r)
+        return r.error();
+    }
+    return {};
+  }
+
   caf::expected<control_ack> control(const run_id& id, control_request::op op,
                                      std::string task, std::string actor,
                                      std::string reason = {}) {
@@ -285,6 +333,8 @@ caf::expected<std::unique_ptr<engine>> engine::open(engine_options opts) {
     eng->impl_->recovered = *n;
   else
     return n.error();
+  if (auto err = eng->impl_->start_scheduler())
+    return err;
   return eng;
 }
 
@@ -322,6 +372,9 @@ void engine::close() {
   p.fleet.reset();
   caf::anon_send_exit(p.submitter, caf::exit_reason::user_shutdown);
   p.submitter = nullptr;
+  if (p.scheduler)
+    caf::anon_send_exit(p.scheduler, caf::exit_reason::user_shutdown);
+  p.scheduler = nullptr;
   p.journal = nullptr;
   p.front = nullptr;
   // Run actors point at the environment, so it goes after them; its handles go now, or the
@@ -355,6 +408,113 @@ caf::error engine::delete_template(const std::string& name) {
   return impl_->templates.remove(name, [this](auto& n, auto& encoded) {
     return impl_->write_template(n, encoded);
   });
+}
+
+caf::expected<batch_status> engine::submit_batch(const batch_spec& spec) {
+  auto& p = *impl_;
+  if (auto err = check_batch(spec))
+    return err;
+  auto* model = p.opts.fleet.get();
+  auto find = [&](const std::string& name, const std::string& field) -> caf::expected<template_ptr> {
+    auto t = p.templates.get(name);
+    if (!t)
+      return make_error(errc::invalid_argument,
+                        "batch: " + field + ": no template \"" + name + "\"");
+    return t;
+  };
+  if (!spec.fallback_template.empty())
+    if (auto t = find(spec.fallback_template, "fallback_template"); !t)
+      return t.error();
+  for (size_t i = 0; i < spec.items.size(); ++i) {
+    auto& it = spec.items[i];
+    auto field = "items[" + std::to_string(i) + "]";
+    auto t = find(it.template_name.empty() ? spec.template_name : it.template_name,
+                  field + ".template");
+    if (!t)
+      return t.error();
+    if (model && model->find_vm(it.vm) == fleet::npos)
+      return make_error(errc::invalid_argument,
+                        "batch: " + field + ".vm: \"" + it.vm + "\" is not in the fleet");
+    std::vector<std::string> raw{"vm=" + it.vm};
+    auto args = spec.args;
+    for (auto& [k, v] : it.args)
+      args[k] = v;
+    for (auto& [k, v] : args)
+      raw.push_back(k + "=" + v);
+    if (auto a = parse_template_args(**t, raw); !a)
+      return make_error(errc::invalid_argument,
+                        "batch: " + field + ".args: " + message_of(a.error()));
+  }
+  if (auto cur = get_batch(spec.name); cur) {
+    batch_record mine;
+    mine.spec = spec;
+    caf::error differs;
+    (void) p.st->for_each_batch([&](std::string_view name, std::string_view bytes) {
+      if (name != spec.name)
+        return true;
+      auto rec = decode_batch_record(bytes);
+      if (!rec || encode_batch_record(batch_record{rec->spec}) != encode_batch_record(mine))
+        differs = make_error(errc::already_exists,
+                             "batch \"" + spec.name + "\": another batch has this name");
+      return false;
+    });
+    if (differs)
+      return differs;
+    return cur;
+  }
+  batch_record rec;
+  rec.spec = spec;
+  rec.created = wall_now_ms();
+  {
+    auto w = p.ask<bool>(p.journal, caf::duration{p.opts.call_timeout}, batch_atom::value,
+                         spec.name, encode_batch_record(rec));
+    if (!w)
+      return w.error();
+  }
+  return p.ask<batch_status>(p.scheduler, caf::duration{p.opts.call_timeout},
+                             submit_atom::value, std::move(rec));
+}
+
+caf::expected<batch_status> engine::drain(const drain_request& req) {
+  auto* f = fleet();
+  if (!f)
+    return make_error(errc::failed_precondition, "drain: the engine has no fleet");
+  auto snap = f->snapshot();
+  if (!snap)
+    return snap.error();
+  auto spec = drain_batch(req, f->model(), snap->vms);
+  if (!spec)
+    return spec.error();
+  return submit_batch(*spec);
+}
+
+caf::expected<batch_status> engine::get_batch(const std::string& name) {
+  auto& p = *impl_;
+  return p.ask<batch_status>(p.scheduler, caf::duration{p.opts.call_timeout}, get_atom::value,
+                             name);
+}
+
+caf::expected<std::vector<batch_status>> engine::list_batches() {
+  auto& p = *impl_;
+  return p.ask<std::vector<batch_status>>(p.scheduler, caf::duration{p.opts.call_timeout},
+                                          list_atom::value);
+}
+
+caf::expected<batch_status> engine::cancel_batch(const std::string& name) {
+  auto& p = *impl_;
+  return p.ask<batch_status>(p.scheduler, caf::duration{p.opts.call_timeout},
+                             cancel_atom::value, name);
+}
+
+caf::expected<batch_status> engine::wait_batch(const std::string& name,
+                                               std::chrono::milliseconds timeout) {
+  auto& p = *impl_;
+  auto r = p.ask<batch_status>(p.scheduler, caf::duration{timeout}, done_atom::value, name);
+  if (!r && code_of(r.error()) == errc::deadline_exceeded)
+    return make_error(errc::deadline_exceeded,
+                      "batch \"" + name + "\": not finished after "
+                        + std::to_string(timeout.count()) + " ms");
+  return r;
 }
 
 caf::expected<definition_ptr> engine::render_template(const std::string& name,

@@ -165,6 +165,24 @@ public:
                      std::function<void(const std::vector<event>&)> on_events,
                      std::function<void(const run_state&)> on_done);
 
+  // -- batches and drains (templates/batch.hpp; the scheduler, actors/scheduler.hpp) --------
+
+  /// Checks a batch (every item's template and arguments, its VM in the fleet), keeps it in
+  /// the journal and starts it; answers once it is durable. The same batch again returns it
+  /// as it is (idempotent); another batch of the same name is already_exists.
+  caf::expected<batch_status> submit_batch(const batch_spec& spec);
+  /// Builds the batch that empties a host or a zone (templates/batch.hpp: drain_batch) from
+  /// where the VMs run now, and submits it.
+  caf::expected<batch_status> drain(const drain_request& req);
+  caf::expected<batch_status> get_batch(const std::string& name);
+  /// Every batch, without their items.
+  caf::expected<std::vector<batch_status>> list_batches();
+  /// Starts no more of its items and cancels its runs in flight.
+  caf::expected<batch_status> cancel_batch(const std::string& name);
+  /// Waits until every item of the batch is at rest; deadline_exceeded after `timeout`.
+  caf::expected<batch_status> wait_batch(const std::string& name,
+                                         std::chrono::milliseconds timeout);
+
   /// Waits until the run comes to rest (SUCCEEDED, ROLLED_BACK, FAILED or ABORTED) and
   /// returns its state; deadline_exceeded after `timeout`.
   caf::expected<run_state> wait(const run_id& id, std::chrono::milliseconds timeout);

@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include <caf/actor_system.hpp>
+#include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
@@ -38,6 +39,8 @@ struct engine_state {
   uint64_t next_id = 0;
   uint64_t next_seed = 0;
   bool stopping = false;
+  /// Told of every run that comes to rest (the scheduler).
+  std::vector<caf::actor> observers;
   static inline const char* name = "ferry.engine";
 };
 
@@ -265,9 +268,15 @@ engine_actor::behavior_type engine_fn(engine_ptr self, std::shared_ptr<migration
       if (i == st.runs.end())
         i = st.runs.emplace(s.id, run_entry{}).first;
       bool terminal = is_terminal(s.status);
+      if (is_resting(s.status) && !is_resting(i->second.status))
+        for (auto& o : st.observers)
+          caf::anon_send(o, status_atom::value, s);
       update(st, i->second, s);
       if (terminal)
         i->second.actor = nullptr;
+    },
+    [=](observe_atom, caf::actor& o) {
+      self->state.observers.push_back(std::move(o));
     },
     [=](recover_atom, std::vector<recovered_run>& runs) {
       auto& st = self->state;

@@ -121,6 +121,14 @@ journal_actor::behavior_type journal(journal_ptr self, std::shared_ptr<store> st
         return err;
       return true;
     },
+    [=](batch_atom, const std::string& name,
+        const std::string& encoded) -> caf::result<bool> {
+      auto& s = self->state;
+      flush(self);
+      if (auto err = s.st->write_batch(name, encoded, s.opts.sync))
+        return err;
+      return true;
+    },
     [=](stop_atom) {
       while (!self->state.pending.empty())
         flush(self);

@@ -71,6 +71,21 @@ public:
     return visit(templates_, f);
   }
 
+  caf::error write_batch(const std::string& name, const std::string& encoded,
+                         bool) override {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (encoded.empty())
+      batches_.erase(name);
+    else
+      batches_[name] = encoded;
+    return {};
+  }
+
+  caf::error for_each_batch(
+    const std::function<bool(std::string_view, std::string_view)>& f) const override {
+    return visit(batches_, f);
+  }
+
   caf::error for_each_event_batch(
     const run_id& run, uint64_t from_seq,
     const std::function<bool(uint64_t, std::string_view)>& f) const override {
@@ -137,6 +152,7 @@ private:
   std::map<std::string, std::string> definitions_;
   std::map<std::string, std::string> fleet_;
   std::map<std::string, std::string> templates_;
+  std::map<std::string, std::string> batches_;
 };
 
 } // namespace

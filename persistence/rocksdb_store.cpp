@@ -1,5 +1,5 @@
-// The RocksDB store: column families `events`, `runs`, `definitions`, `fleet` and
-// `templates`; one WriteBatch per call to write(), synced through the WAL when asked. The only file (with its
+// The RocksDB store: column families `events`, `runs`, `definitions`, `fleet`, `templates`
+// and `batches`; one WriteBatch per call to write(), synced through the WAL when asked. The only file (with its
 // reader side) that includes <rocksdb/...>; rocksdb::Status is translated here, once.
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
@@ -69,6 +69,8 @@ public:
         fleet_ = h;
       else if (h->GetName() == "templates")
         templates_ = h;
+      else if (h->GetName() == "batches")
+        batches_ = h;
     }
   }
 
@@ -199,6 +201,22 @@ public:
     return scan(templates_, f, "read templates");
   }
 
+  caf::error write_batch(const std::string& name, const std::string& encoded,
+                         bool sync) override {
+    rocksdb::WriteOptions wo;
+    wo.sync = sync;
+    auto st = encoded.empty() ? db_->Delete(wo, batches_, name)
+                              : db_->Put(wo, batches_, name, encoded);
+    if (!st.ok())
+      return translate(st, "journal " + path_ + ": write batch " + name);
+    return {};
+  }
+
+  caf::error for_each_batch(
+    const std::function<bool(std::string_view, std::string_view)>& f) const override {
+    return scan(batches_, f, "read batches");
+  }
+
   caf::error remove_run(const run_id& run) override {
     rocksdb::WriteBatch wb;
     auto prefix = event_prefix(run);
@@ -242,6 +260,7 @@ private:
   rocksdb::ColumnFamilyHandle* definitions_ = nullptr;
   rocksdb::ColumnFamilyHandle* fleet_ = nullptr;
   rocksdb::ColumnFamilyHandle* templates_ = nullptr;
+  rocksdb::ColumnFamilyHandle* batches_ = nullptr;
   bool read_only_ = false;
 };
 
@@ -279,6 +298,7 @@ caf::expected<std::unique_ptr<store>> open_rocksdb_store(const std::string& path
   cfs.emplace_back("definitions", cf_opts);
   cfs.emplace_back("fleet", cf_opts);
   cfs.emplace_back("templates", cf_opts);
+  cfs.emplace_back("batches", cf_opts);
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   rocksdb::Status st;

@@ -73,6 +73,15 @@ public:
   virtual caf::error for_each_template(
     const std::function<bool(std::string_view, std::string_view)>& f) const = 0;
 
+  /// Keeps a batch (actors/batch.hpp: its spec and whether it finished) under its name; an
+  /// empty encoding removes it. With `sync`, durable before this returns.
+  virtual caf::error write_batch(const std::string& name, const std::string& encoded,
+                                 bool sync) = 0;
+
+  /// Calls `f(name, encoded)` for every batch, in name order, until it returns false.
+  virtual caf::error for_each_batch(
+    const std::function<bool(std::string_view, std::string_view)>& f) const = 0;
+
   /// Removes a run's events and checkpoint (retention). Definitions stay.
   virtual caf::error remove_run(const run_id& run) = 0;
 };

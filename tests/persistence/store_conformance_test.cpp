@@ -233,6 +233,31 @@ TEMPLATE_TEST_CASE("templates are kept by name, replaced, and removed by an empt
   CHECK(all() == checkpoint_list{{"live", "v2"}});
 }
 
+TEMPLATE_TEST_CASE("batches are kept by name, replaced, and removed by an empty encoding",
+                   "[store]", memory_store_factory, rocksdb_store_factory) {
+  TestType factory;
+  auto st = factory.open();
+  auto all = [&] {
+    checkpoint_list out;
+    REQUIRE(!st->for_each_batch([&](std::string_view k, std::string_view v) {
+      out.emplace_back(std::string{k}, std::string{v});
+      return true;
+    }));
+    return out;
+  };
+  REQUIRE(!st->write_batch("drain-a4", binary_payload("spec"), true));
+  REQUIRE(!st->write_batch("wave", "w1", true));
+  REQUIRE(!st->write_batch("wave", "w2", true));
+  CHECK(all() == checkpoint_list{{"drain-a4", binary_payload("spec")}, {"wave", "w2"}});
+  REQUIRE(!st->write_batch("drain-a4", "", true));
+  CHECK(all() == checkpoint_list{{"wave", "w2"}});
+  // Batches and templates do not see each other.
+  REQUIRE(!st->for_each_template([](std::string_view, std::string_view) {
+    FAIL("a batch read back as a template");
+    return true;
+  }));
+}
+
 TEMPLATE_TEST_CASE("an empty batch writes nothing and succeeds", "[store]",
                    memory_store_factory, rocksdb_store_factory) {
   TestType factory;

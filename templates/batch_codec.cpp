@@ -1,0 +1,361 @@
+// Reading, checking and encoding batches (proto/ferry/v1/batch.proto).
+#include "templates/batch.hpp"
+
+#include <algorithm>
+#include <fstream>
+#include <functional>
+#include <set>
+#include <sstream>
+#include <unordered_map>
+
+#include "common/errc.hpp"
+#include "ferry/v1/batch.pb.h"
+#include "proto/text_io.hpp"
+
+namespace ferry {
+
+namespace {
+
+bool valid_name(const std::string& s, size_t max, bool dots) {
+  if (s.empty() || s.size() > max)
+    return false;
+  for (char c : s)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-'
+          || (dots && c == '.')))
+      return false;
+  return true;
+}
+
+caf::error bad(const std::string& field, const std::string& problem) {
+  return make_error(errc::invalid_argument, "batch: " + field + ": " + problem);
+}
+
+/// "HH:MM" -> minutes after midnight.
+bool parse_hhmm(const std::string& s, uint32_t& out) {
+  if (s.size() != 5 || s[2] != ':')
+    return false;
+  for (int i : {0, 1, 3, 4})
+    if (!std::isdigit(static_cast<unsigned char>(s[i])))
+      return false;
+  auto h = static_cast<uint32_t>((s[0] - '0') * 10 + (s[1] - '0'));
+  auto m = static_cast<uint32_t>((s[3] - '0') * 10 + (s[4] - '0'));
+  if (h > 23 || m > 59)
+    return false;
+  out = h * 60 + m;
+  return true;
+}
+
+std::string hhmm(uint32_t minutes) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "%02u:%02u", minutes / 60, minutes % 60);
+  return buf;
+}
+
+void to_proto(const batch_spec& s, v1::BatchSpec& p) {
+  p.set_name(s.name);
+  p.set_template_(s.template_name);
+  for (auto& [k, v] : s.args)
+    (*p.mutable_args())[k] = v;
+  for (auto& it : s.items) {
+    auto* pi = p.add_items();
+    pi->set_vm(it.vm);
+    pi->set_template_(it.template_name);
+    for (auto& [k, v] : it.args)
+      (*pi->mutable_args())[k] = v;
+    pi->set_priority(it.priority);
+    pi->set_wave(it.wave);
+    for (auto& a : it.after)
+      pi->add_after(a);
+  }
+  auto* l = p.mutable_limits();
+  l->set_global(s.limits.global);
+  l->set_host_out(s.limits.host_out);
+  l->set_host_in(s.limits.host_in);
+  l->set_zone(s.limits.zone);
+  l->set_partition(s.limits.partition);
+  l->set_link_share(s.limits.link_share);
+  l->set_run_bandwidth_mib_s(s.limits.run_bandwidth_mib_s);
+  for (auto& w : s.windows) {
+    auto* pw = p.add_windows();
+    pw->set_start_ms(static_cast<uint64_t>(w.start));
+    pw->set_end_ms(static_cast<uint64_t>(w.end));
+  }
+  for (auto& d : s.daily) {
+    auto* pd = p.add_daily();
+    pd->set_start(hhmm(d.start_min));
+    pd->set_end(hhmm(d.end_min));
+  }
+  p.set_stop_on_failure(s.stop_on_failure);
+  p.set_fallback_template(s.fallback_template);
+}
+
+caf::expected<batch_spec> from_proto(const v1::BatchSpec& p) {
+  batch_spec s;
+  s.name = p.name();
+  s.template_name = p.template_();
+  s.args.insert(p.args().begin(), p.args().end());
+  for (int i = 0; i < p.items_size(); ++i) {
+    auto& pi = p.items(i);
+    batch_item it;
+    it.vm = pi.vm();
+    it.template_name = pi.template_();
+    it.args.insert(pi.args().begin(), pi.args().end());
+    it.priority = pi.priority();
+    it.wave = pi.wave();
+    it.after.assign(pi.after().begin(), pi.after().end());
+    s.items.push_back(std::move(it));
+  }
+  auto& l = p.limits();
+  s.limits.global = l.global();
+  s.limits.host_out = l.host_out();
+  s.limits.host_in = l.host_in();
+  s.limits.zone = l.zone();
+  s.limits.partition = l.partition();
+  s.limits.link_share = l.link_share();
+  s.limits.run_bandwidth_mib_s = l.run_bandwidth_mib_s();
+  for (int i = 0; i < p.windows_size(); ++i)
+    s.windows.push_back({static_cast<time_ms>(p.windows(i).start_ms()),
+                         static_cast<time_ms>(p.windows(i).end_ms())});
+  for (int i = 0; i < p.daily_size(); ++i) {
+    daily_window d;
+    auto field = "daily[" + std::to_string(i) + "]";
+    if (!parse_hhmm(p.daily(i).start(), d.start_min))
+      return bad(field + ".start", "expected HH:MM (UTC), got \"" + p.daily(i).start() + "\"");
+    if (!parse_hhmm(p.daily(i).end(), d.end_min))
+      return bad(field + ".end", "expected HH:MM (UTC), got \"" + p.daily(i).end() + "\"");
+    s.daily.push_back(d);
+  }
+  s.stop_on_failure = p.stop_on_failure();
+  s.fallback_template = p.fallback_template();
+  if (auto err = check_batch(s))
+    return err;
+  return s;
+}
+
+constexpr time_ms day_ms = 24 * 3600 * 1000;
+
+} // namespace
+
+const batch_item* batch_spec::find(const std::string& vm) const {
+  for (auto& it : items)
+    if (it.vm == vm)
+      return &it;
+  return nullptr;
+}
+
+std::string batch_run_id(const std::string& batch, const std::string& vm) {
+  return batch + "." + vm;
+}
+
+std::string batch_fallback_run_id(const std::string& batch, const std::string& vm) {
+  return batch + "." + vm + ".fallback";
+}
+
+caf::error check_batch(const batch_spec& s) {
+  if (!valid_name(s.name, 40, false))
+    return bad("name", "must be 1 to 40 characters of [A-Za-z0-9_-], got \"" + s.name + "\"");
+  if (s.items.empty())
+    return bad("items", "empty: a batch migrates at least one VM");
+  std::unordered_map<std::string, size_t> index;
+  for (size_t i = 0; i < s.items.size(); ++i) {
+    auto& it = s.items[i];
+    auto field = "items[" + std::to_string(i) + "]";
+    if (it.vm.empty())
+      return bad(field + ".vm", "missing");
+    // The run ids "<batch>.<vm>.fallback" must be valid run ids (at most 64 characters).
+    if (!valid_name(it.vm, 64 - s.name.size() - 10, true))
+      return bad(field + ".vm", "\"" + it.vm + "\" cannot name a run: at most "
+                                  + std::to_string(64 - s.name.size() - 10)
+                                  + " characters of [A-Za-z0-9_.-] with this batch name");
+    if (!index.emplace(it.vm, i).second)
+      return bad(field + ".vm", "\"" + it.vm + "\" is already items["
+                                  + std::to_string(index[it.vm]) + "]");
+    if (it.template_name.empty() && s.template_name.empty())
+      return bad(field + ".template", "missing, and the batch names no template");
+    if (it.args.count("vm") != 0)
+      return bad(field + ".args", "\"vm\" is the item's own (field vm)");
+  }
+  if (s.args.count("vm") != 0)
+    return bad("args", "\"vm\" is each item's own (items[].vm)");
+  for (size_t i = 0; i < s.items.size(); ++i) {
+    auto& it = s.items[i];
+    for (size_t j = 0; j < it.after.size(); ++j) {
+      auto field = "items[" + std::to_string(i) + "].after[" + std::to_string(j) + "]";
+      auto k = index.find(it.after[j]);
+      if (k == index.end())
+        return bad(field, "\"" + it.after[j] + "\" is not a VM of the batch");
+      if (k->second == i)
+        return bad(field, "an item cannot wait for itself");
+      if (s.items[k->second].wave > it.wave)
+        return bad(field, "\"" + it.after[j] + "\" is in a later wave ("
+                            + std::to_string(s.items[k->second].wave) + " > "
+                            + std::to_string(it.wave) + ")");
+    }
+  }
+  // Cycles through `after` (within a wave: across waves the check above forbids them).
+  std::vector<int> mark(s.items.size(), 0);
+  std::function<caf::error(size_t)> visit = [&](size_t i) -> caf::error {
+    mark[i] = 1;
+    for (auto& a : s.items[i].after) {
+      auto k = index.at(a);
+      if (mark[k] == 1)
+        return bad("items[" + std::to_string(i) + "].after",
+                   "a cycle through \"" + s.items[i].vm + "\" and \"" + a + "\"");
+      if (mark[k] == 0)
+        if (auto err = visit(k))
+          return err;
+    }
+    mark[i] = 2;
+    return {};
+  };
+  for (size_t i = 0; i < s.items.size(); ++i)
+    if (mark[i] == 0)
+      if (auto err = visit(i))
+        return err;
+  if (s.limits.link_share < 0 || s.limits.link_share > 1)
+    return bad("limits.link_share", "must be in (0, 1], or 0 for no limit; got "
+                                      + std::to_string(s.limits.link_share));
+  for (size_t i = 0; i < s.windows.size(); ++i)
+    if (s.windows[i].end <= s.windows[i].start)
+      return bad("windows[" + std::to_string(i) + "]", "end_ms must be after start_ms");
+  for (size_t i = 0; i < s.daily.size(); ++i)
+    if (s.daily[i].start_min == s.daily[i].end_min)
+      return bad("daily[" + std::to_string(i) + "]", "start and end are the same time");
+  return {};
+}
+
+bool in_window(const batch_spec& s, time_ms at, time_ms& next_start) {
+  next_start = 0;
+  if (s.windows.empty() && s.daily.empty())
+    return true;
+  auto consider = [&](time_ms start) {
+    if (start > at && (next_start == 0 || start < next_start))
+      next_start = start;
+  };
+  for (auto& w : s.windows) {
+    if (at >= w.start && at < w.end)
+      return true;
+    consider(w.start);
+  }
+  auto day = at - (at % day_ms);
+  for (auto& d : s.daily) {
+    auto start_off = static_cast<time_ms>(d.start_min) * 60000;
+    auto end_off = static_cast<time_ms>(d.end_min) * 60000;
+    if (end_off <= start_off)
+      end_off += day_ms;
+    // Today's window, and yesterday's when it wraps past midnight.
+    for (auto base : {day - day_ms, day}) {
+      if (at >= base + start_off && at < base + end_off)
+        return true;
+    }
+    consider(day + start_off);
+    consider(day + day_ms + start_off);
+  }
+  return false;
+}
+
+caf::expected<batch_spec> load_batch(std::string_view source) {
+  auto first = source.find_first_not_of(" \t\r\n");
+  bool json = first != std::string_view::npos && source[first] == '{';
+  v1::BatchSpec p;
+  if (auto err = parse_text_or_json(source, p, json); !err.empty())
+    return make_error(errc::invalid_argument,
+                      std::string{"batch ("} + (json ? "JSON" : "text format") + "): " + err);
+  return from_proto(p);
+}
+
+caf::expected<batch_spec> load_batch_file(const std::string& path) {
+  std::ifstream in{path};
+  if (!in)
+    return make_error(errc::not_found, path + ": cannot read");
+  std::stringstream buf;
+  buf << in.rdbuf();
+  auto s = load_batch(buf.str());
+  if (!s)
+    return make_error(code_of(s.error()), path + ": " + message_of(s.error()));
+  return s;
+}
+
+std::string encode_batch_record(const batch_record& r) {
+  v1::BatchRecord p;
+  to_proto(r.spec, *p.mutable_spec());
+  p.set_created_ms(static_cast<uint64_t>(r.created));
+  p.set_finished(r.finished);
+  p.set_cancelled(r.cancelled);
+  return p.SerializeAsString();
+}
+
+caf::expected<batch_record> decode_batch_record(std::string_view bytes) {
+  v1::BatchRecord p;
+  if (!p.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
+    return make_error(errc::data_loss, "batch record: not a BatchRecord");
+  auto spec = from_proto(p.spec());
+  if (!spec)
+    return spec.error();
+  batch_record r;
+  r.spec = std::move(*spec);
+  r.created = static_cast<time_ms>(p.created_ms());
+  r.finished = p.finished();
+  r.cancelled = p.cancelled();
+  return r;
+}
+
+caf::expected<batch_spec> drain_batch(const drain_request& req, const fleet::model& m,
+                                      const std::vector<fleet::vm_location>& locations) {
+  if (req.host.empty() == req.zone.empty())
+    return make_error(errc::invalid_argument, "drain: give a host or a zone (one of them)");
+  fleet::index zone = fleet::npos;
+  if (!req.host.empty()) {
+    auto h = m.find_host(req.host);
+    if (h == fleet::npos)
+      return make_error(errc::invalid_argument,
+                        "drain: field \"host\": \"" + req.host + "\" is not in the fleet");
+    zone = m.hosts[h].zone;
+  } else {
+    zone = m.find_zone(req.zone);
+    if (zone == fleet::npos)
+      return make_error(errc::invalid_argument,
+                        "drain: field \"zone\": \"" + req.zone + "\" is not in the fleet");
+  }
+  if (!req.to_zone.empty() && m.find_zone(req.to_zone) == fleet::npos)
+    return make_error(errc::invalid_argument,
+                      "drain: field \"to_zone\": \"" + req.to_zone + "\" is not in the fleet");
+  if (!req.zone.empty() && (req.to_zone.empty() || req.to_zone == req.zone))
+    return make_error(errc::invalid_argument,
+                      "drain: field \"to_zone\": draining zone \"" + req.zone
+                        + "\" needs another zone to move its VMs to");
+  batch_spec s;
+  s.name = !req.name.empty() ? req.name : "drain-" + (req.host.empty() ? req.zone : req.host);
+  s.template_name = req.template_name;
+  s.args = req.args;
+  if (!req.to_zone.empty())
+    s.args["zone"] = req.to_zone;
+  s.limits = req.limits;
+  s.windows = req.windows;
+  s.daily = req.daily;
+  s.fallback_template = req.fallback_template;
+  for (auto& l : locations) {
+    auto h = m.find_host(l.host);
+    if (h == fleet::npos)
+      continue;
+    if (!req.host.empty() ? l.host == req.host : m.hosts[h].zone == zone)
+      s.items.push_back(batch_item{l.vm, {}, {}, 0, 0, {}});
+  }
+  if (s.items.empty())
+    return make_error(errc::failed_precondition,
+                      "drain: " + (req.host.empty() ? "zone \"" + req.zone : "host \"" + req.host)
+                        + "\" runs no VM");
+  std::sort(s.items.begin(), s.items.end(),
+            [](const batch_item& a, const batch_item& b) { return a.vm < b.vm; });
+  if (auto err = check_batch(s))
+    return err;
+  return s;
+}
+
+std::string print_batch(const batch_spec& s, bool json) {
+  v1::BatchSpec p;
+  to_proto(s, p);
+  return print_text_or_json(p, json);
+}
+
+} // namespace ferry
