@@ -14,6 +14,7 @@
 #include "actors/fleet_runtime.hpp"
 #include "fleet/fleet_codec.hpp"
 #include "hypervisor/sim_world.hpp"
+#include "tests/support/fault_plan.hpp"
 #include "tests/support/fleet_invariants.hpp"
 
 using namespace ferry;
@@ -23,28 +24,7 @@ namespace {
 
 const std::string source_dir = FERRY_SOURCE_DIR;
 
-/// Fails every attempt of one task of the runs (not its compensation) while armed.
-struct fault_plan {
-  std::mutex mtx;
-  std::string task;
-  bool armed = false;
-
-  std::optional<task_result> operator()(const task_call& c) {
-    std::lock_guard<std::mutex> g{mtx};
-    if (!armed || c.compensation || c.task_id() != task)
-      return std::nullopt;
-    return task_result::failure(errc::unavailable, "injected failure at " + task, false);
-  }
-  void arm(std::string t) {
-    std::lock_guard<std::mutex> g{mtx};
-    task = std::move(t);
-    armed = true;
-  }
-  void disarm() {
-    std::lock_guard<std::mutex> g{mtx};
-    armed = false;
-  }
-};
+using testing::fault_plan;
 
 struct sim_fleet {
   std::shared_ptr<hv::sim_world> world;

@@ -14,6 +14,7 @@
 #include "actors/fleet_runtime.hpp"
 #include "fleet/fleet_codec.hpp"
 #include "hypervisor/sim_world.hpp"
+#include "tests/support/fault_plan.hpp"
 #include "tests/support/fleet_invariants.hpp"
 
 using namespace ferry;
@@ -23,19 +24,7 @@ namespace {
 
 const std::string source_dir = FERRY_SOURCE_DIR;
 
-/// Fails every attempt of one task of one run (not its compensation) while armed.
-struct fault_plan {
-  std::mutex mtx;
-  std::string run;
-  std::string task;
-
-  std::optional<task_result> operator()(const task_call& c) {
-    std::lock_guard<std::mutex> g{mtx};
-    if (c.compensation || c.run != run || c.task_id() != task)
-      return std::nullopt;
-    return task_result::failure(errc::aborted, "injected failure at " + task, false);
-  }
-};
+using testing::fault_plan;
 
 struct fleet_env {
   std::string dir;
@@ -306,11 +295,7 @@ TEST_CASE("a batch whose windows have all passed starts nothing") {
 
 TEST_CASE("a run that rolls back falls back to the batch's fallback template") {
   fleet_env f;
-  {
-    std::lock_guard<std::mutex> g{f.faults->mtx};
-    f.faults->run = batch_run_id("fallback", "drain-00");
-    f.faults->task = "precopy";
-  }
+  f.faults->arm("precopy", batch_run_id("fallback", "drain-00"));
   batch_spec b;
   b.name = "fallback";
   b.template_name = "live-precopy";
@@ -339,11 +324,7 @@ TEST_CASE("a run that rolls back falls back to the batch's fallback template") {
 
 TEST_CASE("stop_on_failure skips what has not started after a failure") {
   fleet_env f;
-  {
-    std::lock_guard<std::mutex> g{f.faults->mtx};
-    f.faults->run = batch_run_id("careful", "drain-00");
-    f.faults->task = "precopy";
-  }
+  f.faults->arm("precopy", batch_run_id("careful", "drain-00"));
   batch_spec b;
   b.name = "careful";
   b.template_name = "live-precopy";
