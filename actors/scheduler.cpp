@@ -501,7 +501,7 @@ void start_item(scheduler_ptr self, batch_rt& b, size_t i, const migration_templ
   req.id = it.run;
   req.not_before = not_before;
   req.actor = "batch " + spec.name;
-  log().info("batch {}: {} starts as run {}{}", spec.name, vm, it.run,
+  log().debug("batch {}: {} starts as run {}{}", spec.name, vm, it.run,
              m && it.dst != npos ? " (to " + m->hosts[it.dst].name + ")" : "");
   ++b.submitting;
   auto answered = [self, name = spec.name] {

@@ -1,8 +1,9 @@
 // ferry demo — the scenario `make demo` runs on an embedded, simulated fleet of three zones
 // (examples/demo-fleet.textproto) with the built-in templates: a live migration, a cross-zone
 // migration with a volume and address move, a morph to a larger type, a live migration whose
-// copy fails (an injected fault) and rolls back, then a drain of host a4 (20 VMs) under the
-// hosts' migration limits. Progress is printed as it happens; a table sums up every run.
+// copy fails (an injected fault) and rolls back, then a drain of host a4 (20 VMs) by the
+// scheduler under limits (2 out of a4, 1 into each host, 3 in all). Progress is printed as it
+// happens; a table sums up every run.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -16,6 +17,7 @@
 
 #include "actors/engine.hpp"
 #include "actors/fleet_runtime.hpp"
+#include "actors/log.hpp"
 #include "apps/ferry/commands.hpp"
 #include "apps/ferry/output.hpp"
 #include "fleet/fleet_codec.hpp"
@@ -34,6 +36,11 @@ struct demo_args {
 };
 
 struct demo_run {
+  demo_run(std::string l, std::string t, std::string v, template_args a,
+           run_status e = run_status::succeeded)
+    : label(std::move(l)), template_name(std::move(t)), vm(std::move(v)), args(std::move(a)),
+      expected(e) {
+  }
   std::string label;
   std::string template_name;
   std::string vm;
@@ -61,16 +68,12 @@ const task_state* task_named(const run_state& s, const std::string& id) {
   return i < 0 ? nullptr : &s.tasks[static_cast<size_t>(i)];
 }
 
-/// The largest number of `task` attempts running at once across runs, from their events.
-size_t peak_concurrency(engine& e, const std::vector<demo_run>& runs, const std::string& task) {
-  // +1 at a start, -1 at an end; ends sort before starts at the same instant only when the
-  // end was committed first, so compare by (time, commit order within the run).
-  std::vector<std::pair<time_ms, int>> edges;
+/// The most drain runs at once out of their source host, from the journal: each run counts
+/// from its first event to the event that put it at rest.
+size_t peak_out(engine& e, const std::vector<demo_run>& runs) {
+  std::map<std::string, std::vector<std::pair<time_ms, int>>> edges;
   for (auto& r : runs) {
     if (!r.drain || !r.state.def)
-      continue;
-    auto idx = r.state.def->index_of(task);
-    if (idx < 0)
       continue;
     std::mutex m;
     std::vector<event> evs;
@@ -86,27 +89,29 @@ size_t peak_concurrency(engine& e, const std::vector<demo_run>& runs, const std:
     fut.wait_for(std::chrono::seconds(10));
     h.cancel();
     std::lock_guard<std::mutex> g{m};
-    for (auto& ev : evs) {
-      if (ev.task != static_cast<uint32_t>(idx) || ev.compensation)
-        continue;
-      if (ev.type == event_type::task_started)
-        edges.emplace_back(ev.at, +1);
-      else if (ev.type == event_type::task_succeeded || ev.type == event_type::task_failed)
-        edges.emplace_back(ev.at, -1);
-    }
+    if (evs.empty())
+      continue;
+    auto src = r.state.def->labels.count("param.source") ? r.state.def->labels.at("param.source")
+                                                         : "";
+    edges[src].emplace_back(evs.front().at, +1);
+    edges[src].emplace_back(evs.back().at, -1);
   }
-  std::sort(edges.begin(), edges.end());
-  int now = 0;
   int peak = 0;
-  for (auto& [at, d] : edges) {
-    now += d;
-    peak = std::max(peak, now);
+  for (auto& [src, e] : edges) {
+    std::sort(e.begin(), e.end());
+    int now = 0;
+    for (auto& [at, d] : e)
+      peak = std::max(peak, now += d);
   }
   return static_cast<size_t>(peak);
 }
 
 int demo(const demo_args& a) {
   auto t0 = std::chrono::steady_clock::now();
+  // The engine's log (every run's outcome, the batch's) only with --verbose: the demo prints
+  // its own progress.
+  if (!a.verbose)
+    log().set_level(spdlog::level::warn);
   auto model = fleet::load_fleet_file(a.fleet);
   if (!model) {
     std::fprintf(stderr, "ferry demo: %s\n", describe(model.error()).c_str());
@@ -121,11 +126,17 @@ int demo(const demo_args& a) {
   opts.fleet_opts.sim = world;
   opts.template_dirs = {a.templates};
   std::mutex out_mtx;
-  opts.notify = [&out_mtx, &a](const notification& n) {
-    if (!a.verbose)
+  opts.notify = [&out_mtx, &a, t0](const notification& n) {
+    // The drain's runs are the scheduler's: their notifications are their progress.
+    bool drain = n.run.rfind("drain-a4.", 0) == 0;
+    if (!a.verbose && !drain)
       return;
     std::lock_guard<std::mutex> g{out_mtx};
-    std::printf("  notify  %s: %s\n", n.event.c_str(), n.message.c_str());
+    auto since = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0);
+    std::printf("%6.2fs  %-20s %-18s %s: %s\n", since.count(),
+                drain ? ("drain " + n.run.substr(9)).c_str() : "notify", "",
+                n.event.c_str(), n.message.c_str());
+    std::fflush(stdout);
   };
   auto opened = engine::open(opts);
   if (!opened) {
@@ -146,14 +157,6 @@ int demo(const demo_args& a) {
   world->inject("sim://zone-a/a2", "migrate",
                 hv::sim_fault::fail(errc::aborted, "injected fault: the migration stream broke"));
   // db-1 also leaves a2; keep the fault for web-2 by starting db-1 only once web-2 failed.
-  size_t first_batch = runs.size();
-  for (int i = 0; i < 20; ++i) {
-    char vm[16];
-    std::snprintf(vm, sizeof vm, "drain-%02d", i);
-    demo_run r{"drain", "live-precopy", vm, {{"vm", value::of(std::string{vm})}}};
-    r.drain = true;
-    runs.push_back(std::move(r));
-  }
 
   std::printf("ferry demo: %zu hosts in 3 zones, simulated time x%.0f; templates from %s\n\n",
               (*model)->hosts.size(), a.speed, a.templates.c_str());
@@ -220,15 +223,33 @@ int demo(const demo_args& a) {
     return exit_engine_error;
   {
     std::lock_guard<std::mutex> g{out_mtx};
-    std::printf("\ndraining host a4: 20 VMs, at most 2 outbound migrations at once\n");
+    std::printf("\ndraining host a4 (batch drain-a4): 20 VMs with live-precopy; at most 2 out "
+                "of a4, 1 into each host, 3 in all\n");
   }
-  for (size_t i = first_batch; i < runs.size(); ++i)
-    if (!submit(runs[i]))
-      return exit_engine_error;
-  if (!wait_all(first_batch, runs.size()))
+  drain_request dr;
+  dr.host = "a4";
+  dr.limits.host_out = 2;
+  dr.limits.host_in = 1;
+  dr.limits.global = 3;
+  if (auto b = e.drain(dr); !b) {
+    std::fprintf(stderr, "ferry demo: %s\n", describe(b.error()).c_str());
     return exit_engine_error;
+  }
+  auto batch = e.wait_batch("drain-a4", std::chrono::minutes(5));
+  if (!batch) {
+    std::fprintf(stderr, "ferry demo: %s\n", describe(batch.error()).c_str());
+    return exit_engine_error;
+  }
+  for (auto& it : batch->items) {
+    demo_run r{"drain", "live-precopy", it.vm, {}};
+    r.drain = true;
+    r.id = it.run;
+    if (auto st = e.get(it.run))
+      r.state = *st;
+    runs.push_back(std::move(r));
+  }
   watches.clear();
-  auto peak = peak_concurrency(e, runs, "precopy");
+  auto peak = peak_out(e, runs);
 
   // The summary.
   std::printf("\n%-11s %-9s %-21s %-8s %-8s %10s %10s  %s\n", "run", "vm", "template", "from",
@@ -266,8 +287,10 @@ int demo(const demo_args& a) {
   std::printf("\nfailure: %s\n", failed.reason.c_str());
   auto a2 = world->domain("sim://zone-a/a2", "web-2");
   std::printf("         web-2 after the rollback: %s on a2\n", hv::to_string(a2.status));
-  std::printf("drain:   peak concurrent migrations out of a4: %zu (limit 2); a4 runs %zu VMs\n",
-              peak, world->domains("sim://zone-a/a4").size());
+  std::printf("drain:   %u of 20 moved; at most %zu at once out of a4 (journal; limit 2), %u "
+              "into one host (limit 1), %u in all (limit 3); a4 runs %zu VMs\n",
+              batch->succeeded, peak, batch->peak_host_in, batch->peak_running,
+              world->domains("sim://zone-a/a4").size());
   auto wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   auto m = world->metrics();
   std::printf("         %llu migrations finished, %llu failed; %.1f s simulated in %.1f s\n",
@@ -275,7 +298,8 @@ int demo(const demo_args& a) {
               static_cast<unsigned long long>(m.migrations_failed),
               static_cast<double>(m.now_ms) / 1000.0, wall);
   e.close();
-  if (peak > 2 || !as_expected || a2.status != hv::domain_status::running) {
+  if (peak > 2 || batch->peak_host_in > 1 || batch->peak_running > 3 || batch->succeeded != 20
+      || !as_expected || a2.status != hv::domain_status::running) {
     std::fprintf(stderr, "ferry demo: the scenario did not turn out as expected\n");
     return exit_failed;
   }
