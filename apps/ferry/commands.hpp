@@ -35,6 +35,9 @@ void add_fleet(CLI::App& app, std::function<int()>& action);
 caf::expected<template_ptr> find_template(const std::string& what, const std::string& dir,
                                           const kind_catalog& kinds);
 
+/// Registers `ferry batch` and `ferry drain`.
+void add_batch(CLI::App& app, std::function<int()>& action);
+
 /// Registers `ferry demo`.
 void add_demo(CLI::App& app, std::function<int()>& action);
 

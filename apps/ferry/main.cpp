@@ -1,6 +1,7 @@
 // ferry — the command-line interface. `ferry run FILE` runs a workflow definition on the
 // embedded engine; `ferry fleet FILE` and `ferry recommend FILE VM` show a fleet and rank
 // zones for a VM; `ferry templates` lists, shows, validates and renders migration templates;
+// `ferry batch FILE` and `ferry drain` run batches of migrations under limits;
 // the daemon's subcommands come with ferryd.
 #include <cstdio>
 
@@ -13,6 +14,7 @@ int main(int argc, char** argv) {
   ferry::cli::add_run(app, action);
   ferry::cli::add_fleet(app, action);
   ferry::cli::add_templates(app, action);
+  ferry::cli::add_batch(app, action);
   ferry::cli::add_demo(app, action);
   try {
     app.parse(argc, argv);

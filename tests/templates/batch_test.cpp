@@ -125,3 +125,14 @@ TEST_CASE("a drain batch holds every VM of the host or zone, and nothing else") 
   REQUIRE_FALSE(e);
   CHECK_THAT(message_of(e.error()), Catch::Contains("host \"c1\" runs no VM"));
 }
+
+TEST_CASE("the example batch reads and names VMs of the demo fleet") {
+  auto b = load_batch_file(std::string{FERRY_SOURCE_DIR} + "/examples/batch.textproto");
+  INFO((b ? "" : describe(b.error())));
+  REQUIRE(b);
+  auto m = fleet::load_fleet_file(std::string{FERRY_SOURCE_DIR} + "/examples/demo-fleet.textproto");
+  REQUIRE(m);
+  for (auto& it : b->items)
+    CHECK((*m)->find_vm(it.vm) != fleet::npos);
+  CHECK(b->fallback_template == "reboot");
+}
