@@ -396,8 +396,11 @@ void pump(scheduler_ptr self, batch_rt& b) {
   // The sources in the order of their best ready item; each may start several items.
   std::vector<std::pair<std::pair<int64_t, size_t>, fleet::index>> order;
   order.reserve(b.ready.size());
+  auto out_limit = spec.limits.host_out;
   for (auto& [src, set] : b.ready)
-    if (!set.empty())
+    if (!set.empty()
+        && (out_limit == 0 || src == npos || src >= b.host_out.size()
+            || b.host_out[src] < out_limit))
       order.emplace_back(*set.begin(), src);
   std::sort(order.begin(), order.end());
   bool blocked_everywhere = true;

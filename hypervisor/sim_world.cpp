@@ -10,6 +10,8 @@
 // collect run after mtx_ is released.
 #include "hypervisor/sim_world.hpp"
 
+#include <pthread.h>
+
 #include <cstdio>
 
 #include <algorithm>
@@ -227,6 +229,8 @@ void sim_world::run_to(uint64_t target_us) {
 }
 
 void sim_world::loop() {
+  // Named, so that tools (and the benchmarks) can tell the simulator's CPU from the engine's.
+  ::pthread_setname_np(::pthread_self(), "ferry.sim");
   std::unique_lock<std::mutex> lk(mtx_);
   while (!stop_) {
     auto target = clock_us();
