@@ -352,6 +352,15 @@ void engine::close() {
       return;
   }
   auto& p = *impl_;
+  // The scheduler first: it starts runs and writes its batches, and would find the engine
+  // gone. Batches not finished resume on the next open.
+  if (p.scheduler) {
+    caf::scoped_actor self{*p.sys};
+    self->monitor(p.scheduler);
+    self->send_exit(p.scheduler, caf::exit_reason::user_shutdown);
+    self->receive([](const caf::down_msg&) {});
+    p.scheduler = nullptr;
+  }
   {
     caf::scoped_actor self{*p.sys};
     self->request(p.front, caf::infinite, stop_atom::value)
@@ -372,9 +381,6 @@ void engine::close() {
   p.fleet.reset();
   caf::anon_send_exit(p.submitter, caf::exit_reason::user_shutdown);
   p.submitter = nullptr;
-  if (p.scheduler)
-    caf::anon_send_exit(p.scheduler, caf::exit_reason::user_shutdown);
-  p.scheduler = nullptr;
   p.journal = nullptr;
   p.front = nullptr;
   // Run actors point at the environment, so it goes after them; its handles go now, or the

@@ -617,6 +617,10 @@ void resume_runs(scheduler_ptr self, const std::string& name,
     if (b.rec.cancelled) {
       b.stopped = true;
       skip_waiting(self, b, "the batch was cancelled");
+    } else if (b.rec.finished) {
+      // Items of a finished batch without a run never started (no window, no room...).
+      b.stopped = true;
+      skip_waiting(self, b, "did not start");
     }
     for (size_t i = 0; i < b.items.size(); ++i)
       if (!b.stopped)

@@ -449,3 +449,36 @@ TEST_CASE("a batch resumes after the engine restarts on the same journal") {
   // Across the restart too.
   CHECK(peaks(spans)["all"] <= 2);
 }
+
+TEST_CASE("a finished batch reads back after a restart and starts nothing again") {
+  fleet_env f{true};
+  batch_spec b;
+  b.name = "past";
+  b.template_name = "live-precopy";
+  b.stop_on_failure = true;
+  b.limits.global = 1;
+  f.faults->arm("precopy", batch_run_id("past", "drain-00"));
+  for (auto& vm : {"drain-00", "drain-01"})
+    b.items.push_back({vm, {}, {}, 0, 0, {}});
+  b.items[0].priority = 1;
+  REQUIRE(f.eng->submit_batch(b));
+  auto before = f.finish("past");
+  CHECK(before.items[1].state == "skipped");
+  f.eng->close();
+  f.eng.reset();
+  f.faults->disarm();
+  f.open();
+  auto after = f.eng->get_batch("past");
+  REQUIRE(after);
+  CHECK(after->finished);
+  CHECK(after->items[0].state == "rolled_back");
+  CHECK(after->items[1].state == "skipped");
+  CHECK(after->running == 0);
+  CHECK_FALSE(f.eng->get(batch_run_id("past", "drain-01")));
+  CHECK(f.host_of("drain-01") == "a4");
+  auto all = f.eng->list_batches();
+  REQUIRE(all);
+  REQUIRE(all->size() == 1);
+  CHECK(all->front().name == "past");
+  CHECK(all->front().items.empty());
+}
