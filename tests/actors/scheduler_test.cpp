@@ -256,6 +256,24 @@ TEST_CASE("cross-zone runs share an inter-zone link within the batch's share") {
   CHECK(peaks(spans)["link"] == 1);
 }
 
+TEST_CASE("a zone limit holds across the runs touching the zone") {
+  fleet_env f;
+  batch_spec b;
+  b.name = "zoned";
+  b.template_name = "live-precopy";
+  b.limits.zone = 1;
+  auto vms = drain_vms();
+  for (int i = 0; i < 4; ++i)
+    b.items.push_back({vms[i], {}, {}, 0, 0, {}});
+  REQUIRE(f.eng->submit_batch(b));
+  auto s = f.finish("zoned");
+  CHECK(s.succeeded == 4);
+  std::vector<std::pair<std::string, std::pair<time_ms, time_ms>>> spans;
+  for (auto& it : s.items)
+    spans.push_back({"zone-a", f.span(it.run)});
+  CHECK(peaks(spans)["zone-a"] == 1);
+}
+
 TEST_CASE("a run admitted outside the maintenance window waits in SCHEDULED for it") {
   fleet_env f;
   batch_spec b;
