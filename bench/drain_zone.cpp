@@ -9,6 +9,7 @@
 // under 60 s of wall time. Exits 1 when a migration fails or a limit was exceeded.
 //   build/bench/drain_zone [--vms 30000] [--hosts 1000] [--host-out 2] [--host-in 2]
 //     [--template live-precopy] [--speed 20000] [--threads 2] [--journal rocksdb|memory]
+//     [--policy sharing|stealing]
 #include <sys/resource.h>
 #include <dirent.h>
 
@@ -107,6 +108,7 @@ int main(int argc, char** argv) {
   double speed = 20000;
   size_t threads = 2;
   std::string journal = "rocksdb";
+  std::string policy = "sharing";
   app.add_option("--vms", vms, "VMs in the drained zone (default 30000)");
   app.add_option("--hosts", hosts, "Hosts per zone (default 1000)");
   app.add_option("--host-out", host_out, "Migrations out of one host at once (default 2)");
@@ -116,6 +118,8 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "Engine threads (default 2)");
   app.add_option("--journal", journal, "rocksdb (default) or memory")
     ->check(CLI::IsMember({"rocksdb", "memory"}));
+  app.add_option("--policy", policy, "CAF scheduler policy: sharing (default) or stealing")
+    ->check(CLI::IsMember({"sharing", "stealing"}));
   CLI11_PARSE(app, argc, argv);
   log().set_level(spdlog::level::warn);
 
@@ -126,6 +130,7 @@ int main(int argc, char** argv) {
   auto world = std::make_shared<hv::sim_world>(so);
   engine_options opts;
   opts.threads = threads;
+  opts.scheduler_policy = policy;
   if (journal == "rocksdb")
     opts.journal_path = dir.path() + "/journal";
   opts.fleet = model;
