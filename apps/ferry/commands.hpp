@@ -38,6 +38,9 @@ caf::expected<template_ptr> find_template(const std::string& what, const std::st
 /// Registers `ferry batch` and `ferry drain`.
 void add_batch(CLI::App& app, std::function<int()>& action);
 
+/// Registers `ferry journal list|dump|verify|replay|export|import`.
+void add_journal(CLI::App& app, std::function<int()>& action);
+
 /// Registers `ferry demo`.
 void add_demo(CLI::App& app, std::function<int()>& action);
 

@@ -1,7 +1,8 @@
 // ferry — the command-line interface. `ferry run FILE` runs a workflow definition on the
 // embedded engine; `ferry fleet FILE` and `ferry recommend FILE VM` show a fleet and rank
 // zones for a VM; `ferry templates` lists, shows, validates and renders migration templates;
-// `ferry batch FILE` and `ferry drain` run batches of migrations under limits;
+// `ferry batch FILE` and `ferry drain` run batches of migrations under limits; `ferry journal`
+// lists, dumps, verifies, replays, exports and imports a journal;
 // the daemon's subcommands come with ferryd.
 #include <cstdio>
 
@@ -15,6 +16,7 @@ int main(int argc, char** argv) {
   ferry::cli::add_fleet(app, action);
   ferry::cli::add_templates(app, action);
   ferry::cli::add_batch(app, action);
+  ferry::cli::add_journal(app, action);
   ferry::cli::add_demo(app, action);
   try {
     app.parse(argc, argv);

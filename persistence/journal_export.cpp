@@ -1,0 +1,178 @@
+#include "persistence/journal_export.hpp"
+
+#include <istream>
+#include <map>
+#include <ostream>
+
+#include <google/protobuf/util/json_util.h>
+
+#include "common/errc.hpp"
+#include "ferry/v1/journal.pb.h"
+#include "persistence/codec.hpp"
+#include "persistence/store.hpp"
+#include "workflows/apply.hpp"
+#include "workflows/definition_codec.hpp"
+
+namespace ferry {
+
+caf::expected<uint64_t> export_jsonl(const store& st, const std::vector<run_id>& runs,
+                                     std::ostream& out) {
+  std::vector<run_id> ids = runs;
+  if (ids.empty()) {
+    auto err = st.for_each_checkpoint([&](std::string_view id, std::string_view) {
+      ids.emplace_back(id);
+      return true;
+    });
+    if (err)
+      return err;
+  } else {
+    for (auto& id : ids)
+      if (auto cp = st.checkpoint(id); !cp)
+        return make_error(errc::not_found, "export: run \"" + id + "\" is not in the journal");
+  }
+  google::protobuf::util::JsonPrintOptions opts;
+  opts.preserve_proto_field_names = true;
+  uint64_t n = 0;
+  v1::ExportedEvent line;
+  std::string json;
+  for (auto& id : ids) {
+    caf::error failure;
+    auto err = st.for_each_event_batch(id, 1, [&](uint64_t first, std::string_view bytes) {
+      v1::EventBatch batch;
+      if (!batch.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+        failure = make_error(errc::data_loss, "export: run \"" + id + "\": the events record at "
+                                                + std::to_string(first) + " is unreadable");
+        return false;
+      }
+      for (auto& ev : batch.events()) {
+        line.set_run(id);
+        line.set_batch(first);
+        *line.mutable_event() = ev;
+        json.clear();
+        (void) google::protobuf::util::MessageToJsonString(line, &json, opts);
+        out << json << '\n';
+        ++n;
+      }
+      return true;
+    });
+    if (err)
+      return err;
+    if (failure)
+      return failure;
+  }
+  out.flush();
+  return n;
+}
+
+namespace {
+
+struct imported_run {
+  /// batch -> its events, in order.
+  std::map<uint64_t, v1::EventBatch> batches;
+  uint64_t events = 0;
+  size_t first_line = 0;
+};
+
+} // namespace
+
+caf::expected<uint64_t> import_jsonl(std::istream& in, store& st) {
+  bool empty = true;
+  if (auto err = st.for_each_checkpoint([&](std::string_view, std::string_view) {
+        empty = false;
+        return false;
+      }))
+    return err;
+  if (!empty)
+    return make_error(errc::failed_precondition,
+                      "import: the journal already holds runs; import into an empty one");
+  std::map<run_id, imported_run> runs;
+  std::string text;
+  size_t line_no = 0;
+  uint64_t total = 0;
+  v1::ExportedEvent line;
+  while (std::getline(in, text)) {
+    ++line_no;
+    if (text.empty())
+      continue;
+    line.Clear();
+    auto status = google::protobuf::util::JsonStringToMessage(text, &line);
+    if (!status.ok())
+      return make_error(errc::invalid_argument, "import: line " + std::to_string(line_no)
+                                                  + ": not an exported event: "
+                                                  + std::string{status.message()});
+    if (line.run().empty() || line.batch() == 0 || !line.has_event())
+      return make_error(errc::invalid_argument, "import: line " + std::to_string(line_no)
+                                                  + ": needs run, batch and event");
+    auto& r = runs[line.run()];
+    if (r.events == 0)
+      r.first_line = line_no;
+    auto expected_seq = r.events + 1;
+    if (line.event().seq() != expected_seq)
+      return make_error(errc::invalid_argument,
+                        "import: line " + std::to_string(line_no) + ": run \"" + line.run()
+                          + "\": event " + std::to_string(line.event().seq()) + " where "
+                          + std::to_string(expected_seq) + " was expected (gapless, from 1)");
+    if (line.batch() > line.event().seq())
+      return make_error(errc::invalid_argument,
+                        "import: line " + std::to_string(line_no) + ": batch "
+                          + std::to_string(line.batch()) + " after its event");
+    *r.batches[line.batch()].add_events() = line.event();
+    ++r.events;
+    ++total;
+  }
+  // Every run checked and encoded before anything is written.
+  std::vector<transition_record> records;
+  for (auto& [id, r] : runs) {
+    auto head = "import: run \"" + id + "\" (from line " + std::to_string(r.first_line) + ")";
+    definition_ptr def;
+    run_state s;
+    s.id = id;
+    std::vector<transition_record> mine;
+    for (auto& [first, batch] : r.batches) {
+      auto bytes = batch.SerializeAsString();
+      auto evs = decode_events(bytes, def, [](const std::string& digest)
+                                 -> caf::expected<definition_ptr> {
+        return make_error(errc::not_found, "definition " + digest);
+      });
+      if (!evs)
+        return make_error(errc::invalid_argument, head + ": " + message_of(evs.error()));
+      for (auto& ev : *evs) {
+        if (auto err = apply(s, ev))
+          return make_error(errc::invalid_argument,
+                            head + ": event " + std::to_string(ev.seq) + ": " + message_of(err));
+      }
+      if (!def) {
+        if (!s.def)
+          return make_error(errc::invalid_argument, head + ": does not start with RUN_STARTED");
+        def = s.def;
+      }
+      transition_record rec;
+      rec.run = id;
+      rec.first_seq = first;
+      rec.events = std::move(bytes);
+      if (mine.empty()) {
+        rec.definition_digest = def->digest;
+        rec.definition = def->encoded;
+      }
+      mine.push_back(std::move(rec));
+    }
+    auto cp = encode_checkpoint(s);
+    for (auto& rec : mine)
+      rec.checkpoint = cp;
+    for (auto& rec : mine)
+      records.push_back(std::move(rec));
+  }
+  // In chunks: one atomic batch per chunk, synced.
+  std::vector<const transition_record*> chunk;
+  for (size_t i = 0; i < records.size(); ++i) {
+    chunk.push_back(&records[i]);
+    if (chunk.size() == 4096 || i + 1 == records.size()) {
+      if (auto err = st.write(chunk, true))
+        return err;
+      chunk.clear();
+    }
+  }
+  return total;
+}
+
+} // namespace ferry

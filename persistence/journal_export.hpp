@@ -1,0 +1,35 @@
+// Exporting a journal's events as JSON lines and importing such an export into an empty
+// journal (for offline analysis, archives, and moving runs between journals). One line per
+// event: a ferry.v1.ExportedEvent in JSON with the proto's field names —
+//   {"run":"r1","batch":"3","event":{"seq":"4","time_ms":"1700000000000","type":"TASK_STARTED",...}}
+// (64-bit numbers are strings, as in protobuf's JSON mapping). The export of a run holds its
+// whole definition (in its RUN_STARTED event); an import rebuilds every record of the run:
+// the same event batches, its definition, and its checkpoint replayed from the events.
+#pragma once
+
+#include <cstdint>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include <caf/expected.hpp>
+
+#include "common/ids.hpp"
+
+namespace ferry {
+
+class store;
+
+/// Writes the events of `runs` (every run, in id order, when empty) to `out`; returns how
+/// many. Errors: not_found naming a run that is not in the journal, data_loss naming a record
+/// that cannot be read.
+caf::expected<uint64_t> export_jsonl(const store& st, const std::vector<run_id>& runs,
+                                     std::ostream& out);
+
+/// Reads an export and writes its runs into `st`, which must hold no run. Returns how many
+/// events. Errors name the line (invalid_argument: not an ExportedEvent; a run whose events
+/// are not gapless from 1 or do not start with RUN_STARTED; events that do not replay), and
+/// nothing is written unless every line is good.
+caf::expected<uint64_t> import_jsonl(std::istream& in, store& st);
+
+} // namespace ferry
