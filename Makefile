@@ -3,7 +3,7 @@
 BUILD ?= build
 JOBS ?= 2
 BUILD_TYPE ?= RelWithDebInfo
-BENCHES := engine_throughput memory_per_run recovery fleet_scale drain_zone
+BENCHES := engine_throughput memory_per_run recovery fleet_scale drain_zone journal_verify
 
 .PHONY: all deps configure build demo test bench clean
 
