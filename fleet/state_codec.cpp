@@ -66,6 +66,23 @@ state_change encode_route(const address_route& r) {
   return {"addr/" + r.address, bytes(x)};
 }
 
+std::vector<std::string> lease_problems(const durable_state& s) {
+  std::vector<std::string> out;
+  for (auto& [partition, entry] : s.leases) {
+    auto& table = entry.first;
+    auto n = table.count(lease_state::primary);
+    if (n <= 1)
+      continue;
+    std::string hosts;
+    for (auto& l : table.leases)
+      if (l.state == lease_state::primary)
+        hosts += (hosts.empty() ? "" : ", ") + l.host;
+    out.push_back("partition " + partition + ": " + std::to_string(n) + " PRIMARY leases ("
+                  + hosts + ")");
+  }
+  return out;
+}
+
 state_change encode_volume_zone(const std::string& volume, const std::string& zone) {
   v1::VolumePlacement x;
   x.set_volume(volume);

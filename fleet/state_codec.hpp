@@ -59,6 +59,10 @@ state_change encode_route(const address_route& r);
 /// A volume's data now lives in `zone`.
 state_change encode_volume_zone(const std::string& volume, const std::string& zone);
 
+/// What is wrong with the fleet's durable state on its own (for `ferry journal verify`): a
+/// partition with more than one PRIMARY lease ("partition p0: 2 PRIMARY leases (h1, h2)").
+std::vector<std::string> lease_problems(const durable_state& s);
+
 /// Adds one record read back from the journal to `s`. Errors (data_loss) name the key.
 caf::error decode_record(std::string_view key, std::string_view value, durable_state& s);
 

@@ -8,6 +8,7 @@
 #include <iostream>
 #include <map>
 
+#include "actors/fleet_runtime.hpp"
 #include "apps/ferry/commands.hpp"
 #include "apps/ferry/output.hpp"
 #include "persistence/journal_export.hpp"
@@ -171,6 +172,22 @@ int verify(const journal_args& a) {
   auto rep = verify_journal(*r, a.runs, a.max_problems);
   if (!rep)
     return fail("verify", rep.error());
+  // The fleet's durable state: never two PRIMARY leases on a partition.
+  if (a.runs.empty()) {
+    rocksdb_store_options so;
+    so.read_only = true;
+    so.create_if_missing = false;
+    auto st = open_rocksdb_store(a.db, so);
+    if (!st)
+      return fail("verify", st.error());
+    auto fs = read_fleet_state(**st);
+    if (!fs) {
+      rep->problems.push_back("fleet records: " + describe(fs.error()));
+    } else {
+      for (auto& p : fleet::lease_problems(*fs))
+        rep->problems.push_back(std::move(p));
+    }
+  }
   if (a.json) {
     std::string problems;
     for (auto& p : rep->problems)

@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include "actors/engine.hpp"
+#include "actors/fleet_runtime.hpp"
+#include "fleet/state_codec.hpp"
 #include "persistence/codec.hpp"
 #include "persistence/journal_export.hpp"
 #include "persistence/journal_reader.hpp"
@@ -314,4 +316,23 @@ TEST_CASE("an import names the line of a bad export and writes nothing") {
     return false;
   }));
   CHECK_FALSE(any);
+}
+
+TEST_CASE("the fleet's records are checked for two PRIMARY leases on a partition") {
+  journal_dir dir{"leases"};
+  auto st = open_rw(dir.path);
+  fleet::lease_table good;
+  good.leases = {{"h1", fleet::lease_state::primary, 1}, {"h2", fleet::lease_state::standby, 1}};
+  fleet::lease_table bad;
+  bad.leases = {{"h1", fleet::lease_state::primary, 1}, {"h3", fleet::lease_state::primary, 2}};
+  transition_record rec;
+  rec.run = "r";
+  rec.checkpoint = "x";
+  rec.fleet = {fleet::encode_lease("p0", good, "s1"), fleet::encode_lease("p1", bad, "s1")};
+  REQUIRE(!st->write({&rec}, true));
+  auto fs = read_fleet_state(*st);
+  REQUIRE(fs);
+  auto problems = fleet::lease_problems(*fs);
+  REQUIRE(problems.size() == 1);
+  CHECK(problems[0] == "partition p1: 2 PRIMARY leases (h1, h3)");
 }
