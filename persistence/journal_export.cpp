@@ -64,6 +64,44 @@ caf::expected<uint64_t> export_jsonl(const store& st, const std::vector<run_id>&
   return n;
 }
 
+caf::expected<archive_result> archive_runs(store& st, time_ms before, std::ostream& out) {
+  std::vector<run_id> old;
+  caf::error failure;
+  auto err = st.for_each_checkpoint([&](std::string_view id, std::string_view bytes) {
+    auto s = summarize_checkpoint(bytes);
+    if (!s) {
+      failure = make_error(errc::data_loss, "archive: run \"" + std::string{id}
+                                              + "\": " + message_of(s.error()));
+      return false;
+    }
+    if (is_terminal(s->status) && s->updated < before)
+      old.emplace_back(id);
+    return true;
+  });
+  if (err)
+    return err;
+  if (failure)
+    return failure;
+  archive_result out_r;
+  if (old.empty())
+    return out_r;
+  auto n = export_jsonl(st, old, out);
+  if (!n)
+    return n.error();
+  out.flush();
+  if (!out)
+    return make_error(errc::unavailable, "archive: the archive could not be written; nothing "
+                                         "was removed");
+  for (auto& id : old)
+    if (auto e = st.remove_run(id))
+      return e;
+  if (auto e = st.compact())
+    return e;
+  out_r.runs = old.size();
+  out_r.events = *n;
+  return out_r;
+}
+
 namespace {
 
 struct imported_run {

@@ -14,6 +14,7 @@
 
 #include <caf/expected.hpp>
 
+#include "common/clock.hpp"
 #include "common/ids.hpp"
 
 namespace ferry {
@@ -31,5 +32,16 @@ caf::expected<uint64_t> export_jsonl(const store& st, const std::vector<run_id>&
 /// are not gapless from 1 or do not start with RUN_STARTED; events that do not replay), and
 /// nothing is written unless every line is good.
 caf::expected<uint64_t> import_jsonl(std::istream& in, store& st);
+
+struct archive_result {
+  uint64_t runs = 0;
+  uint64_t events = 0;
+};
+
+/// Retention: exports every run at rest (SUCCEEDED, ROLLED_BACK, ABORTED) last updated before
+/// `before` (ms since the epoch) to `out` (flushed and checked before anything is removed),
+/// then removes those runs from the journal and compacts it. A run still in flight, or
+/// FAILED (waiting for an operator), is kept whatever its age.
+caf::expected<archive_result> archive_runs(store& st, time_ms before, std::ostream& out);
 
 } // namespace ferry

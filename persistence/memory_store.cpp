@@ -86,6 +86,10 @@ public:
     return visit(batches_, f);
   }
 
+  caf::error compact() override {
+    return {};
+  }
+
   caf::error for_each_event_batch(
     const run_id& run, uint64_t from_seq,
     const std::function<bool(uint64_t, std::string_view)>& f) const override {

@@ -232,6 +232,17 @@ public:
     return {};
   }
 
+  caf::error compact() override {
+    rocksdb::CompactRangeOptions co;
+    co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+    for (auto* cf : {events_, runs_}) {
+      auto st = db_->CompactRange(co, cf, nullptr, nullptr);
+      if (!st.ok())
+        return translate(st, "journal " + path_ + ": compact");
+    }
+    return {};
+  }
+
 private:
   // Calls `f` for every record of a column family, in key order, until it returns false.
   caf::error scan(rocksdb::ColumnFamilyHandle* cf,

@@ -84,6 +84,9 @@ public:
 
   /// Removes a run's events and checkpoint (retention). Definitions stay.
   virtual caf::error remove_run(const run_id& run) = 0;
+
+  /// Compacts the events and checkpoints, so that removed runs free their space.
+  virtual caf::error compact() = 0;
 };
 
 struct rocksdb_store_options {

@@ -1,7 +1,9 @@
-// `ferry journal list|dump|verify|replay|export|import`: recovery tooling over a journal
-// directory. Every command but import opens the journal read-only (RocksDB's read-only mode:
-// safe beside a live engine or daemon, which it sees as of the moment it opened); import
-// writes into an empty journal. docs/journal-format.md describes what they read.
+// `ferry journal list|dump|verify|replay|export|archive|import`: recovery tooling over a
+// journal directory. Every command but archive and import opens the journal read-only
+// (RocksDB's read-only mode: safe beside a live engine or daemon, which it sees as of the
+// moment it opened); archive removes what it exported (refused while an engine holds the
+// journal); import writes into an empty journal. docs/journal-format.md describes what they read.
+#include <cctype>
 #include <cstdio>
 #include <ctime>
 #include <fstream>
@@ -28,6 +30,7 @@ struct journal_args {
   std::string out;
   std::string format = "jsonl";
   uint64_t until_seq = 0;
+  std::string older_than;
   std::string until_time;
   bool json = false;
   size_t max_problems = 1;
@@ -290,6 +293,54 @@ int import_cmd(const journal_args& a) {
   return exit_ok;
 }
 
+/// "7d", "12h", "30m", "90s", "500ms" -> ms.
+bool parse_age(const std::string& s, time_ms& out) {
+  size_t i = 0;
+  while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i])))
+    ++i;
+  if (i == 0 || i > 15)
+    return false;
+  auto n = std::stoll(s.substr(0, i));
+  auto unit = s.substr(i);
+  time_ms mult = unit == "ms" ? 1 : unit == "s" ? 1000 : unit == "m" ? 60000
+               : unit == "h" ? 3600000 : unit == "d" ? 86400000 : 0;
+  if (mult == 0)
+    return false;
+  out = n * mult;
+  return true;
+}
+
+int archive_cmd(const journal_args& a) {
+  time_ms age = 0;
+  if (!parse_age(a.older_than, age)) {
+    std::fprintf(stderr, "ferry journal archive: --older-than: expected a number and a unit "
+                         "(ms, s, m, h, d), got \"%s\"\n", a.older_than.c_str());
+    return exit_bad_input;
+  }
+  if (a.out.empty()) {
+    std::fprintf(stderr, "ferry journal archive: --out FILE is required\n");
+    return exit_bad_input;
+  }
+  // Opened read-write: refused while an engine holds the journal.
+  rocksdb_store_options so;
+  so.create_if_missing = false;
+  auto st = open_rocksdb_store(a.db, so);
+  if (!st)
+    return fail("archive", st.error());
+  std::ofstream out{a.out, std::ios::app};
+  if (!out) {
+    std::fprintf(stderr, "ferry journal archive: %s: cannot write\n", a.out.c_str());
+    return exit_bad_input;
+  }
+  auto r = archive_runs(**st, wall_now_ms() - age, out);
+  if (!r)
+    return fail("archive", r.error());
+  std::printf("archived %llu run(s), %llu event(s) to %s\n",
+              static_cast<unsigned long long>(r->runs),
+              static_cast<unsigned long long>(r->events), a.out.c_str());
+  return exit_ok;
+}
+
 } // namespace
 
 void add_journal(CLI::App& app, std::function<int()>& action) {
@@ -323,6 +374,11 @@ void add_journal(CLI::App& app, std::function<int()>& action) {
   e->add_option("runs", a->runs, "Run ids (default: every run)");
   e->add_option("--format", a->format, "jsonl (the only one)")->check(CLI::IsMember({"jsonl"}));
   e->add_option("-o,--out", a->out, "Write to this file (default: stdout)");
+  auto* ar = sub("archive", "Retention: export the runs at rest older than an age to a file "
+                            "(appended), remove them from the journal and compact it "
+                            "(not while an engine runs on it)", archive_cmd);
+  ar->add_option("--older-than", a->older_than, "Age: 7d, 12h, 30m, 90s, 500ms")->required();
+  ar->add_option("-o,--out", a->out, "The archive (JSON lines, as export)")->required();
   auto* i = sub("import", "Write an export into an empty journal", import_cmd);
   i->add_option("file", a->file, "The export (JSON lines)")->required();
 }
