@@ -6,6 +6,7 @@
 // text-format string (the custom kind plus the built-in `noop`), submits it, prints each event
 // once it is durable, waits for the run with engine::wait and a timeout, prints the final state
 // and closes. Exit status 0 when the run succeeded; 1 with a message otherwise.
+//   example_embed [JOURNAL_DIR]   (given: the journal is kept there, for journal_reader.cpp)
 #include <stdlib.h>
 
 #include <condition_variable>
@@ -138,10 +139,17 @@ int run(engine& e) {
 
 } // namespace
 
-int main() {
-  char dir[] = "/tmp/ferry-embed-XXXXXX";
-  if (::mkdtemp(dir) == nullptr)
-    return fail("cannot create a temporary directory");
+int main(int argc, char** argv) {
+  char tmp[] = "/tmp/ferry-embed-XXXXXX";
+  bool keep = argc > 1;
+  std::string dir = keep ? argv[1] : "";
+  if (keep) {
+    std::filesystem::remove_all(dir);
+  } else {
+    if (::mkdtemp(tmp) == nullptr)
+      return fail("cannot create a temporary directory");
+    dir = tmp;
+  }
   auto hv = std::make_shared<fake_hypervisor>();
   engine_options opts;
   opts.journal_path = dir;
@@ -151,7 +159,8 @@ int main() {
   hv->stop(); // no completion may arrive once the engine is closed
   if (eng)
     (*eng)->close();
-  std::filesystem::remove_all(dir);
+  if (!keep)
+    std::filesystem::remove_all(dir);
   if (rc == 0)
     std::printf("ok\n");
   return rc;
