@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <future>
 #include <mutex>
 #include <sstream>
@@ -408,4 +409,76 @@ TEST_CASE("archiving exports the old runs at rest, removes them and compacts the
   CHECK(*n == lines);
   st.reset();
   CHECK(verify(back.path).problems.empty());
+}
+
+namespace {
+
+/// The golden journal (tests/data/golden-journal-v1, written by this version of the engine
+/// with `ferry run`: a success after a retry, a rollback, a gate approved, a live-precopy
+/// migration on examples/fleet.textproto), copied so that nothing touches the checked-in one.
+std::string golden_copy(const journal_dir& dir) {
+  std::filesystem::copy(std::string{FERRY_SOURCE_DIR} + "/tests/data/golden-journal-v1",
+                        dir.path, std::filesystem::copy_options::recursive);
+  return dir.path;
+}
+
+void check_golden_runs(const journal_reader& r) {
+  auto runs = r.list_runs();
+  REQUIRE(runs);
+  std::map<std::string, std::pair<run_status, uint64_t>> got;
+  for (auto& s : *runs)
+    got[s.id] = {s.status, s.last_seq};
+  CHECK(got == std::map<std::string, std::pair<run_status, uint64_t>>{
+                 {"golden-gate", {run_status::succeeded, 10}},
+                 {"golden-migration", {run_status::succeeded, 28}},
+                 {"golden-ok", {run_status::succeeded, 11}},
+                 {"golden-undo", {run_status::rolled_back, 16}}});
+  auto undo = r.checkpoint("golden-undo");
+  REQUIRE(undo);
+  CHECK(undo->reason.find("task \"c\" failed after 2 attempts") == 0);
+  auto mig = r.checkpoint("golden-migration");
+  REQUIRE(mig);
+  CHECK(mig->def->labels.at("template") == "live-precopy");
+}
+
+} // namespace
+
+TEST_CASE("the golden journal reads, replays and verifies") {
+  journal_dir dir{"golden"};
+  golden_copy(dir);
+  auto r = journal_reader::open(dir.path);
+  INFO((r ? "" : describe(r.error())));
+  REQUIRE(r);
+  check_golden_runs(*r);
+  auto rep = verify_journal(*r, {}, 0);
+  REQUIRE(rep);
+  CHECK(rep->problems.empty());
+  CHECK(rep->events == 65);
+  // Its fleet records too.
+  rocksdb_store_options ro;
+  ro.read_only = true;
+  ro.create_if_missing = false;
+  auto st = open_rocksdb_store(dir.path, ro);
+  REQUIRE(st);
+  auto fs = read_fleet_state(**st);
+  REQUIRE(fs);
+  CHECK(fleet::lease_problems(*fs).empty());
+  CHECK(fs->vms.at("web-1").host == "a3");
+}
+
+TEST_CASE("the golden export imports into the same runs") {
+  journal_dir dir{"golden-import"};
+  std::ifstream in{std::string{FERRY_SOURCE_DIR} + "/tests/data/golden-journal-v1.jsonl"};
+  REQUIRE(in);
+  {
+    auto st = open_rw(dir.path);
+    auto n = import_jsonl(in, *st);
+    INFO((n ? "" : describe(n.error())));
+    REQUIRE(n);
+    CHECK(*n == 65);
+  }
+  auto r = journal_reader::open(dir.path);
+  REQUIRE(r);
+  check_golden_runs(*r);
+  CHECK(verify(dir.path).problems.empty());
 }
