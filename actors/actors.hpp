@@ -59,6 +59,7 @@ using template_atom = caf::atom_constant<caf::atom("template")>;
 using batch_atom = caf::atom_constant<caf::atom("batch")>;
 using observe_atom = caf::atom_constant<caf::atom("observe")>;
 using cancel_atom = caf::atom_constant<caf::atom("cancel")>;
+using archive_atom = caf::atom_constant<caf::atom("archive")>;
 // the fleet
 using reserve_atom = caf::atom_constant<caf::atom("reserve")>;
 using release_atom = caf::atom_constant<caf::atom("release")>;
@@ -278,6 +279,9 @@ using journal_actor = caf::typed_actor<
   caf::replies_to<template_atom, std::string, std::string>::with<bool>,
   /// Keeps a batch (name, encoded batch_record; empty removes it), durable when answered.
   caf::replies_to<batch_atom, std::string, std::string>::with<bool>,
+  /// Retention: appends the runs' events to the file (an export), removes the runs and
+  /// compacts; answers with the events archived.
+  caf::replies_to<archive_atom, std::vector<run_id>, std::string>::with<uint64_t>,
   /// Writes what is pending, then quits.
   caf::replies_to<stop_atom>::with<journal_stats>>;
 
@@ -295,6 +299,10 @@ using engine_actor = caf::typed_actor<
   /// Sends this actor `(status_atom, run_summary)` whenever a run comes to rest (the
   /// scheduler, which follows its batches' runs).
   caf::reacts_to<observe_atom, caf::actor>,
+  /// Retention: archives (journal: archive_atom) the runs at rest (SUCCEEDED, ROLLED_BACK,
+  /// ABORTED) last updated at or before the time into the file and forgets them; answers with how
+  /// many.
+  caf::replies_to<archive_atom, time_ms, std::string>::with<uint64_t>,
   /// From engine::open, which reads the journal (and spawns the runs it resumes) on its own
   /// thread, leaving the scheduler to the runs: registers these runs. Answers once done.
   caf::replies_to<recover_atom, std::vector<recovered_run>>::with<bool>,

@@ -5,7 +5,10 @@
 #include "actors/fleet_runtime.hpp"
 #include "actors/template_registry.hpp"
 
+#include <condition_variable>
+#include <filesystem>
 #include <future>
+#include <thread>
 #include <mutex>
 #include <unordered_map>
 
@@ -106,6 +109,10 @@ struct engine::impl {
   bool closed = false;
   uint64_t next_watch = 0;
   std::unordered_map<uint64_t, watcher_actor> watchers;
+  /// Retention's thread and how to stop it.
+  std::thread retention;
+  std::condition_variable retention_cv;
+  bool retention_stop = false;
 
   template <class R, class... Ts>
   caf::expected<R> call(caf::duration timeout, Ts&&... xs) {
@@ -207,6 +214,25 @@ struct engine::impl {
       .receive([&](R& r) { result = std::move(r); },
                [&](caf::error& e) { result = translate(std::move(e)); });
     return result;
+  }
+
+  /// Archives what is old enough every `retention.every` until told to stop.
+  void retention_loop(engine& e) {
+    auto& r = opts.retention;
+    std::unique_lock<std::mutex> lk{mtx};
+    while (!retention_stop) {
+      if (retention_cv.wait_for(lk, r.every, [this] { return retention_stop; }))
+        break;
+      lk.unlock();
+      auto file = r.archive_dir + "/runs-" + std::to_string(wall_now_ms()) + ".jsonl";
+      auto n = e.archive(r.age, file);
+      if (!n)
+        log().error("journal: retention: {}", describe(n.error()));
+      else if (*n > 0 && opts.notify)
+        opts.notify({"", "", "journal.archived",
+                     "archived " + std::to_string(*n) + " run(s) to " + file});
+      lk.lock();
+    }
   }
 
   /// Starts the scheduler and resumes the batches the journal holds that did not finish.
@@ -335,6 +361,20 @@ caf::expected<std::unique_ptr<engine>> engine::open(engine_options opts) {
     return n.error();
   if (auto err = eng->impl_->start_scheduler())
     return err;
+  auto& ret = eng->impl_->opts.retention;
+  if (ret.age.count() > 0) {
+    if (ret.archive_dir.empty())
+      return make_error(errc::invalid_argument,
+                        "engine options: field \"retention.archive_dir\": required with an age");
+    std::error_code ec;
+    std::filesystem::create_directories(ret.archive_dir, ec);
+    if (ec)
+      return make_error(errc::invalid_argument, "engine options: field "
+                                                "\"retention.archive_dir\": "
+                                                  + ret.archive_dir + ": " + ec.message());
+    auto* e = eng.get();
+    eng->impl_->retention = std::thread([e] { e->impl_->retention_loop(*e); });
+  }
   return eng;
 }
 
@@ -352,6 +392,14 @@ void engine::close() {
       return;
   }
   auto& p = *impl_;
+  if (p.retention.joinable()) {
+    {
+      std::lock_guard<std::mutex> guard{p.mtx};
+      p.retention_stop = true;
+    }
+    p.retention_cv.notify_all();
+    p.retention.join();
+  }
   // The scheduler first: it starts runs and writes its batches, and would find the engine
   // gone. Batches not finished resume on the next open.
   if (p.scheduler) {
@@ -479,6 +527,13 @@ caf::expected<batch_status> engine::submit_batch(const batch_spec& spec) {
   }
   return p.ask<batch_status>(p.scheduler, caf::duration{p.opts.call_timeout},
                              submit_atom::value, std::move(rec));
+}
+
+caf::expected<uint64_t> engine::archive(std::chrono::milliseconds older_than,
+                                        const std::string& file) {
+  auto& p = *impl_;
+  return p.ask<uint64_t>(p.front, caf::duration{std::chrono::minutes(30)}, archive_atom::value,
+                         wall_now_ms() - static_cast<time_ms>(older_than.count()), file);
 }
 
 caf::expected<batch_status> engine::drain(const drain_request& req) {

@@ -26,6 +26,18 @@ namespace ferry {
 
 class fleet_runtime;
 
+/// Retention: runs at rest for longer than `age` are archived (exported as JSON lines, see
+/// docs/journal-format.md) and removed from the journal, which is then compacted.
+struct retention_options {
+  /// 0: never (default).
+  std::chrono::milliseconds age{0};
+  /// Where each pass writes its archive, "runs-<ms since the epoch>.jsonl". Required with an
+  /// age.
+  std::string archive_dir;
+  /// How often a pass runs. Default: 1 h.
+  std::chrono::milliseconds every{3600000};
+};
+
 struct engine_options {
   /// Directory of the RocksDB journal; empty = an in-memory journal that does not survive
   /// the process. Default: "".
@@ -65,6 +77,9 @@ struct engine_options {
   /// executor; a result it returns is the attempt's result instead (the executor is not
   /// called). Called on engine threads; must be thread-safe and quick. Default: empty.
   std::function<std::optional<task_result>(const task_call&)> inject_fault;
+  /// Archiving old runs, on a thread of its own; each pass that archived runs is told to
+  /// `notify` (event "journal.archived"). Default: off.
+  retention_options retention;
 };
 
 struct submit_options {
@@ -186,6 +201,11 @@ public:
   /// Waits until the run comes to rest (SUCCEEDED, ROLLED_BACK, FAILED or ABORTED) and
   /// returns its state; deadline_exceeded after `timeout`.
   caf::expected<run_state> wait(const run_id& id, std::chrono::milliseconds timeout);
+
+  /// Retention now: archives the runs at rest last updated more than `older_than` ago into
+  /// `file` (appended; JSON lines as `ferry journal export`), removes them from the journal
+  /// and compacts it. Returns how many runs.
+  caf::expected<uint64_t> archive(std::chrono::milliseconds older_than, const std::string& file);
 
   /// Runs resumed when the engine opened.
   uint64_t recovered() const;

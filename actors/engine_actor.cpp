@@ -275,6 +275,25 @@ engine_actor::behavior_type engine_fn(engine_ptr self, std::shared_ptr<migration
       if (terminal)
         i->second.actor = nullptr;
     },
+    [=](archive_atom, time_ms before, const std::string& path) -> caf::result<uint64_t> {
+      auto& st = self->state;
+      std::vector<run_id> old;
+      for (auto& [id, e] : st.runs)
+        if (!e.actor && is_terminal(e.status) && e.updated <= before)
+          old.push_back(id);
+      if (old.empty())
+        return uint64_t{0};
+      auto rp = self->make_response_promise<uint64_t>();
+      self->request(st.env->journal, caf::infinite, archive_atom::value, old, path)
+        .then(
+          [self, old, rp](uint64_t) mutable {
+            for (auto& id : old)
+              self->state.runs.erase(id);
+            rp.deliver(static_cast<uint64_t>(old.size()));
+          },
+          [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+      return rp;
+    },
     [=](observe_atom, caf::actor& o) {
       self->state.observers.push_back(std::move(o));
     },

@@ -1,5 +1,9 @@
 #include "actors/journal.hpp"
 
+#include <fstream>
+
+#include "persistence/journal_export.hpp"
+
 #include <chrono>
 #include <unordered_set>
 
@@ -128,6 +132,18 @@ journal_actor::behavior_type journal(journal_ptr self, std::shared_ptr<store> st
       if (auto err = s.st->write_batch(name, encoded, s.opts.sync))
         return err;
       return true;
+    },
+    [=](archive_atom, const std::vector<run_id>& runs,
+        const std::string& path) -> caf::result<uint64_t> {
+      auto& s = self->state;
+      flush(self);
+      std::ofstream out{path, std::ios::app};
+      if (!out)
+        return make_error(errc::unavailable, "archive: " + path + ": cannot write");
+      auto r = archive_runs(*s.st, runs, out);
+      if (!r)
+        return r.error();
+      return r->events;
     },
     [=](stop_atom) {
       while (!self->state.pending.empty())

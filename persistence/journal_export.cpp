@@ -74,7 +74,7 @@ caf::expected<archive_result> archive_runs(store& st, time_ms before, std::ostre
                                               + "\": " + message_of(s.error()));
       return false;
     }
-    if (is_terminal(s->status) && s->updated < before)
+    if (is_terminal(s->status) && s->updated <= before)
       old.emplace_back(id);
     return true;
   });
@@ -82,22 +82,27 @@ caf::expected<archive_result> archive_runs(store& st, time_ms before, std::ostre
     return err;
   if (failure)
     return failure;
+  return archive_runs(st, old, out);
+}
+
+caf::expected<archive_result> archive_runs(store& st, const std::vector<run_id>& runs,
+                                           std::ostream& out) {
   archive_result out_r;
-  if (old.empty())
+  if (runs.empty())
     return out_r;
-  auto n = export_jsonl(st, old, out);
+  auto n = export_jsonl(st, runs, out);
   if (!n)
     return n.error();
   out.flush();
   if (!out)
     return make_error(errc::unavailable, "archive: the archive could not be written; nothing "
                                          "was removed");
-  for (auto& id : old)
+  for (auto& id : runs)
     if (auto e = st.remove_run(id))
       return e;
   if (auto e = st.compact())
     return e;
-  out_r.runs = old.size();
+  out_r.runs = runs.size();
   out_r.events = *n;
   return out_r;
 }

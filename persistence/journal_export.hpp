@@ -38,10 +38,14 @@ struct archive_result {
   uint64_t events = 0;
 };
 
-/// Retention: exports every run at rest (SUCCEEDED, ROLLED_BACK, ABORTED) last updated before
+/// Retention: exports every run at rest (SUCCEEDED, ROLLED_BACK, ABORTED) last updated at or before
 /// `before` (ms since the epoch) to `out` (flushed and checked before anything is removed),
 /// then removes those runs from the journal and compacts it. A run still in flight, or
 /// FAILED (waiting for an operator), is kept whatever its age.
 caf::expected<archive_result> archive_runs(store& st, time_ms before, std::ostream& out);
+
+/// The same for the runs named (the engine's retention, which knows which runs are at rest).
+caf::expected<archive_result> archive_runs(store& st, const std::vector<run_id>& runs,
+                                           std::ostream& out);
 
 } // namespace ferry

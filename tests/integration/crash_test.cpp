@@ -19,6 +19,7 @@
 
 #include "fleet/state_codec.hpp"
 #include "persistence/journal_reader.hpp"
+#include "persistence/journal_verify.hpp"
 #include "persistence/store.hpp"
 #include "tests/integration/crash_workload.hpp"
 #include "tests/support/test_kinds.hpp"
@@ -181,6 +182,14 @@ TEST_CASE("a controller killed with SIGKILL at random points loses no run and ap
     REQUIRE(replayed);
     CHECK(diff(*checkpoint, *replayed).empty());
   }
+  // The whole journal verifies, as `ferry journal verify` checks it, after the crashes.
+  auto rep = verify_journal(*reader, {}, 0);
+  REQUIRE(rep);
+  for (auto& p : rep->problems)
+    FAIL_CHECK(p);
+  CHECK(rep->runs == static_cast<uint64_t>(runs));
+  for (auto& p : fleet::lease_problems(fleet_state))
+    FAIL_CHECK(p);
   // Both outcomes occur in the workload.
   CHECK(by_status[run_status::succeeded] > 0);
   CHECK(by_status[run_status::rolled_back] > 0);
