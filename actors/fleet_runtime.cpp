@@ -2,6 +2,8 @@
 // helpers over them.
 #include "actors/fleet_runtime.hpp"
 
+#include "persistence/codec.hpp"
+
 #include <algorithm>
 
 #include <unordered_map>
@@ -296,6 +298,41 @@ caf::expected<lease_reply> fleet_runtime::lease(const std::string& partition,
   if (!p)
     return make_error(errc::not_found, "partition \"" + partition + "\" is not in the fleet");
   return ask<lease_reply>(sys_, opts_.call_timeout, p, lease_atom::value, req);
+}
+
+caf::expected<std::vector<std::string>> fleet_history_problems(const store& st,
+                                                               size_t max_problems) {
+  fleet::durable_state s;
+  std::vector<std::string> out;
+  caf::error bad;
+  auto err = st.for_each_fleet_history([&](std::string_view, std::string_view bytes) {
+    auto h = decode_fleet_history(bytes);
+    if (!h) {
+      bad = h.error();
+      return false;
+    }
+    for (auto& c : h->changes) {
+      if (c.key.rfind("lease/", 0) != 0 || c.value.empty())
+        continue;
+      if ((bad = fleet::decode_record(c.key, c.value, s)))
+        return false;
+      fleet::durable_state one;
+      auto partition = c.key.substr(6);
+      one.leases[partition] = s.leases[partition];
+      for (auto& p : fleet::lease_problems(one)) {
+        out.push_back("run " + h->run + ", transition at event " + std::to_string(h->first_seq)
+                      + ": " + p);
+        if (max_problems != 0 && out.size() >= max_problems)
+          return false;
+      }
+    }
+    return true;
+  });
+  if (err)
+    return err;
+  if (bad)
+    return bad;
+  return out;
 }
 
 caf::expected<fleet::durable_state> read_fleet_state(const store& st) {

@@ -72,6 +72,13 @@ private:
   std::shared_ptr<hv::sim_world> sim_;
 };
 
+/// Replays the journal's fleet history (the lease records each transition wrote, in write
+/// order) and reports every point where a partition had more than one PRIMARY lease, each
+/// naming the run and transition ("run r1, transition at event 12: partition p0: 2 PRIMARY
+/// leases (h1, h2)"); at most `max_problems` (0: all). Errors: a record that cannot be read.
+caf::expected<std::vector<std::string>> fleet_history_problems(const store& st,
+                                                               size_t max_problems = 1);
+
 /// Reads the fleet state the journal holds. Errors name the record that cannot be decoded.
 caf::expected<fleet::durable_state> read_fleet_state(const store& st);
 

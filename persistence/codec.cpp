@@ -248,6 +248,31 @@ checkpoint_summary summarize(const run_state& s) {
   return r;
 }
 
+std::string encode_fleet_history(const std::string& run, uint64_t first_seq,
+                                 const state_changes& changes) {
+  v1::FleetHistory h;
+  h.set_run(run);
+  h.set_first_seq(first_seq);
+  for (auto& c : changes) {
+    auto* pc = h.add_changes();
+    pc->set_key(c.key);
+    pc->set_value(c.value);
+  }
+  return h.SerializeAsString();
+}
+
+caf::expected<fleet_history_entry> decode_fleet_history(std::string_view bytes) {
+  v1::FleetHistory h;
+  if (!h.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
+    return make_error(errc::data_loss, "fleet history record: not a FleetHistory");
+  fleet_history_entry out;
+  out.run = h.run();
+  out.first_seq = h.first_seq();
+  for (auto& c : h.changes())
+    out.changes.push_back({c.key(), c.value()});
+  return out;
+}
+
 caf::expected<checkpoint_summary> summarize_checkpoint(std::string_view bytes) {
   v1::RunCheckpoint p;
   if (!p.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))

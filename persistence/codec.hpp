@@ -10,6 +10,7 @@
 
 #include <caf/expected.hpp>
 
+#include "common/state_change.hpp"
 #include "workflows/run_state.hpp"
 
 namespace ferry {
@@ -34,6 +35,16 @@ std::string encode_checkpoint(const run_state& s);
 /// Decodes a checkpoint; its definition comes from `lookup`.
 caf::expected<run_state> decode_checkpoint(std::string_view bytes,
                                            const definition_lookup& lookup);
+
+/// One transition's fleet records, for the fleet_history column family (FleetHistory).
+struct fleet_history_entry {
+  std::string run;
+  uint64_t first_seq = 0;
+  state_changes changes;
+};
+std::string encode_fleet_history(const std::string& run, uint64_t first_seq,
+                                 const state_changes& changes);
+caf::expected<fleet_history_entry> decode_fleet_history(std::string_view bytes);
 
 /// A checkpoint's run id, status and definition name without building the state.
 struct checkpoint_summary {

@@ -2,6 +2,7 @@
 
 #include <istream>
 #include <map>
+#include <set>
 #include <ostream>
 
 #include <google/protobuf/util/json_util.h>
@@ -100,6 +101,26 @@ caf::expected<archive_result> archive_runs(store& st, const std::vector<run_id>&
   for (auto& id : runs)
     if (auto e = st.remove_run(id))
       return e;
+  // Their fleet history goes with them.
+  std::set<std::string> gone(runs.begin(), runs.end());
+  std::vector<std::string> keys;
+  caf::error bad_history;
+  auto err = st.for_each_fleet_history([&](std::string_view key, std::string_view bytes) {
+    auto h = decode_fleet_history(bytes);
+    if (!h) {
+      bad_history = h.error();
+      return false;
+    }
+    if (gone.count(h->run) != 0)
+      keys.emplace_back(key);
+    return true;
+  });
+  if (err)
+    return err;
+  if (bad_history)
+    return bad_history;
+  if (auto e = st.remove_fleet_history(keys))
+    return e;
   if (auto e = st.compact())
     return e;
   out_r.runs = runs.size();

@@ -2,6 +2,7 @@
 //   events:      run id, 0x00, big-endian uint64 sequence of the batch's first event
 //   runs:        run id
 //   definitions: hex SHA-256 digest of the definition's canonical encoding
+//   fleet_history: big-endian uint64, from 1, in write order
 // Run ids never contain 0x00, so one run's events are one contiguous, ordered key range.
 // Pure; any thread.
 #pragma once
@@ -38,6 +39,21 @@ inline bool parse_event_key(std::string_view key, std::string_view& run, uint64_
   for (size_t i = key.size() - 8; i < key.size(); ++i)
     seq = (seq << 8) | static_cast<unsigned char>(key[i]);
   return true;
+}
+
+/// A fleet_history key: big-endian, so that keys sort in write order.
+inline std::string big_endian(uint64_t n) {
+  std::string key(8, '\0');
+  for (int i = 7; i >= 0; --i, n >>= 8)
+    key[static_cast<size_t>(i)] = static_cast<char>(n & 0xff);
+  return key;
+}
+
+inline uint64_t from_big_endian(const char* p) {
+  uint64_t n = 0;
+  for (int i = 0; i < 8; ++i)
+    n = (n << 8) | static_cast<unsigned char>(p[i]);
+  return n;
 }
 
 } // namespace ferry

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common/errc.hpp"
+#include "persistence/codec.hpp"
 #include "persistence/keys.hpp"
 #include "persistence/store.hpp"
 
@@ -31,6 +32,9 @@ public:
         else
           fleet_[c.key] = c.value;
       }
+      if (!r->fleet.empty())
+        history_[big_endian(next_history_++)] =
+          encode_fleet_history(r->run, r->first_seq, r->fleet);
     }
     return {};
   }
@@ -87,6 +91,18 @@ public:
   }
 
   caf::error compact() override {
+    return {};
+  }
+
+  caf::error for_each_fleet_history(
+    const std::function<bool(std::string_view, std::string_view)>& f) const override {
+    return visit(history_, f);
+  }
+
+  caf::error remove_fleet_history(const std::vector<std::string>& keys) override {
+    std::lock_guard<std::mutex> guard{mtx_};
+    for (auto& k : keys)
+      history_.erase(k);
     return {};
   }
 
@@ -157,6 +173,8 @@ private:
   std::map<std::string, std::string> fleet_;
   std::map<std::string, std::string> templates_;
   std::map<std::string, std::string> batches_;
+  std::map<std::string, std::string> history_;
+  uint64_t next_history_ = 1;
 };
 
 } // namespace

@@ -1,6 +1,8 @@
 // The RocksDB store: column families `events`, `runs`, `definitions`, `fleet`, `templates`
 // and `batches`; one WriteBatch per call to write(), synced through the WAL when asked. The only file (with its
 // reader side) that includes <rocksdb/...>; rocksdb::Status is translated here, once.
+#include <algorithm>
+
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
 #include <rocksdb/slice.h>
@@ -11,6 +13,7 @@
 #include <rocksdb/write_batch.h>
 
 #include "common/errc.hpp"
+#include "persistence/codec.hpp"
 #include "persistence/keys.hpp"
 #include "persistence/store.hpp"
 
@@ -71,6 +74,14 @@ public:
         templates_ = h;
       else if (h->GetName() == "batches")
         batches_ = h;
+      else if (h->GetName() == "fleet_history")
+        history_ = h;
+    }
+    if (history_) {
+      std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, history_)};
+      it->SeekToLast();
+      if (it->Valid() && it->key().size() == 8)
+        next_history_ = from_big_endian(it->key().data()) + 1;
     }
   }
 
@@ -89,6 +100,7 @@ public:
 
   caf::error write(const std::vector<const transition_record*>& batch, bool sync) override {
     rocksdb::WriteBatch wb;
+    uint64_t history_added = 0;
     for (auto* r : batch) {
       if (!r->events.empty())
         wb.Put(events_, event_key(r->run, r->first_seq), r->events);
@@ -101,6 +113,9 @@ public:
         else
           wb.Put(fleet_, c.key, c.value);
       }
+      if (!r->fleet.empty() && history_)
+        wb.Put(history_, big_endian(next_history_ + history_added++),
+               encode_fleet_history(r->run, r->first_seq, r->fleet));
     }
     rocksdb::WriteOptions wo;
     wo.sync = sync;
@@ -108,6 +123,7 @@ public:
     if (!st.ok())
       return translate(st, "journal " + path_ + ": write of " + std::to_string(batch.size())
                              + " transitions");
+    next_history_ += history_added;
     return {};
   }
 
@@ -217,6 +233,25 @@ public:
     return scan(batches_, f, "read batches");
   }
 
+  caf::error for_each_fleet_history(
+    const std::function<bool(std::string_view, std::string_view)>& f) const override {
+    return scan(history_, f, "read fleet history");
+  }
+
+  caf::error remove_fleet_history(const std::vector<std::string>& keys) override {
+    if (!history_ || keys.empty())
+      return {};
+    rocksdb::WriteBatch wb;
+    for (auto& k : keys)
+      wb.Delete(history_, k);
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    auto st = db_->Write(wo, &wb);
+    if (!st.ok())
+      return translate(st, "journal " + path_ + ": trim fleet history");
+    return {};
+  }
+
   caf::error remove_run(const run_id& run) override {
     rocksdb::WriteBatch wb;
     auto prefix = event_prefix(run);
@@ -235,7 +270,9 @@ public:
   caf::error compact() override {
     rocksdb::CompactRangeOptions co;
     co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
-    for (auto* cf : {events_, runs_}) {
+    for (auto* cf : {events_, runs_, history_}) {
+      if (cf == nullptr)
+        continue;
       auto st = db_->CompactRange(co, cf, nullptr, nullptr);
       if (!st.ok())
         return translate(st, "journal " + path_ + ": compact");
@@ -248,6 +285,9 @@ private:
   caf::error scan(rocksdb::ColumnFamilyHandle* cf,
                   const std::function<bool(std::string_view, std::string_view)>& f,
                   const char* what) const {
+    // A column family a journal written by an earlier version does not have (read-only).
+    if (cf == nullptr)
+      return {};
     rocksdb::ReadOptions ro;
     ro.fill_cache = false;
     ro.total_order_seek = true;
@@ -272,6 +312,9 @@ private:
   rocksdb::ColumnFamilyHandle* fleet_ = nullptr;
   rocksdb::ColumnFamilyHandle* templates_ = nullptr;
   rocksdb::ColumnFamilyHandle* batches_ = nullptr;
+  rocksdb::ColumnFamilyHandle* history_ = nullptr;
+  /// The key of the next fleet_history record.
+  uint64_t next_history_ = 1;
   bool read_only_ = false;
 };
 
@@ -310,6 +353,21 @@ caf::expected<std::unique_ptr<store>> open_rocksdb_store(const std::string& path
   cfs.emplace_back("fleet", cf_opts);
   cfs.emplace_back("templates", cf_opts);
   cfs.emplace_back("batches", cf_opts);
+  cfs.emplace_back("fleet_history", cf_opts);
+  if (opts.read_only) {
+    // A journal written by an earlier version may lack the newer column families: open
+    // those it has (their readers see nothing).
+    std::vector<std::string> present;
+    auto ls = rocksdb::DB::ListColumnFamilies(db_opts, path, &present);
+    if (!ls.ok())
+      return translate(ls, "journal " + path + ": open");
+    cfs.erase(std::remove_if(cfs.begin(), cfs.end(),
+                             [&](const rocksdb::ColumnFamilyDescriptor& d) {
+                               return std::find(present.begin(), present.end(), d.name)
+                                      == present.end();
+                             }),
+              cfs.end());
+  }
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   rocksdb::Status st;

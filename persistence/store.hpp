@@ -82,6 +82,14 @@ public:
   virtual caf::error for_each_batch(
     const std::function<bool(std::string_view, std::string_view)>& f) const = 0;
 
+  /// Calls `f(key, FleetHistory)` for every fleet_history record, in write order, until it
+  /// returns false. (Journals written before the column family existed have none.)
+  virtual caf::error for_each_fleet_history(
+    const std::function<bool(std::string_view, std::string_view)>& f) const = 0;
+
+  /// Removes fleet_history records by key (retention).
+  virtual caf::error remove_fleet_history(const std::vector<std::string>& keys) = 0;
+
   /// Removes a run's events and checkpoint (retention). Definitions stay.
   virtual caf::error remove_run(const run_id& run) = 0;
 

@@ -190,6 +190,13 @@ int verify(const journal_args& a) {
       for (auto& p : fleet::lease_problems(*fs))
         rep->problems.push_back(std::move(p));
     }
+    // And at every point of the fleet's history.
+    auto hist = fleet_history_problems(**st, a.max_problems);
+    if (!hist)
+      rep->problems.push_back("fleet history: " + describe(hist.error()));
+    else
+      for (auto& p : *hist)
+        rep->problems.push_back(std::move(p));
   }
   if (a.json) {
     std::string problems;

@@ -17,6 +17,7 @@
 #include <random>
 #include <set>
 
+#include "actors/fleet_runtime.hpp"
 #include "fleet/state_codec.hpp"
 #include "persistence/journal_reader.hpp"
 #include "persistence/journal_verify.hpp"
@@ -190,6 +191,24 @@ TEST_CASE("a controller killed with SIGKILL at random points loses no run and ap
   CHECK(rep->runs == static_cast<uint64_t>(runs));
   for (auto& p : fleet::lease_problems(fleet_state))
     FAIL_CHECK(p);
+  // And never two PRIMARY leases at any point of the fleet's history.
+  {
+    rocksdb_store_options ro;
+    ro.read_only = true;
+    ro.create_if_missing = false;
+    auto st = open_rocksdb_store(db, ro);
+    REQUIRE(st);
+    size_t records = 0;
+    REQUIRE(!(*st)->for_each_fleet_history([&](std::string_view, std::string_view) {
+      ++records;
+      return true;
+    }));
+    CHECK(records > static_cast<size_t>(runs));
+    auto hist = fleet_history_problems(**st, 0);
+    REQUIRE(hist);
+    for (auto& p : *hist)
+      FAIL_CHECK(p);
+  }
   // Both outcomes occur in the workload.
   CHECK(by_status[run_status::succeeded] > 0);
   CHECK(by_status[run_status::rolled_back] > 0);

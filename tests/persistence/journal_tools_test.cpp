@@ -662,3 +662,70 @@ TEST_CASE("retention archives on its own and says so") {
   REQUIRE_FALSE(r);
   CHECK_THAT(message_of(r.error()), Catch::Contains("retention.archive_dir"));
 }
+
+TEST_CASE("the fleet's history is replayed: two PRIMARY leases at any point are found, and "
+          "archiving a run takes its history with it") {
+  journal_dir dir{"history"};
+  auto st = open_rw(dir.path);
+  using fleet::lease_state;
+  auto table = [](std::vector<fleet::lease> ls) {
+    fleet::lease_table t;
+    t.leases = std::move(ls);
+    return t;
+  };
+  // Run r: h1 PRIMARY; then, for one transition, h1 and h2 both PRIMARY; then h2 alone.
+  // Run q: its own partition, always sound.
+  std::vector<transition_record> recs(4);
+  recs[0].run = "r";
+  recs[0].first_seq = 1;
+  recs[0].fleet = {fleet::encode_lease("p0", table({{"h1", lease_state::primary, 1}}), "s")};
+  recs[1].run = "q";
+  recs[1].first_seq = 1;
+  recs[1].fleet = {fleet::encode_lease("p9", table({{"h5", lease_state::primary, 1}}), "s")};
+  recs[2].run = "r";
+  recs[2].first_seq = 2;
+  recs[2].fleet = {fleet::encode_lease(
+    "p0", table({{"h1", lease_state::primary, 1}, {"h2", lease_state::primary, 2}}), "s")};
+  recs[3].run = "r";
+  recs[3].first_seq = 3;
+  recs[3].fleet = {fleet::encode_lease(
+    "p0", table({{"h1", lease_state::deactivated, 3}, {"h2", lease_state::primary, 2}}), "s")};
+  for (auto& r : recs) {
+    r.checkpoint = "x";
+    REQUIRE(!st->write({&r}, true));
+  }
+  // Now: sound.
+  auto now = read_fleet_state(*st);
+  REQUIRE(now);
+  CHECK(fleet::lease_problems(*now).empty());
+  // But not at every point.
+  auto hist = fleet_history_problems(*st, 0);
+  REQUIRE(hist);
+  CHECK(*hist == std::vector<std::string>{
+                   "run r, transition at event 2: partition p0: 2 PRIMARY leases (h1, h2)"});
+  // Archiving r removes its history; q's stays.
+  std::stringstream out;
+  REQUIRE(archive_runs(*st, std::vector<run_id>{"r"}, out));
+  std::vector<std::string> left;
+  REQUIRE(!st->for_each_fleet_history([&](std::string_view, std::string_view bytes) {
+    auto h = decode_fleet_history(bytes);
+    REQUIRE(h);
+    left.push_back(h->run);
+    return true;
+  }));
+  CHECK(left == std::vector<std::string>{"q"});
+  // Reopened, the history goes on after its last record.
+  st.reset();
+  st = open_rw(dir.path);
+  transition_record more;
+  more.run = "q";
+  more.first_seq = 2;
+  more.checkpoint = "x";
+  more.fleet = {fleet::encode_lease("p9", table({{"h5", lease_state::primary, 1},
+                                                 {"h6", lease_state::primary, 1}}), "s")};
+  REQUIRE(!st->write({&more}, true));
+  hist = fleet_history_problems(*st, 0);
+  REQUIRE(hist);
+  REQUIRE(hist->size() == 1);
+  CHECK((*hist)[0] == "run q, transition at event 2: partition p9: 2 PRIMARY leases (h5, h6)");
+}
