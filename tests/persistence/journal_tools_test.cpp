@@ -729,3 +729,33 @@ TEST_CASE("the fleet's history is replayed: two PRIMARY leases at any point are 
   REQUIRE(hist->size() == 1);
   CHECK((*hist)[0] == "run q, transition at event 2: partition p9: 2 PRIMARY leases (h5, h6)");
 }
+
+TEST_CASE("the tools read a journal while an engine has it open") {
+  journal_dir dir{"live"};
+  engine_options opts;
+  opts.journal_path = dir.path;
+  opts.threads = 2;
+  auto e = engine::open(opts);
+  REQUIRE(e);
+  auto d = (*e)->load(ok_def);
+  REQUIRE(d);
+  submit_options so;
+  so.id = "seen";
+  REQUIRE((*e)->submit(*d, so));
+  REQUIRE((*e)->wait("seen", 30s));
+  // Read-only, beside the engine: it sees the journal as of the moment it opened.
+  auto r = journal_reader::open(dir.path);
+  INFO((r ? "" : describe(r.error())));
+  REQUIRE(r);
+  auto runs = r->list_runs();
+  REQUIRE(runs);
+  REQUIRE(runs->size() == 1);
+  CHECK(runs->front().status == run_status::succeeded);
+  auto rep = verify_journal(*r, {}, 0);
+  REQUIRE(rep);
+  CHECK(rep->problems.empty());
+  // A writer is refused while the engine holds it.
+  auto w = open_rocksdb_store(dir.path);
+  CHECK_FALSE(w);
+  (*e)->close();
+}
