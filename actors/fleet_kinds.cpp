@@ -1,4 +1,5 @@
 #include "actors/fleet_kinds.hpp"
+#include "actors/fleet_kind_base.hpp"
 
 #include <caf/all.hpp>
 
@@ -20,19 +21,11 @@ void ask(caf::actor_system& sys, const task_call& call, completion done, Handle 
   });
 }
 
-class fleet_kind : public task_executor {
+class fleet_kind : public fleet_kind_base {
 public:
-  fleet_kind(caf::actor_system& sys, fleet_handles_ptr fleet, kind_spec spec)
-    : sys_(sys), fleet_(std::move(fleet)), spec_(std::move(spec)) {
-  }
-  kind_spec spec() const override {
-    return spec_;
-  }
+  using fleet_kind_base::fleet_kind_base;
 
 protected:
-  const fleet::model& model() const {
-    return *fleet_->model;
-  }
   // Looks `name` up with `find`; reports not_found through `done` when absent.
   template <class Find>
   bool lookup(Find find, const std::string& what, const std::string& name, fleet::index& out,
@@ -45,10 +38,6 @@ protected:
     }
     return true;
   }
-
-  caf::actor_system& sys_;
-  fleet_handles_ptr fleet_;
-  kind_spec spec_;
 };
 
 task_result changes_only(state_changes& c) {

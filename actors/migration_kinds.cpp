@@ -1,4 +1,5 @@
 #include "actors/migration_kinds.hpp"
+#include "actors/fleet_kind_base.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -30,19 +31,11 @@ task_result refused(errc code, const std::string& msg) {
   return task_result::failure(code, msg, false);
 }
 
-class kind_base : public task_executor {
+class kind_base : public fleet_kind_base {
 public:
-  kind_base(caf::actor_system& sys, fleet_handles_ptr fleet, kind_spec spec)
-    : sys_(sys), fleet_(std::move(fleet)), spec_(std::move(spec)) {
-  }
-  kind_spec spec() const override {
-    return spec_;
-  }
+  using fleet_kind_base::fleet_kind_base;
 
 protected:
-  const fleet::model& model() const {
-    return *fleet_->model;
-  }
   /// Host index of `name`; reports not_found through `done` when absent.
   fleet::index host_index(const std::string& name, completion& done) const {
     auto h = model().find_host(name);
@@ -60,10 +53,6 @@ protected:
       done(refused(errc::not_found, "VM \"" + name + "\" is not in the fleet"));
     return v;
   }
-
-  caf::actor_system& sys_;
-  fleet_handles_ptr fleet_;
-  kind_spec spec_;
 };
 
 // -- vm.migrate --------------------------------------------------------------------------
