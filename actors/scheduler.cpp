@@ -136,6 +136,15 @@ void persist(scheduler_ptr self, batch_rt& b) {
           });
 }
 
+/// Answers who waits for the batch to be under way (submit_atom): its runs started so far
+/// are durable.
+void deliver_started(scheduler_ptr self, batch_rt& b) {
+  auto waiting = std::move(b.on_started);
+  b.on_started.clear();
+  for (auto& w : waiting)
+    w.deliver(status_of(self->state, b, true));
+}
+
 void finish_if_done(scheduler_ptr self, batch_rt& b) {
   if (b.rec.finished || !b.loaded || b.done < b.items.size())
     return;
@@ -272,23 +281,41 @@ std::map<std::string, std::string> args_of(const batch_spec& spec, size_t i) {
   return out;
 }
 
-/// Why the item cannot start now (empty: it can), filling in where it would go.
-std::string fit(const scheduler_state& st, batch_rt& b, size_t i, item_rt& it,
+/// Whether an item can start now, and if not, why.
+struct verdict {
+  enum kind_t : uint8_t {
+    fits,
+    /// A limit or the room on the hosts: later, perhaps.
+    wait,
+    /// The source's (or the batch's) limit: no other item of this source can start either.
+    source_full,
+    /// Never: the VM, its zone or its target is not in the fleet.
+    never,
+  } kind = fits;
+  std::string why;
+};
+
+verdict wait(std::string why) {
+  return {verdict::wait, std::move(why)};
+}
+
+/// Whether the item can start now, filling in where it would go.
+verdict fit(const scheduler_state& st, batch_rt& b, size_t i, item_rt& it,
                 const migration_template& t) {
   auto& spec = b.rec.spec;
   auto& lim = spec.limits;
   if (lim.global != 0 && b.running >= lim.global)
-    return "global limit";
+    return {verdict::source_full, "global limit"};
   auto* m = model_of(st);
   if (!m)
     return {};
   auto& vm = spec.items[i].vm;
   auto l = st.loc.find(vm);
   if (l == st.loc.end())
-    return "not in the fleet";
+    return {verdict::never, vm + ": not in the fleet"};
   it.src = m->find_host(l->second.first);
   if (it.src == npos)
-    return "not running";
+    return {verdict::never, vm + ": not running"};
   it.src_zone = m->hosts[it.src].zone;
   auto type = m->find_type(l->second.second);
   it.need = type != npos ? m->types[type].need() : fleet::capacity{};
@@ -302,24 +329,24 @@ std::string fit(const scheduler_state& st, batch_rt& b, size_t i, item_rt& it,
   bool placed = target_param && target_param->type == template_param_type::host;
   it.moves = placed || args.count("target") != 0;
   if (it.moves && lim.host_out != 0 && b.host_out[it.src] >= lim.host_out)
-    return "host out limit";
+    return {verdict::source_full, "host out limit"};
   // The target zone: the item's (or batch's) `zone` when the template takes one.
   it.dst_zone = it.src_zone;
   if (auto z = args.find("zone"); z != args.end() && t.find("zone")) {
     it.dst_zone = m->find_zone(z->second);
     if (it.dst_zone == npos)
-      return "zone \"" + z->second + "\" is not in the fleet";
+      return {verdict::never, "zone \"" + z->second + "\" is not in the fleet"};
   }
   if (lim.zone != 0) {
     if (b.zone_use[it.src_zone] >= lim.zone)
-      return "zone limit";
+      return wait("zone limit");
     if (it.dst_zone != it.src_zone && b.zone_use[it.dst_zone] >= lim.zone)
-      return "zone limit";
+      return wait("zone limit");
   }
   if (lim.partition != 0)
     for (auto p : it.partitions)
       if (b.partition_use[p] >= lim.partition)
-        return "partition limit";
+        return wait("partition limit");
   it.link = nullptr;
   it.bandwidth = 0;
   if (it.dst_zone != it.src_zone && lim.link_share > 0) {
@@ -337,17 +364,17 @@ std::string fit(const scheduler_state& st, batch_rt& b, size_t i, item_rt& it,
       auto used = b.link_use[it.link];
       // A run larger than the share may still go alone.
       if (used > 0 && used + it.bandwidth > cap)
-        return "link bandwidth limit";
+        return wait("link bandwidth limit");
     }
   }
   it.dst = it.moves ? npos : it.src;
   if (auto tg = args.find("target"); tg != args.end()) {
     it.dst = m->find_host(tg->second);
     if (it.dst == npos)
-      return "target \"" + tg->second + "\" is not in the fleet";
+      return {verdict::never, "target \"" + tg->second + "\" is not in the fleet"};
     it.dst_zone = m->hosts[it.dst].zone;
     if (lim.host_in != 0 && b.host_in[it.dst] >= lim.host_in)
-      return "host in limit";
+      return wait("host in limit");
   } else if (placed) {
     // Spread: the host of the zone with the most free memory that takes the VM.
     auto& gen_type = type != npos ? m->types[type] : fleet::vm_type{};
@@ -361,8 +388,8 @@ std::string fit(const scheduler_state& st, batch_rt& b, size_t i, item_rt& it,
         best = h;
     }
     if (best == npos)
-      return "no host of zone " + m->zones[it.dst_zone].name
-             + " has room within the limits";
+      return wait("no host of zone " + m->zones[it.dst_zone].name
+                  + " has room within the limits");
     it.dst = best;
   }
   return {};
@@ -423,18 +450,17 @@ void pump(scheduler_ptr self, batch_rt& b) {
         mark_done(self, b, i, "failed", reason);
         continue;
       }
-      auto why = fit(st, b, i, it, **t);
-      if (!why.empty()) {
-        if (why == "global limit" || why == "host out limit")
-          break;
-        if (why == "not in the fleet" || why == "not running"
-            || why.find("is not in the fleet") != std::string::npos) {
-          ++k;
-          it.queued = false;
-          r->second.erase(std::prev(k));
-          mark_done(self, b, i, "failed", spec.items[i].vm + ": " + why);
-          continue;
-        }
+      auto v = fit(st, b, i, it, **t);
+      if (v.kind == verdict::source_full)
+        break;
+      if (v.kind == verdict::never) {
+        ++k;
+        it.queued = false;
+        r->second.erase(std::prev(k));
+        mark_done(self, b, i, "failed", v.why);
+        continue;
+      }
+      if (v.kind == verdict::wait) {
         ++k;
         continue;
       }
@@ -451,7 +477,7 @@ void pump(scheduler_ptr self, batch_rt& b) {
     for (auto& [src, set] : b.ready)
       for (auto& [p, i] : set) {
         auto t = template_of(st, b, i, b.items[i].fallback);
-        auto why = t ? fit(st, b, i, b.items[i], **t) : describe(t.error());
+        auto why = t ? fit(st, b, i, b.items[i], **t).why : describe(t.error());
         b.items[i].queued = false;
         mark_done(self, b, i, "failed", "cannot start: " + why);
       }
@@ -509,12 +535,8 @@ void start_item(scheduler_ptr self, batch_rt& b, size_t i, const migration_templ
   ++b.submitting;
   auto answered = [self, name = spec.name] {
     auto i = self->state.batches.find(name);
-    if (i == self->state.batches.end() || --i->second.submitting != 0)
-      return;
-    auto waiting = std::move(i->second.on_started);
-    i->second.on_started.clear();
-    for (auto& w : waiting)
-      w.deliver(status_of(self->state, i->second, true));
+    if (i != self->state.batches.end() && --i->second.submitting == 0 && i->second.loaded)
+      deliver_started(self, i->second);
   };
   self->request(st.env->engine, caf::infinite, submit_atom::value, std::move(req))
     .then([answered](run_id&) { answered(); },
@@ -602,14 +624,13 @@ batch_rt& install(scheduler_ptr self, batch_record rec) {
   return b;
 }
 
-/// Looks up every run of a resumed batch, then starts what may start. `k` counts the
-/// answers still expected.
-void resume_runs(scheduler_ptr self, const std::string& name,
-                 caf::typed_response_promise<batch_status> rp) {
+/// Looks up every run of a batch, then starts what may start and answers who waits in
+/// `on_started`.
+void resume_runs(scheduler_ptr self, const std::string& name) {
   auto& st = self->state;
   auto& b = st.batches.at(name);
   auto pending = std::make_shared<size_t>(b.items.size());
-  auto settle = [self, name, rp, pending]() mutable {
+  auto settle = [self, name, pending]() mutable {
     if (--*pending != 0)
       return;
     auto& b = self->state.batches.at(name);
@@ -628,9 +649,7 @@ void resume_runs(scheduler_ptr self, const std::string& name,
     pump(self, b);
     // Answered once the runs it started are durable.
     if (b.submitting == 0)
-      rp.deliver(status_of(self->state, b, true));
-    else
-      b.on_started.push_back(rp);
+      deliver_started(self, b);
   };
   auto* m = model_of(st);
   for (size_t i = 0; i < b.items.size(); ++i) {
@@ -699,7 +718,7 @@ void resume_runs(scheduler_ptr self, const std::string& name,
         [settle](caf::error&) mutable { settle(); });
   }
   if (b.items.empty())
-    rp.deliver(status_of(st, b, true));
+    deliver_started(self, b);
 }
 
 /// Learns where every VM runs and each host's free capacity, then calls `then`.
@@ -761,14 +780,47 @@ scheduler_actor spawn_scheduler(caf::actor_system& sys,
     self->state.env = env;
     self->send(env->engine, observe_atom::value, caf::actor_cast<caf::actor>(self));
     return {
-      [=](submit_atom, batch_record& rec) -> caf::result<batch_status> {
+      [=](submit_atom, batch_record& rec, bool fresh) -> caf::result<batch_status> {
         auto& st = self->state;
         auto name = rec.spec.name;
-        if (auto i = st.batches.find(name); i != st.batches.end())
-          return status_of(st, i->second, true);
+        if (auto i = st.batches.find(name); i != st.batches.end()) {
+          auto& b = i->second;
+          // The same batch again is the batch; another under its name is refused.
+          if (fresh
+              && encode_batch_record(batch_record{b.rec.spec})
+                   != encode_batch_record(batch_record{rec.spec}))
+            return make_error(errc::already_exists,
+                              "batch \"" + name + "\": another batch has this name");
+          if (b.loaded && b.submitting == 0)
+            return status_of(st, b, true);
+          auto rp = self->make_response_promise<batch_status>();
+          b.on_started.push_back(rp);
+          return rp;
+        }
+        // Installed at once, so that a second submission of the name finds it; kept in the
+        // journal before any of its runs starts.
+        auto encoded = fresh ? encode_batch_record(rec) : std::string{};
         install(self, std::move(rec));
         auto rp = self->make_response_promise<batch_status>();
-        load_fleet(self, [self, name, rp]() mutable { resume_runs(self, name, rp); });
+        st.batches.at(name).on_started.push_back(rp);
+        auto start = [self, name] {
+          load_fleet(self, [self, name] { resume_runs(self, name); });
+        };
+        if (!fresh) {
+          start();
+          return rp;
+        }
+        self->request(st.env->journal, caf::infinite, batch_atom::value, name, encoded)
+          .then([start](bool) { start(); },
+                [self, name](caf::error& err) {
+                  auto i = self->state.batches.find(name);
+                  if (i == self->state.batches.end())
+                    return;
+                  auto waiting = std::move(i->second.on_started);
+                  self->state.batches.erase(i);
+                  for (auto& w : waiting)
+                    w.deliver(err);
+                });
         return rp;
       },
       [=](get_atom, const std::string& name) -> caf::result<batch_status> {
