@@ -312,9 +312,10 @@ using engine_actor = caf::typed_actor<
 /// Runs batches (templates/batch.hpp): admits their items in order, within the limits and
 /// the maintenance windows, as runs of the engine; resumes them after a restart.
 using scheduler_actor = caf::typed_actor<
-  /// Starts a batch the journal already keeps (or, on open, resumes one). Answers once its
-  /// items are known (every run of a resumed batch looked up).
-  caf::replies_to<submit_atom, batch_record>::with<batch_status>,
+  /// Starts a batch (true: a new one, kept in the journal first; the same batch again
+  /// answers with it, another of the same name is already_exists) or, on open, resumes one
+  /// the journal keeps (false). Answers once the runs it started at once are durable.
+  caf::replies_to<submit_atom, batch_record, bool>::with<batch_status>,
   caf::replies_to<get_atom, std::string>::with<batch_status>,
   /// Every batch, without their items.
   caf::replies_to<list_atom>::with<std::vector<batch_status>>,

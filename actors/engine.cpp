@@ -259,7 +259,8 @@ struct engine::impl {
     if (err)
       return err;
     for (auto& rec : unfinished) {
-      auto r = ask<batch_status>(scheduler, caf::infinite, submit_atom::value, std::move(rec));
+      auto r = ask<batch_status>(scheduler, caf::infinite, submit_atom::value, std::move(rec),
+                                 false);
       if (!r)
         return r.error();
     }
@@ -499,34 +500,11 @@ caf::expected<batch_status> engine::submit_batch(const batch_spec& spec) {
       return make_error(errc::invalid_argument,
                         "batch: " + field + ".args: " + message_of(a.error()));
   }
-  if (auto cur = get_batch(spec.name); cur) {
-    batch_record mine;
-    mine.spec = spec;
-    caf::error differs;
-    (void) p.st->for_each_batch([&](std::string_view name, std::string_view bytes) {
-      if (name != spec.name)
-        return true;
-      auto rec = decode_batch_record(bytes);
-      if (!rec || encode_batch_record(batch_record{rec->spec}) != encode_batch_record(mine))
-        differs = make_error(errc::already_exists,
-                             "batch \"" + spec.name + "\": another batch has this name");
-      return false;
-    });
-    if (differs)
-      return differs;
-    return cur;
-  }
   batch_record rec;
   rec.spec = spec;
   rec.created = wall_now_ms();
-  {
-    auto w = p.ask<bool>(p.journal, caf::duration{p.opts.call_timeout}, batch_atom::value,
-                         spec.name, encode_batch_record(rec));
-    if (!w)
-      return w.error();
-  }
   return p.ask<batch_status>(p.scheduler, caf::duration{p.opts.call_timeout},
-                             submit_atom::value, std::move(rec));
+                             submit_atom::value, std::move(rec), true);
 }
 
 caf::expected<uint64_t> engine::archive(std::chrono::milliseconds older_than,

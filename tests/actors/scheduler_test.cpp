@@ -500,3 +500,34 @@ TEST_CASE("a finished batch reads back after a restart and starts nothing again"
   CHECK(all->front().name == "past");
   CHECK(all->front().items.empty());
 }
+
+TEST_CASE("two batches submitted at once under one name: one is kept, the other refused") {
+  fleet_env f{true};
+  auto make = [](size_t n) {
+    batch_spec b;
+    b.name = "contested";
+    b.template_name = "live-precopy";
+    // In the future: nothing moves while the test looks.
+    b.windows.push_back({wall_now_ms() + 600000, wall_now_ms() + 700000});
+    auto vms = drain_vms();
+    for (size_t i = 0; i < n; ++i)
+      b.items.push_back({vms[i], {}, {}, 0, 0, {}});
+    return b;
+  };
+  auto one = std::async(std::launch::async, [&] { return f.eng->submit_batch(make(2)); });
+  auto two = std::async(std::launch::async, [&] { return f.eng->submit_batch(make(3)); });
+  auto a = one.get();
+  auto b = two.get();
+  REQUIRE(static_cast<bool>(a) != static_cast<bool>(b));
+  auto& lost = a ? b : a;
+  CHECK(code_of(lost.error()) == errc::already_exists);
+  auto kept = a ? *a : *b;
+  // The journal keeps the one that was accepted.
+  f.eng->close();
+  f.eng.reset();
+  f.open();
+  auto back = f.eng->get_batch("contested");
+  REQUIRE(back);
+  CHECK(back->total == kept.total);
+  REQUIRE(f.eng->cancel_batch("contested"));
+}
