@@ -1,5 +1,6 @@
-// Exporting a journal's events as JSON lines and importing such an export into an empty
-// journal (for offline analysis, archives, and moving runs between journals). One line per
+// Exporting a journal's events as JSON lines, importing such an export into an empty
+// journal (for offline analysis, archives, and moving runs between journals), and retention
+// (archive_runs: export, then remove and compact). One line per
 // event: a ferry.v1.ExportedEvent in JSON with the proto's field names —
 //   {"run":"r1","batch":"3","event":{"seq":"4","time_ms":"1700000000000","type":"TASK_STARTED",...}}
 // (64-bit numbers are strings, as in protobuf's JSON mapping). The export of a run holds its

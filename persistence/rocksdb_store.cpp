@@ -1,5 +1,5 @@
-// The RocksDB store: column families `events`, `runs`, `definitions`, `fleet`, `templates`
-// and `batches`; one WriteBatch per call to write(), synced through the WAL when asked. The only file (with its
+// The RocksDB store: column families `events`, `runs`, `definitions`, `fleet`, `templates`,
+// `batches` and `fleet_history`; one WriteBatch per call to write(), synced through the WAL when asked. The only file (with its
 // reader side) that includes <rocksdb/...>; rocksdb::Status is translated here, once.
 #include <algorithm>
 
