@@ -91,6 +91,13 @@ model build(const v1::Fleet& f, problems& p) {
     if (x.nic_mib_s == 0)
       p.add(what + ": nic_mib_s must be at least 1");
     x.migrate_uri = h.migrate_uri();
+    x.peer_uri = h.peer_uri();
+    if (!x.peer_uri.empty()) {
+      if (x.peer_uri.rfind("sim://", 0) == 0 || x.driver.rfind("sim://", 0) == 0)
+        p.add(what + ": peer_uri: only libvirt hosts have one");
+      else if (auto err = check_driver_uri(x.peer_uri); !err.empty())
+        p.add(what + ": peer_uri: " + err);
+    }
     if (x.zone != npos)
       m.zones[x.zone].hosts.push_back(i);
     m.hosts.push_back(std::move(x));
@@ -336,6 +343,7 @@ std::string render_fleet(const model& m, fleet_format format) {
     x->set_generation(h.generation);
     x->set_nic_mib_s(h.nic_mib_s);
     x->set_migrate_uri(h.migrate_uri);
+    x->set_peer_uri(h.peer_uri);
   }
   for (auto& l : m.links) {
     auto* x = f.add_links();

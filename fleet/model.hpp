@@ -62,6 +62,8 @@ struct host {
   /// Default: 1250 MiB/s.
   uint64_t nic_mib_s = 1250;
   std::string migrate_uri;
+  /// How other hosts' hypervisors reach this one to migrate to it. Empty: `driver`.
+  std::string peer_uri;
 };
 
 struct link {

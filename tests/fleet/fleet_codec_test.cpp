@@ -133,6 +133,27 @@ TEST_CASE("driver URIs are checked per scheme") {
   CHECK_THAT(check_driver_uri(""), Catch::Contains("required"));
 }
 
+TEST_CASE("a host's peer URI is checked, kept, and only libvirt hosts have one") {
+  auto ok = load_fleet(std::string{base} + R"(
+hosts { name: "h3" zone: "b" driver: "qemu+unix:///system?socket=/run/h3/sock"
+        peer_uri: "qemu+tcp://10.77.0.13/system" capacity { vcpus: 8 memory_mib: 8192 slots: 4 } }
+)");
+  INFO((ok ? "" : message_of(ok.error())));
+  REQUIRE(ok);
+  auto& h3 = (*ok)->hosts[(*ok)->find_host("h3")];
+  CHECK(h3.peer_uri == "qemu+tcp://10.77.0.13/system");
+  auto again = load_fleet(render_fleet(**ok, fleet_format::text));
+  REQUIRE(again);
+  CHECK((*again)->hosts[(*again)->find_host("h3")].peer_uri == h3.peer_uri);
+
+  CHECK_THAT(load_error(R"(hosts { name: "h3" zone: "b" driver: "qemu:///system" peer_uri: "qemu+foo://x/system"
+        capacity { vcpus: 8 memory_mib: 8192 slots: 4 } })"),
+             Catch::Contains("hosts[2] \"h3\": peer_uri: unknown libvirt transport"));
+  CHECK_THAT(load_error(R"(hosts { name: "h3" zone: "a" driver: "sim://a/h3" peer_uri: "qemu+tcp://x/system"
+        capacity { vcpus: 8 memory_mib: 8192 slots: 4 } })"),
+             Catch::Contains("peer_uri: only libvirt hosts have one"));
+}
+
 TEST_CASE("a syntax error names the line and column") {
   auto m = load_fleet("zones { name: \"a\" }\nhosts { nme: 1 }");
   REQUIRE_FALSE(m);
