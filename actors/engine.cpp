@@ -344,7 +344,8 @@ caf::expected<std::unique_ptr<engine>> engine::open(engine_options opts) {
     q.fleet = std::move(*rt);
     add_fleet_kinds(*q.registry, *q.sys, q.fleet->shared_handles());
     add_vm_kinds(*q.registry, q.fleet->shared_handles());
-    add_migration_kinds(*q.registry, *q.sys, q.fleet->shared_handles(), q.opts.notify);
+    add_migration_kinds(*q.registry, *q.sys, q.fleet->shared_handles(), q.opts.notify,
+                        q.opts.on_progress);
     // Executors given in the options replace built-in ones, fleet kinds included.
     for (auto& e : q.opts.executors)
       q.registry->add(e);

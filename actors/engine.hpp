@@ -73,6 +73,10 @@ struct engine_options {
   /// Called by `notify` tasks (a migration finished, was denied...), on an engine thread:
   /// keep it short. Empty: notifications are logged. Default: empty.
   notify_fn notify;
+  /// Called while a task reports progress (a migration's copy: bytes moved and left, pass,
+  /// dirty rate), on a driver thread, a few times a second; not journaled: keep it short.
+  /// Default: empty.
+  progress_fn on_progress;
   /// Fault injection (tests, game days): called before each attempt is handed to its
   /// executor; a result it returns is the attempt's result instead (the executor is not
   /// called). Called on engine threads; must be thread-safe and quick. Default: empty.

@@ -56,6 +56,25 @@ struct notification {
 
 using notify_fn = std::function<void(const notification&)>;
 
+/// Progress of a long task while it runs (a migration's copy, from the hypervisor's job
+/// statistics), for live displays; not journaled (engine_options::on_progress).
+struct task_progress {
+  run_id run;
+  std::string task;
+  uint32_t attempt = 0;
+  /// Bytes to move so far, moved, and left.
+  uint64_t total_bytes = 0;
+  uint64_t processed_bytes = 0;
+  uint64_t remaining_bytes = 0;
+  /// Pre-copy pass (1: the first full pass).
+  uint32_t iteration = 0;
+  /// How fast the guest dirties memory, bytes/s.
+  uint64_t dirty_bytes_s = 0;
+  uint64_t elapsed_ms = 0;
+};
+
+using progress_fn = std::function<void(const task_progress&)>;
+
 // -- helpers for executors ----------------------------------------------------------------
 
 /// Parameter `name` of the attempt as a string, number or flag; `fallback` (false) when it is

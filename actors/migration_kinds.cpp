@@ -68,7 +68,10 @@ struct prediction {
 
 class migrate_kind final : public kind_base {
 public:
-  using kind_base::kind_base;
+  migrate_kind(caf::actor_system& sys, fleet_handles_ptr fleet, kind_spec spec,
+               progress_fn progress)
+    : kind_base(sys, std::move(fleet), std::move(spec)), progress_(std::move(progress)) {
+  }
 
   void execute(const task_call& call, completion done) override {
     auto vm = string_param(call, "vm");
@@ -86,7 +89,9 @@ public:
     auto& m = model();
     hv::migrate_request req;
     req.domain = vm;
-    req.destination_uri = m.hosts[to].driver;
+    req.destination_uri = m.hosts[to].peer_uri.empty() ? m.hosts[to].driver
+                                                       : m.hosts[to].peer_uri;
+    req.destination_control_uri = m.hosts[to].driver;
     req.migrate_uri = m.hosts[to].migrate_uri;
     req.mode = string_param(call, "mode") == "postcopy" ? hv::migration_mode::postcopy
                                                         : hv::migration_mode::precopy;
@@ -99,12 +104,18 @@ public:
       number_param(call, "time_budget_s", static_cast<double>(m.limits.max_migration_s)) * 1000);
     auto src = fleet_->drivers[from];
     auto pred = std::make_shared<prediction>();
-    if (flag_param(call, "predict_failure"))
-      req.on_progress = [pred, src, vm, budget_ms, key = call.key,
-                         timeout = time_left(call)](const hv::job_progress& p) {
-        watch(*pred, p, budget_ms, [&] {
-          src->abort_migration(vm, hv::call{key + "/cancel", timeout}, [](auto) {});
-        });
+    bool predict = flag_param(call, "predict_failure");
+    if (predict || progress_)
+      req.on_progress = [pred, src, vm, budget_ms, predict, key = call.key,
+                         timeout = time_left(call), report = progress_, run = call.run,
+                         task = call.task_id(), attempt = call.attempt](const hv::job_progress& p) {
+        if (report)
+          report(task_progress{run, task, attempt, p.total_bytes, p.processed_bytes,
+                               p.remaining_bytes, p.iteration, p.dirty_bytes_s, p.elapsed_ms});
+        if (predict)
+          watch(*pred, p, budget_ms, [&] {
+            src->abort_migration(vm, hv::call{key + "/cancel", timeout}, [](auto) {});
+          });
       };
     auto out_host = fleet_->hosts[from];
     auto in_host = fleet_->hosts[to];
@@ -198,6 +209,9 @@ public:
     g.unlock();
     cancel();
   }
+
+private:
+  progress_fn progress_;
 };
 
 // -- vm.handback -------------------------------------------------------------------------
@@ -661,7 +675,7 @@ std::shared_ptr<task_executor> make_notify_kind(notify_fn notify) {
 }
 
 void add_migration_kinds(executor_registry& reg, caf::actor_system& sys,
-                         fleet_handles_ptr fleet, notify_fn notify) {
+                         fleet_handles_ptr fleet, notify_fn notify, progress_fn progress) {
   using aop = agent_kind::op;
   using maker = std::function<std::shared_ptr<task_executor>(const kind_spec&)>;
   auto of = [&](auto tag) -> maker {
@@ -679,7 +693,10 @@ void add_migration_kinds(executor_registry& reg, caf::actor_system& sys,
     };
   };
   std::map<std::string, maker> makers{
-    {"vm.migrate", of(type_tag<migrate_kind>{})},
+    {"vm.migrate",
+     [&](const kind_spec& spec) {
+       return std::make_shared<migrate_kind>(sys, fleet, spec, progress);
+     }},
     {"vm.handback", of(type_tag<handback_kind>{})},
     {"vm.stop", of(type_tag<stop_kind>{})},
     {"vm.resize", of(type_tag<resize_kind>{})},

@@ -103,8 +103,13 @@ enum class migration_mode : uint8_t { precopy, postcopy };
 
 struct migrate_request {
   std::string domain;
-  /// The destination host's driver URI (its libvirt URI, or its sim:// URI).
+  /// The destination host as the source's hypervisor reaches it (its libvirt URI, or its
+  /// sim:// URI).
   std::string destination_uri;
+  /// The destination as Ferry reaches it, to check where the domain is (after a crash, an
+  /// abort), when the hypervisors reach each other otherwise ("qemu+tcp://10.77.0.12/system"
+  /// between hosts, a unix socket for Ferry). Empty: destination_uri.
+  std::string destination_control_uri;
   /// libvirt: the data channel ("tcp://127.0.0.1:49200"); empty: chosen by the hypervisor.
   std::string migrate_uri;
   migration_mode mode = migration_mode::precopy;
@@ -118,6 +123,9 @@ struct migrate_request {
   /// source (paused in the simulator; shut off, with its definition, on libvirt), so the
   /// caller decides where it resumes (after flipping storage leases, for instance): resume()
   /// on the destination, or resume()/start() on the source and destroy() on the destination.
+  /// libvirt cannot pause a post-copy migration: with mode postcopy the domain runs on the
+  /// destination from the switch on (resume() there is then a success) and the source keeps
+  /// only its definition.
   bool paused_handover = false;
   /// Called with progress while the job runs, from the driver's thread. May be empty.
   std::function<void(const job_progress&)> on_progress;

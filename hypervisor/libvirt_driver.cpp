@@ -72,8 +72,51 @@ session::session(std::string uri, libvirt_driver_options opts)
 }
 
 session::~session() {
-  if (conn_ != nullptr)
+  if (conn_ != nullptr) {
+    if (callback_ >= 0 && virConnectDomainEventDeregisterAny(conn_, callback_) < 0)
+      virResetLastError();
     virConnectClose(conn_);
+  }
+}
+
+namespace {
+
+int on_lifecycle(virConnectPtr, virDomainPtr d, int event, int detail, void* opaque) {
+  if (auto* name = virDomainGetName(d))
+    static_cast<session*>(opaque)->record(name, event, detail);
+  return 0;
+}
+
+} // namespace
+
+bool session::events_on() const {
+  std::lock_guard<std::mutex> g{ev_mtx_};
+  return callback_ >= 0;
+}
+
+void session::record(const std::string& domain, int event, int detail) {
+  {
+    std::lock_guard<std::mutex> g{ev_mtx_};
+    auto& q = events_[domain];
+    q.push_back({event, detail, steady::now()});
+    if (q.size() > 16)
+      q.pop_front();
+  }
+  ev_cv_.notify_all();
+}
+
+bool session::wait_event(const std::string& domain, int event, int detail,
+                         steady::time_point since, steady::time_point until) {
+  std::unique_lock<std::mutex> lk{ev_mtx_};
+  return ev_cv_.wait_until(lk, until, [&] {
+    auto i = events_.find(domain);
+    if (i == events_.end())
+      return false;
+    for (auto& e : i->second)
+      if (e.event == event && e.detail == detail && e.at >= since)
+        return true;
+    return false;
+  });
 }
 
 caf::expected<conn_ptr> session::connection() {
@@ -93,6 +136,19 @@ caf::expected<conn_ptr> session::connection() {
   if (opts_.keepalive_interval_s > 0
       && virConnectSetKeepAlive(c, opts_.keepalive_interval_s, opts_.keepalive_count) < 0)
     virResetLastError(); // local drivers (test://, qemu:///) have no keepalive
+  // Lifecycle events need libvirt's event loop, which keepalive starts.
+  int cb = -1;
+  if (opts_.keepalive_interval_s > 0) {
+    cb = virConnectDomainEventRegisterAny(c, nullptr, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+                                          VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), this,
+                                          nullptr);
+    if (cb < 0)
+      virResetLastError();
+  }
+  {
+    std::lock_guard<std::mutex> g{ev_mtx_};
+    callback_ = cb;
+  }
   conn_ = c;
   virConnectRef(conn_);
   return conn_ptr{conn_};
@@ -134,9 +190,6 @@ caf::expected<std::string> current_xml(virDomainPtr d, const op& o) {
   return xml_of(d, is_active(d) ? 0 : VIR_DOMAIN_XML_INACTIVE, o);
 }
 
-namespace {
-
-/// Whether an outgoing migration job runs (drivers without job stats: no).
 bool migrating_out(virDomainPtr d) {
   int type = VIR_DOMAIN_JOB_NONE;
   params ps;
@@ -149,6 +202,8 @@ bool migrating_out(virDomainPtr d) {
     virResetLastError();
   return type != VIR_DOMAIN_JOB_NONE && operation == VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT;
 }
+
+namespace {
 
 domain_status status_of(int state) {
   switch (state) {

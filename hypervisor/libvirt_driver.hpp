@@ -46,6 +46,11 @@ struct libvirt_driver_options {
   /// Test hook: runs on the pool thread before each call's libvirt work, with the operation
   /// ("start") and the domain ("" for list). Default: empty
   std::function<void(const std::string& op, const std::string& domain)> before_call;
+  /// Runs on the pool thread after each call's libvirt work, with the operation, the domain
+  /// and how long the work took (metrics; the overhead a benchmark subtracts). Default: empty
+  std::function<void(const std::string& op, const std::string& domain,
+                     std::chrono::nanoseconds took)>
+    after_call;
 };
 
 /// Connects to `uri` (on the call pool, waiting at most opts.connect_timeout) and returns a

@@ -17,7 +17,10 @@
 #include <libvirt/virterror.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
+#include <map>
 #include <cstdlib>
 #include <memory>
 #include <mutex>
@@ -159,12 +162,34 @@ public:
   /// here while one of them reopens it; their deadlines answer them meanwhile.
   caf::expected<conn_ptr> connection();
 
+  // Lifecycle events of this host's domains (VIR_DOMAIN_EVENT_*), as libvirt sends them on
+  // the connection; only when libvirt's event loop runs (keepalive on). Each domain keeps its
+  // last few.
+
+  /// Whether events are received on the current connection.
+  bool events_on() const;
+  /// Called from libvirt's event loop.
+  void record(const std::string& domain, int event, int detail);
+  /// Waits until `domain` had event (`event`, `detail`) at or after `since`, or `until`.
+  bool wait_event(const std::string& domain, int event, int detail, steady::time_point since,
+                  steady::time_point until);
+
 private:
+  struct lifecycle_event {
+    int event;
+    int detail;
+    steady::time_point at;
+  };
+
   std::string uri_;
   std::string kind_;
   libvirt_driver_options opts_;
   std::mutex mtx_;
   virConnectPtr conn_ = nullptr;
+  int callback_ = -1;
+  mutable std::mutex ev_mtx_;
+  std::condition_variable ev_cv_;
+  std::map<std::string, std::deque<lifecycle_event>> events_;
 };
 
 // -- domains (libvirt_driver.cpp) --------------------------------------------------------------
@@ -172,6 +197,11 @@ private:
 caf::expected<dom_ptr> lookup(virConnectPtr c, const std::string& name, const op& o);
 
 bool is_active(virDomainPtr d);
+
+/// Whether an outgoing migration job runs (one an earlier attempt started, before a
+/// controller crash: libvirt drives a peer-to-peer migration on its own). Drivers without
+/// job statistics: no.
+bool migrating_out(virDomainPtr d);
 
 caf::expected<int> state_of(virDomainPtr d, const op& o);
 
@@ -245,12 +275,16 @@ private:
       }
       if (s->opts().before_call)
         s->opts().before_call(o.name, o.domain);
+      auto t0 = steady::now();
       auto conn = s->connection();
       if (!conn) {
         answer(conn.error());
         return;
       }
-      answer(body(conn->get(), *s, o));
+      auto result = body(conn->get(), *s, o);
+      if (s->opts().after_call)
+        s->opts().after_call(o.name, o.domain, steady::now() - t0);
+      answer(std::move(result));
     });
   }
 

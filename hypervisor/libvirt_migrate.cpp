@@ -120,9 +120,12 @@ void read_completed(virDomainPtr d, migration_result& res) {
 }
 
 /// Whether `req.domain` is active on the destination; fills `res` from its completed job.
+/// Asks the destination the way Ferry reaches it (destination_control_uri).
 caf::expected<bool> active_on_destination(const migrate_request& req, migration_result& res,
                                           const op& o) {
-  conn_ptr dc{virConnectOpen(req.destination_uri.c_str())};
+  auto& uri = req.destination_control_uri.empty() ? req.destination_uri
+                                                   : req.destination_control_uri;
+  conn_ptr dc{virConnectOpen(uri.c_str())};
   if (!dc)
     return last_error(o);
   dom_ptr d{virDomainLookupByName(dc.get(), req.domain.c_str())};
@@ -138,8 +141,52 @@ caf::expected<bool> active_on_destination(const migrate_request& req, migration_
   return true;
 }
 
-caf::expected<migration_result> run_migration(virConnectPtr c, const migrate_request& req,
-                                              migration_watch& w, const op& o) {
+/// After libvirt reported the migration done: the source's Stopped(migrated) event (or, when
+/// it does not come in time, the domain's state here) confirms the domain left this host.
+caf::error confirm_left(session& s, virDomainPtr d, const migrate_request& req,
+                        steady::time_point since, steady::time_point due, const op& o) {
+  if (s.events_on())
+    s.wait_event(req.domain, VIR_DOMAIN_EVENT_STOPPED, VIR_DOMAIN_EVENT_STOPPED_MIGRATED, since,
+                 std::min(due, steady::now() + std::chrono::seconds{5}));
+  auto st = state_of(d, o);
+  if (!st) // undefined here (not a paused handover): gone
+    return code_of(st.error()) == errc::not_found ? caf::none : st.error();
+  if (*st == VIR_DOMAIN_RUNNING || *st == VIR_DOMAIN_PAUSED)
+    return fail(errc::internal, o,
+                "libvirt reported the migration done but the domain still runs here");
+  return caf::none;
+}
+
+caf::expected<migration_result> follow_earlier(virDomainPtr d, session& s,
+                                               const migrate_request& req, migration_watch& w,
+                                               steady::time_point due, const op& o) {
+  {
+    std::lock_guard<std::mutex> g{w.mtx};
+    w.started = true; // the poller reports its progress meanwhile
+  }
+  auto t0 = steady::now();
+  while (migrating_out(d)) {
+    if (steady::now() >= due)
+      return fail(errc::deadline_exceeded, o, "the migration an earlier attempt started still runs");
+    std::unique_lock<std::mutex> lk{w.mtx};
+    w.cv.wait_for(lk, s.opts().progress_interval);
+  }
+  migration_result res;
+  res.mode = req.mode;
+  auto there = active_on_destination(req, res, o);
+  if (!there)
+    return there.error();
+  if (!*there)
+    return fail(errc::unavailable, o, "the migration an earlier attempt started ended without "
+                                      "the domain on the destination");
+  if (auto err = confirm_left(s, d, req, t0, due, o))
+    return err;
+  return res;
+}
+
+caf::expected<migration_result> run_migration(virConnectPtr c, session& s,
+                                              const migrate_request& req, migration_watch& w,
+                                              steady::time_point due, const op& o) {
   migration_result res;
   res.mode = req.mode;
   auto d = lookup(c, req.domain, o);
@@ -157,6 +204,8 @@ caf::expected<migration_result> run_migration(virConnectPtr c, const migrate_req
                                         + req.destination_uri);
     return fail(errc::failed_precondition, o, "domain is not running");
   }
+  if (migrating_out(d->get()))
+    return follow_earlier(d->get(), s, req, w, due, o);
   if (virDomainMigrateSetMaxDowntime(d->get(), req.max_downtime_ms, 0) < 0)
     return last_error(o);
   params ps;
@@ -170,12 +219,18 @@ caf::expected<migration_result> run_migration(virConnectPtr c, const migrate_req
     return last_error(o);
   unsigned flags = VIR_MIGRATE_LIVE | VIR_MIGRATE_PEER2PEER | VIR_MIGRATE_PERSIST_DEST;
   // A paused handover ends paused on the destination and keeps the source's definition, so
-  // the source can be started again if the caller does not resume the destination.
-  flags |= req.paused_handover ? VIR_MIGRATE_PAUSED : VIR_MIGRATE_UNDEFINE_SOURCE;
+  // the source can be started again if the caller does not resume the destination. libvirt
+  // cannot pause a post-copy migration: there the destination runs from the switch on (past
+  // it, the source's memory is no longer whole), and only the definition is kept.
+  if (!req.paused_handover)
+    flags |= VIR_MIGRATE_UNDEFINE_SOURCE;
+  else if (req.mode != migration_mode::postcopy)
+    flags |= VIR_MIGRATE_PAUSED;
   if (req.mode == migration_mode::postcopy)
     flags |= VIR_MIGRATE_POSTCOPY;
-  if (req.copy_storage)
-    flags |= VIR_MIGRATE_NON_SHARED_DISK;
+  // Disks that are not copied are network volumes both hosts see; Ferry's storage leases
+  // (one PRIMARY per partition) keep a single writer, which libvirt cannot check.
+  flags |= req.copy_storage ? VIR_MIGRATE_NON_SHARED_DISK : VIR_MIGRATE_UNSAFE;
   {
     std::lock_guard<std::mutex> g{w.mtx};
     w.started = true;
@@ -186,6 +241,8 @@ caf::expected<migration_result> run_migration(virConnectPtr c, const migrate_req
     std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - t0).count());
   if (rc < 0)
     return last_error(o);
+  if (auto err = confirm_left(s, d->get(), req, t0, due, o))
+    return err;
   {
     std::lock_guard<std::mutex> g{w.mtx};
     res.transferred_bytes = w.last.processed_bytes;
@@ -205,9 +262,10 @@ void libvirt_driver::migrate(const migrate_request& req, const call& c, reply<mi
   auto w = std::make_shared<migration_watch>();
   auto end = std::make_shared<watch_end>();
   end->w = w;
+  auto due = steady::now() + c.timeout;
   run<migration_result>("migrate", req.domain, c, std::move(r),
-                        [req, w, end](virConnectPtr conn, session&, const op& o) {
-                          return run_migration(conn, req, *w, o);
+                        [req, w, end, due](virConnectPtr conn, session& s, const op& o) {
+                          return run_migration(conn, s, req, *w, due, o);
                         });
   pool_->submit([s = s_, req, w] {
     poll_migration(*s, s->make_op("migrate", req.domain), req, *w);

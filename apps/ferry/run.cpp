@@ -4,6 +4,7 @@
 // DIR: a run interrupted by a crash resumes when the same command runs again.
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <algorithm>
 #include <mutex>
 #include <thread>
@@ -41,9 +42,40 @@ int exit_for(run_status s) {
   }
 }
 
+/// Prints a running copy's progress, at most one line a second per task attempt.
+struct progress_printer {
+  std::mutex mtx;
+  std::map<std::string, std::chrono::steady_clock::time_point> last;
+
+  void operator()(const task_progress& p) {
+    constexpr double mib = 1024.0 * 1024.0;
+    if (p.total_bytes == 0) // the job has not started moving yet
+      return;
+    auto now = std::chrono::steady_clock::now();
+    auto key = p.run + "/" + p.task + "/" + std::to_string(p.attempt);
+    std::lock_guard<std::mutex> g{mtx};
+    auto& at = last[key];
+    if (at.time_since_epoch().count() != 0 && now - at < std::chrono::seconds{1})
+      return;
+    at = now;
+    double pct = p.total_bytes == 0 ? 0.0
+                                    : 100.0 * static_cast<double>(p.processed_bytes)
+                                        / static_cast<double>(p.total_bytes);
+    std::printf("  %-14s copy %5.1f%%  %.1f / %.1f MiB  pass %u  dirty %.1f MiB/s  %.1f s\n",
+                p.task.c_str(), std::min(pct, 100.0), static_cast<double>(p.processed_bytes) / mib,
+                static_cast<double>(p.total_bytes) / mib, p.iteration,
+                static_cast<double>(p.dirty_bytes_s) / mib,
+                static_cast<double>(p.elapsed_ms) / 1000.0);
+    std::fflush(stdout);
+  }
+};
+
 int run(const run_args& args) {
   engine_options opts;
   opts.journal_path = args.db;
+  auto printer = std::make_shared<progress_printer>();
+  if (!args.quiet)
+    opts.on_progress = [printer](const task_progress& p) { (*printer)(p); };
   if (!args.fleet.empty()) {
     auto f = fleet::load_fleet_file(args.fleet);
     if (!f) {

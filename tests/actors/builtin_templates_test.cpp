@@ -32,6 +32,8 @@ struct sim_fleet {
   std::shared_ptr<fault_plan> faults = std::make_shared<fault_plan>();
   std::shared_ptr<std::mutex> notes_mtx = std::make_shared<std::mutex>();
   std::shared_ptr<std::vector<notification>> notes = std::make_shared<std::vector<notification>>();
+  std::shared_ptr<std::vector<task_progress>> progress =
+    std::make_shared<std::vector<task_progress>>();
   std::unique_ptr<engine> eng;
 
   sim_fleet() {
@@ -51,6 +53,10 @@ struct sim_fleet {
       n->push_back(x);
     };
     opts.inject_fault = [f = faults](const task_call& c) { return (*f)(c); };
+    opts.on_progress = [m = notes_mtx, p = progress](const task_progress& x) {
+      std::lock_guard<std::mutex> g{*m};
+      p->push_back(x);
+    };
     auto e = engine::open(opts);
     INFO((e ? "" : describe(e.error())));
     REQUIRE(e);
@@ -157,6 +163,25 @@ TEST_CASE("live pre-copy forwards packets and moves the address with the VM") {
   REQUIRE(r.status == run_status::succeeded);
   CHECK(s.runs_once("web-2", r.id) == "a3");
   CHECK(s.output(r, "forward").empty());
+}
+
+TEST_CASE("a migration's copy reports its progress to the embedding application") {
+  sim_fleet s;
+  auto r = s.run("live-precopy", args({{"vm", "web-2"}, {"target", "a3"}}));
+  REQUIRE(r.status == run_status::succeeded);
+  std::lock_guard<std::mutex> g{*s.notes_mtx};
+  REQUIRE_FALSE(s.progress->empty());
+  uint64_t last_elapsed = 0;
+  for (auto& p : *s.progress) {
+    CHECK(p.run == r.id);
+    CHECK(p.task == "precopy");
+    CHECK(p.attempt == 1);
+    CHECK(p.processed_bytes <= p.total_bytes);
+    CHECK(p.iteration >= 1);
+    CHECK(p.elapsed_ms >= last_elapsed);
+    last_elapsed = p.elapsed_ms;
+  }
+  CHECK(s.progress->back().processed_bytes > 0);
 }
 
 TEST_CASE("live pre-copy is cancelled early when it is predicted to fail; the VM runs on") {
