@@ -5,7 +5,7 @@ JOBS ?= 2
 BUILD_TYPE ?= RelWithDebInfo
 BENCHES := engine_throughput memory_per_run recovery fleet_scale drain_zone journal_verify
 
-.PHONY: all deps configure build demo test bench clean
+.PHONY: all deps configure build demo demo-real test test-e2e bench bench-real clean
 
 all: build
 
@@ -21,8 +21,20 @@ build: configure
 demo: build
 	$(BUILD)/apps/ferry/ferry demo
 
+# A live migration there and back between two real libvirt hosts on this machine (root).
+demo-real: build
+	./scripts/demo-real.sh $(BUILD)/apps/ferry/ferry
+
 test: build
 	cd $(BUILD) && ctest --output-on-failure --timeout 900
+
+# The end-to-end cases on real libvirt hosts alone (they are part of `make test`).
+test-e2e: build
+	cd $(BUILD) && ctest --output-on-failure --timeout 900 -L e2e
+
+# Live migrations of the real guest between real libvirt hosts (root).
+bench-real: build
+	$(BUILD)/bench/real_migration
 
 bench: build
 	@for b in $(BENCHES); do echo "== $$b"; $(BUILD)/bench/$$b || exit 1; done

@@ -13,6 +13,10 @@ packages=(
   catch2                # Catch2 v2
   libcli11-dev          # the CLI
   libvirt-dev           # the libvirt driver (its test:/// driver serves the unit tests)
+  # Real libvirt hosts and a real QEMU guest for the end-to-end tests (scripts/real-hosts.sh);
+  # not libvirt-daemon-system, which brings init scripts, polkit and iptables.
+  libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils
+  cpio iproute2 util-linux
 )
 
 missing=()
