@@ -25,16 +25,16 @@ done
 echo
 log="$dir/guests/guest-1.serial.log"
 # The guest must go on counting on h1: wait (30 s at most) for two more heartbeats.
-last_beat() { grep -a 'ferry-heartbeat' "$log" | tail -n 1 | awk '{print $2}'; }
+last_beat() { grep -a 'ferry-heartbeat' "$log" | tail -n 1 | tr -d '\r' | awk '{print $2}'; }
 want=$(( $(last_beat) + 2 ))
 for _ in $(seq 1 60); do
   [ "$(last_beat)" -ge "$want" ] && break
   sleep 0.5
 done
 echo "== guest-1's heartbeat (one line a second on its serial console, through both moves):"
-grep -a 'ferry-heartbeat' "$log" | tail -n 3
+grep -a 'ferry-heartbeat' "$log" | tail -n 3 | tr -d '\r'
 beats="$(grep -ac 'ferry-heartbeat' "$log")"
-last="$(grep -a 'ferry-heartbeat' "$log" | tail -n 1 | awk '{print $2}')"
+last="$(last_beat)"
 if [ "$last" -lt "$want" ]; then
   echo "guest-1 stopped counting at $last" >&2
   exit 1

@@ -61,7 +61,7 @@ cmd_xml() {
     <type arch='x86_64' machine='pc'>hvm</type>
     <kernel>$dir/guest/vmlinuz</kernel>
     <initrd>$dir/guest/initrd.img</initrd>
-    <cmdline>console=ttyS0 quiet nolapic_timer ferry.dirty=$dirty</cmdline>
+    <cmdline>console=ttyS0 quiet nolapic_timer printk.devkmsg=on printk.time=0 ferry.dirty=$dirty</cmdline>
   </os>
   <features>
     <acpi/>
