@@ -10,7 +10,8 @@
 //                     predict_failure, it watches the progress of every pass and cancels the
 //                     copy as soon as it will not converge (the guest dirties memory about as
 //                     fast as it is sent) or will not finish within the time budget: the VM
-//                     keeps running on the source. Output: duration, downtime, iterations,
+//                     keeps running on the source. The copy's progress goes to
+//                     engine_options::on_progress. Output: duration, downtime, iterations,
 //                     bytes, mode.
 //   vm.handback       vm, from, to   a paused handover undone: any migration in flight is
 //                     aborted, the VM resumes (or starts) on `from`, then is destroyed on `to`.

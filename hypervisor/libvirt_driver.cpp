@@ -1,5 +1,6 @@
 // The libvirt driver: process setup (virInitialize, the event loop keepalive needs), the
-// connection (session: one per driver, reopened when it died), the domain queries every call
+// connection (session: one per driver, reopened when it died, with the lifecycle events of
+// its domains when the event loop runs), the domain queries every call
 // answers with, the lifecycle calls (define, config, start, pause, resume, destroy), disk
 // snapshots, save and restore, query and list, and open_libvirt_driver(). Live changes are in
 // libvirt_live.cpp, migration in libvirt_migrate.cpp, the domain XML in libvirt_xml.cpp, the

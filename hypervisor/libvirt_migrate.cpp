@@ -1,6 +1,9 @@
-// The libvirt driver's migration: migrate() (a live, peer-to-peer migrateToURI3 that persists
-// the domain on the destination and undefines it here), its progress poller (job statistics,
-// the switch to post-copy), and abort_migration(). It owns the state the migrate job and its
+// The libvirt driver's migration: migrate() (a live, peer-to-peer migrateToURI3 to the
+// destination's peer URI that persists the domain there and undefines it here, or leaves it
+// paused there for a paused handover), the confirmation of where the domain ended (the
+// source's Stopped(migrated) event or state, the destination asked through its control URI),
+// following a migration an earlier attempt started (after a controller crash), its progress
+// poller (job statistics, the switch to post-copy), and abort_migration(). It owns the state the migrate job and its
 // poller share (migration_watch). Both run on call_pool threads: the migrate job blocks in
 // virDomainMigrateToURI3 while the poller, a second pool job, polls every
 // progress_interval until the migrate job ends; on_progress is called from the poller's thread.

@@ -1,6 +1,7 @@
 // What the end-to-end tests on real libvirt hosts share: the hosts scripts/real-hosts.sh
 // started (DIR/hosts.env), commands run with a deadline, the guest's heartbeat read from its
-// serial log, a fleet file for the hosts, and synchronous driver calls for checks.
+// serial log, a fleet file for the hosts, and synchronous driver calls for checks;
+// bench/real_migration.cpp uses them too.
 #pragma once
 
 #include <fcntl.h>
