@@ -20,7 +20,20 @@ namespace ferry {
 
 class commit_window {
 public:
-  explicit commit_window(size_t capacity) : free_(capacity == 0 ? 1 : capacity) {
+  explicit commit_window(size_t capacity)
+    : capacity_(capacity == 0 ? 1 : capacity), free_(capacity_) {
+  }
+
+  /// Transitions on their way to the journal now.
+  size_t in_flight() {
+    std::lock_guard<std::mutex> g{mtx_};
+    return capacity_ - free_;
+  }
+
+  /// Runs waiting for a slot now.
+  size_t waiting() {
+    std::lock_guard<std::mutex> g{mtx_};
+    return queued_.size();
   }
 
   /// Takes a slot (true), or queues `waiter`, which will be sent flush_atom once a slot is
@@ -36,6 +49,7 @@ public:
 
 private:
   std::mutex mtx_;
+  size_t capacity_;
   size_t free_;
   /// In arrival order; may hold runs that cancelled (not in `queued_`), skipped on release.
   std::deque<migration_actor> waiters_;

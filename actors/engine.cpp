@@ -345,7 +345,7 @@ caf::expected<std::unique_ptr<engine>> engine::open(engine_options opts) {
     add_fleet_kinds(*q.registry, *q.sys, q.fleet->shared_handles());
     add_vm_kinds(*q.registry, q.fleet->shared_handles());
     add_migration_kinds(*q.registry, *q.sys, q.fleet->shared_handles(), q.opts.notify,
-                        q.opts.on_progress);
+                        q.opts.on_progress, &q.metrics);
     // Executors given in the options replace built-in ones, fleet kinds included.
     for (auto& e : q.opts.executors)
       q.registry->add(e);
@@ -720,6 +720,16 @@ uint64_t engine::recovered() const {
 
 uint64_t engine::unreadable_runs() const {
   return impl_->unreadable;
+}
+
+engine::commit_queue engine::commit_queue_depth() const {
+  if (!impl_->window)
+    return {};
+  return {impl_->window->in_flight(), impl_->window->waiting()};
+}
+
+bool engine::is_builtin_template(const std::string& name) const {
+  return impl_->templates.is_builtin(name);
 }
 
 engine_metrics& engine::metrics() {

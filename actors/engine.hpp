@@ -143,6 +143,8 @@ public:
   /// Every template, built-in and kept, by name.
   std::vector<template_ptr> list_templates() const;
   caf::error delete_template(const std::string& name);
+  /// Whether `name` is a built-in template (read-only).
+  bool is_builtin_template(const std::string& name) const;
   /// Renders a registered template with `args` (names checked against the fleet, if any).
   caf::expected<definition_ptr> render_template(const std::string& name,
                                                 const template_args& args) const;
@@ -219,6 +221,14 @@ public:
   uint64_t unreadable_runs() const;
 
   engine_metrics& metrics();
+
+  /// The commit window now: transitions on their way to the journal, and runs waiting for a
+  /// slot (engine_options::max_inflight_commits).
+  struct commit_queue {
+    size_t in_flight = 0;
+    size_t waiting = 0;
+  };
+  commit_queue commit_queue_depth() const;
 
   /// What the journal has written so far.
   caf::expected<journal_stats> journal_statistics();

@@ -25,6 +25,31 @@ int64_t latency_histogram::upper_edge(size_t bucket) noexcept {
 void latency_histogram::record(int64_t ns) noexcept {
   counts_[bucket_of(ns)].fetch_add(1, std::memory_order_relaxed);
   count_.fetch_add(1, std::memory_order_relaxed);
+  sum_.fetch_add(ns, std::memory_order_relaxed);
+}
+
+uint64_t latency_histogram::count_at_or_below(int64_t ns) const noexcept {
+  uint64_t n = 0;
+  for (size_t b = 0; b < buckets && upper_edge(b) <= ns; ++b)
+    n += counts_[b].load(std::memory_order_relaxed);
+  return n;
+}
+
+void duration_histogram::record(uint64_t ms) noexcept {
+  for (size_t i = 0; i < bounds; ++i)
+    if (ms <= upper_ms[i]) {
+      counts_[i].fetch_add(1, std::memory_order_relaxed);
+      break;
+    }
+  count_.fetch_add(1, std::memory_order_relaxed);
+  sum_ms_.fetch_add(ms, std::memory_order_relaxed);
+}
+
+uint64_t duration_histogram::count_at_or_below(size_t i) const noexcept {
+  uint64_t n = 0;
+  for (size_t b = 0; b <= i && b < bounds; ++b)
+    n += counts_[b].load(std::memory_order_relaxed);
+  return n;
 }
 
 int64_t latency_histogram::quantile(double q) const noexcept {
@@ -49,6 +74,7 @@ void latency_histogram::reset() noexcept {
   for (auto& c : counts_)
     c.store(0, std::memory_order_relaxed);
   count_.store(0, std::memory_order_relaxed);
+  sum_.store(0, std::memory_order_relaxed);
 }
 
 } // namespace ferry

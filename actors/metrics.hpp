@@ -1,6 +1,6 @@
-// engine_metrics — counters and latency histograms an engine keeps while it runs, read by
-// benchmarks, `ferry run`'s summary and (later) the metrics endpoint. Lock-free: any thread
-// records, any thread reads.
+// engine_metrics — counters and histograms an engine keeps while it runs, read by benchmarks,
+// `ferry run`'s summary and ferryd's Prometheus endpoint. Lock-free: any thread records, any
+// thread reads.
 #pragma once
 
 #include <array>
@@ -26,6 +26,13 @@ public:
 
   uint64_t count() const noexcept { return count_.load(std::memory_order_relaxed); }
 
+  /// Samples of at most `ns` (those whose bucket ends at or below it), for cumulative
+  /// exposition (Prometheus buckets).
+  uint64_t count_at_or_below(int64_t ns) const noexcept;
+
+  /// Sum of the samples, in ns.
+  int64_t sum() const noexcept { return sum_.load(std::memory_order_relaxed); }
+
   void reset() noexcept;
 
 private:
@@ -34,6 +41,29 @@ private:
 
   std::array<std::atomic<uint64_t>, buckets> counts_{};
   std::atomic<uint64_t> count_{0};
+  std::atomic<int64_t> sum_{0};
+};
+
+/// A histogram of durations with fixed upper bounds in ms (Prometheus style), for what runs
+/// for seconds to hours: migrations and their downtime.
+class duration_histogram {
+public:
+  static constexpr size_t bounds = 16;
+  /// Upper bounds, in ms: 10 ms .. 1 h.
+  static constexpr std::array<uint64_t, bounds> upper_ms{
+    10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 120000, 300000, 900000,
+    3600000};
+
+  void record(uint64_t ms) noexcept;
+  /// Samples of at most upper_ms[i].
+  uint64_t count_at_or_below(size_t i) const noexcept;
+  uint64_t count() const noexcept { return count_.load(std::memory_order_relaxed); }
+  uint64_t sum_ms() const noexcept { return sum_ms_.load(std::memory_order_relaxed); }
+
+private:
+  std::array<std::atomic<uint64_t>, bounds> counts_{};
+  std::atomic<uint64_t> count_{0};
+  std::atomic<uint64_t> sum_ms_{0};
 };
 
 struct engine_metrics {
@@ -56,6 +86,10 @@ struct engine_metrics {
   latency_histogram ack_latency;
   /// From a run having a transition to send to its getting a slot of the commit window.
   latency_histogram window_wait;
+  /// Migrations that vm.migrate completed: how long each took and the guest's pause at the
+  /// switch-over, as the hypervisor reported them.
+  duration_histogram migration_duration;
+  duration_histogram migration_downtime;
 };
 
 } // namespace ferry

@@ -10,6 +10,7 @@
 
 #include "actors/fleet_messages.hpp"
 #include "actors/log.hpp"
+#include "actors/metrics.hpp"
 #include "common/errc.hpp"
 #include "fleet/state_codec.hpp"
 
@@ -69,8 +70,10 @@ struct prediction {
 class migrate_kind final : public kind_base {
 public:
   migrate_kind(caf::actor_system& sys, fleet_handles_ptr fleet, kind_spec spec,
-               progress_fn progress)
-    : kind_base(sys, std::move(fleet), std::move(spec)), progress_(std::move(progress)) {
+               progress_fn progress, engine_metrics* metrics)
+    : kind_base(sys, std::move(fleet), std::move(spec)),
+      progress_(std::move(progress)),
+      metrics_(metrics) {
   }
 
   void execute(const task_call& call, completion done) override {
@@ -122,6 +125,7 @@ public:
     auto slot_key = call.run + "/" + vm;
     auto c = call_of(call);
     auto timeout = time_left(call);
+    auto* metrics = metrics_;
     // The slots, then the migration, from a one-shot actor; the slots go back whatever
     // happens (a slot request still queued is withdrawn).
     sys_.spawn([=](caf::event_based_actor* self) {
@@ -150,6 +154,10 @@ public:
                                               "cancelled (" + pred->reason
                                               + "); the VM runs on " + from_name));
                       return done(failure_from(r.error()));
+                    }
+                    if (metrics) {
+                      metrics->migration_duration.record(r->duration_ms);
+                      metrics->migration_downtime.record(r->downtime_ms);
                     }
                     char out[256];
                     std::snprintf(out, sizeof out,
@@ -212,6 +220,7 @@ public:
 
 private:
   progress_fn progress_;
+  engine_metrics* metrics_;
 };
 
 // -- vm.handback -------------------------------------------------------------------------
@@ -675,7 +684,8 @@ std::shared_ptr<task_executor> make_notify_kind(notify_fn notify) {
 }
 
 void add_migration_kinds(executor_registry& reg, caf::actor_system& sys,
-                         fleet_handles_ptr fleet, notify_fn notify, progress_fn progress) {
+                         fleet_handles_ptr fleet, notify_fn notify, progress_fn progress,
+                         engine_metrics* metrics) {
   using aop = agent_kind::op;
   using maker = std::function<std::shared_ptr<task_executor>(const kind_spec&)>;
   auto of = [&](auto tag) -> maker {
@@ -695,7 +705,7 @@ void add_migration_kinds(executor_registry& reg, caf::actor_system& sys,
   std::map<std::string, maker> makers{
     {"vm.migrate",
      [&](const kind_spec& spec) {
-       return std::make_shared<migrate_kind>(sys, fleet, spec, progress);
+       return std::make_shared<migrate_kind>(sys, fleet, spec, progress, metrics);
      }},
     {"vm.handback", of(type_tag<handback_kind>{})},
     {"vm.stop", of(type_tag<stop_kind>{})},

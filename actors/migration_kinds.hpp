@@ -49,10 +49,14 @@ namespace ferry {
 /// The migration kinds' names and parameters.
 std::vector<kind_spec> migration_kind_specs();
 
+struct engine_metrics;
+
 /// Adds the migration kinds to `reg`. `notify` may be empty (notifications are logged);
-/// `progress` (may be empty) hears vm.migrate's copy progress.
+/// `progress` (may be empty) hears vm.migrate's copy progress; `metrics` (may be null) gets
+/// each completed migration's duration and downtime.
 void add_migration_kinds(executor_registry& reg, caf::actor_system& sys,
-                         fleet_handles_ptr fleet, notify_fn notify, progress_fn progress = {});
+                         fleet_handles_ptr fleet, notify_fn notify, progress_fn progress = {},
+                         engine_metrics* metrics = nullptr);
 
 /// `notify` alone (engines without a fleet have it too).
 std::shared_ptr<task_executor> make_notify_kind(notify_fn notify);

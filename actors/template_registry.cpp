@@ -107,4 +107,10 @@ caf::error template_registry::remove(const std::string& name, const writer& writ
   return caf::none;
 }
 
+bool template_registry::is_builtin(const std::string& name) const {
+  std::lock_guard<std::mutex> g{mtx_};
+  auto i = templates_.find(name);
+  return i != templates_.end() && i->second.builtin;
+}
+
 } // namespace ferry

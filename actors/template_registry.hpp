@@ -42,6 +42,8 @@ public:
   caf::expected<template_ptr> get(const std::string& name) const;
   /// Every template, by name.
   std::vector<template_ptr> list() const;
+  /// Whether `name` is a built-in template.
+  bool is_builtin(const std::string& name) const;
   caf::error remove(const std::string& name, const writer& write);
 
 private:
