@@ -12,6 +12,8 @@ packages=(
   libjemalloc-dev       # the allocator the apps and benchmarks link
   catch2                # Catch2 v2
   libcli11-dev          # the CLI
+  libgrpc++-dev protobuf-compiler-grpc  # ferryd's API
+  openssl               # test certificates for the API's TLS tests
   libvirt-dev           # the libvirt driver (its test:/// driver serves the unit tests)
   # Real libvirt hosts and a real QEMU guest for the end-to-end tests (scripts/real-hosts.sh);
   # not libvirt-daemon-system, which brings init scripts, polkit and iptables.
