@@ -10,6 +10,7 @@
 #include "actors/engine.hpp"
 #include "actors/log.hpp"
 #include "apps/ferry/commands.hpp"
+#include "apps/ferry/remote.hpp"
 #include "apps/ferry/output.hpp"
 #include "fleet/fleet_codec.hpp"
 #include "templates/batch.hpp"
@@ -198,15 +199,8 @@ void add_batch(CLI::App& app, std::function<int()>& action) {
                     "Share (0-1] of an inter-zone link the moves may use at once");
     cmd->callback([&action, a] {
       action = [a] {
-        for (auto& p : a->params) {
-          auto eq = p.find('=');
-          if (eq == std::string::npos || eq == 0) {
-            std::fprintf(stderr, "ferry drain: argument \"%s\": expected NAME=VALUE\n",
-                         p.c_str());
-            return static_cast<int>(exit_bad_input);
-          }
-          a->drain.args[p.substr(0, eq)] = p.substr(eq + 1);
-        }
+        if (!split_params(a->params, a->drain.args, "drain"))
+          return static_cast<int>(exit_bad_input);
         return run_batch(*a, "drain", [&](engine& e) { return e.drain(a->drain); });
       };
     });

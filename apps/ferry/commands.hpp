@@ -1,7 +1,9 @@
 // The ferry CLI's subcommands: each registers itself on the CLI11 app and runs when chosen.
 // Exit codes (README.md): 0 success; 1 the run rolled back; 2 the run failed and waits for
-// an operator; 3 the run was aborted; 4 bad input (usage, definition, file); 5 the engine or
-// journal failed; 6 timed out; 7 denied (recommend: no zone admits the VM).
+// an operator; 3 the run was aborted; 4 bad input (usage, definition, file, unknown run);
+// 5 the engine or journal failed; 6 timed out; 7 denied (recommend: no zone admits the VM);
+// 8 not allowed (no token, unknown token, or a role without the right); 9 ferryd cannot be
+// reached.
 #pragma once
 
 #include <functional>
@@ -22,6 +24,8 @@ enum exit_code : int {
   exit_engine_error = 5,
   exit_timeout = 6,
   exit_denied = 7,
+  exit_not_allowed = 8,
+  exit_unavailable = 9,
 };
 
 /// Registers `ferry run`; sets `action` to run it when chosen.
@@ -44,7 +48,12 @@ void add_journal(CLI::App& app, std::function<int()>& action);
 /// Registers `ferry demo`.
 void add_demo(CLI::App& app, std::function<int()>& action);
 
-/// Registers `ferry templates list|show|validate|render`.
+/// Registers `ferry templates list|show|validate|render|put|delete`.
 void add_templates(CLI::App& app, std::function<int()>& action);
+
+/// Registers the commands that talk to ferryd: `ferry submit`, `list`, `show`, `cancel`,
+/// `abort`, `pause`, `resume`, `approve`, `retry` (remote.cpp), and `ferry watch` (watch.cpp).
+void add_remote(CLI::App& app, std::function<int()>& action);
+void add_watch(CLI::App& app, std::function<int()>& action);
 
 } // namespace ferry::cli

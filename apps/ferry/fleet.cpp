@@ -1,3 +1,4 @@
+// Without a FILE, each of these asks ferryd instead (remote_fleet.cpp).
 // `ferry fleet FILE [--db DIR] [--json]`: the fleet as its actors see it — zones, hosts
 // (capacity, VMs, migration slots, reservations), VMs, leases and forwarded addresses — with
 // the state a journal holds when --db is given. `ferry recommend FILE VM [--type T]
@@ -11,6 +12,7 @@
 #include "actors/fleet_runtime.hpp"
 #include "apps/ferry/commands.hpp"
 #include "apps/ferry/output.hpp"
+#include "apps/ferry/remote.hpp"
 #include "fleet/fleet_codec.hpp"
 #include "fleet/options.hpp"
 
@@ -19,6 +21,8 @@ namespace ferry::cli {
 namespace {
 
 struct fleet_args {
+  conn_args conn;
+  std::vector<std::string> positional;
   std::string file;
   std::string db;
   std::string vm;
@@ -290,16 +294,32 @@ int options(const fleet_args& args) {
 
 void add_fleet(CLI::App& app, std::function<int()>& action) {
   auto args = std::make_shared<fleet_args>();
+  // FILE VM (local) or VM (ferryd): the positional arguments are sorted out when the command
+  // runs.
+  auto split = [](fleet_args& a) -> bool {
+    if (a.positional.size() == 2) {
+      a.file = a.positional[0];
+      a.vm = a.positional[1];
+      return true;
+    }
+    a.vm = a.positional.empty() ? "" : a.positional[0];
+    return false;
+  };
   auto* f = app.add_subcommand("fleet", "Show a fleet: zones, hosts, VMs, leases");
-  f->add_option("file", args->file, "Fleet file (protobuf text format, JSON or binary)")
-    ->required();
+  f->add_option("file", args->file,
+                "Fleet file (protobuf text format, JSON or binary); without it: ferryd's fleet");
   f->add_option("--db", args->db, "Journal directory whose fleet state to show");
   f->add_flag("--json", args->json, "One JSON object instead of tables");
-  f->callback([&action, args] { action = [args] { return show_fleet(*args); }; });
+  add_conn(f, args->conn);
+  f->callback([&action, args] {
+    action = [args] { return args->file.empty() ? remote_fleet(args->conn, args->json)
+                                                : show_fleet(*args); };
+  });
 
   auto* r = app.add_subcommand("recommend", "Rank the zones a VM could move to, with reasons");
-  r->add_option("file", args->file, "Fleet file")->required();
-  r->add_option("vm", args->vm, "The VM")->required();
+  r->add_option("args", args->positional, "[FILE] VM: a fleet file and a VM, or a VM of ferryd")
+    ->required()
+    ->expected(1, 2);
   r->add_option("--type", args->type, "Rank for this type (a morph); default: the VM's type");
   r->add_option("--zone", args->zone,
                  "Admission to this zone only: admitted or denied, with the reason");
@@ -307,14 +327,30 @@ void add_fleet(CLI::App& app, std::function<int()>& action) {
               "Prefer zones running the VM's group (default: spread away from it)");
   r->add_option("--db", args->db, "Journal directory whose fleet state to use");
   r->add_flag("--json", args->json, "One JSON object instead of a table");
-  r->callback([&action, args] { action = [args] { return recommend(*args); }; });
+  add_conn(r, args->conn);
+  r->callback([&action, args, split] {
+    action = [args, split] {
+      if (split(*args))
+        return recommend(*args);
+      return remote_recommend(args->conn, args->vm, args->type, args->zone, args->colocate,
+                              args->json);
+    };
+  });
 
   auto* o = app.add_subcommand("options", "The types a VM can morph to, and how");
-  o->add_option("file", args->file, "Fleet file")->required();
-  o->add_option("vm", args->vm, "The VM")->required();
+  o->add_option("args", args->positional, "[FILE] VM: a fleet file and a VM, or a VM of ferryd")
+    ->required()
+    ->expected(1, 2);
   o->add_option("--db", args->db, "Journal directory whose fleet state to use");
   o->add_flag("--json", args->json, "One JSON object instead of a table");
-  o->callback([&action, args] { action = [args] { return options(*args); }; });
+  add_conn(o, args->conn);
+  o->callback([&action, args, split] {
+    action = [args, split] {
+      if (split(*args))
+        return options(*args);
+      return remote_options(args->conn, args->vm, args->json);
+    };
+  });
 }
 
 } // namespace ferry::cli

@@ -3,7 +3,8 @@
 // zones for a VM; `ferry templates` lists, shows, validates and renders migration templates;
 // `ferry batch FILE` and `ferry drain` run batches of migrations under limits; `ferry journal`
 // lists, dumps, verifies, replays, exports and imports a journal;
-// the daemon's subcommands come with ferryd.
+// `ferry submit|list|show|watch|cancel|abort|pause|resume|approve|retry` work on ferryd's runs,
+// and `fleet`, `recommend`, `options` and `templates` ask ferryd when given no local file.
 #include <cstdio>
 
 #include "apps/ferry/commands.hpp"
@@ -18,6 +19,8 @@ int main(int argc, char** argv) {
   ferry::cli::add_batch(app, action);
   ferry::cli::add_journal(app, action);
   ferry::cli::add_demo(app, action);
+  ferry::cli::add_remote(app, action);
+  ferry::cli::add_watch(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

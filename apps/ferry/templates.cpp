@@ -1,5 +1,6 @@
 // `ferry templates list|show|validate|render`: migration templates from files (built-in ones
-// in templates/builtin/). Validation and rendering check the task kinds an engine with a
+// in templates/builtin/), or from ferryd's registry when a server is named (--server or
+// FERRY_SERVER; remote_templates.cpp), which also takes `put FILE` and `delete NAME`. Validation and rendering check the task kinds an engine with a
 // fleet has: the built-in, fleet and VM kinds (their specs; no engine is started).
 #include <cstdio>
 #include <filesystem>
@@ -11,6 +12,7 @@
 #include "actors/migration_kinds.hpp"
 #include "apps/ferry/commands.hpp"
 #include "apps/ferry/output.hpp"
+#include "apps/ferry/remote.hpp"
 #include "fleet/fleet_codec.hpp"
 #include "templates/template.hpp"
 #include "workflows/definition_codec.hpp"
@@ -20,6 +22,7 @@ namespace ferry::cli {
 namespace {
 
 struct templates_args {
+  conn_args conn;
   std::vector<std::string> files;
   std::string dir = FERRY_BUILTIN_TEMPLATES;
   std::vector<std::string> params;
@@ -179,17 +182,32 @@ caf::expected<template_ptr> find_template(const std::string& what, const std::st
 
 void add_templates(CLI::App& app, std::function<int()>& action) {
   auto args = std::make_shared<templates_args>();
-  auto* t = app.add_subcommand("templates", "Migration templates: list, show, validate, render");
+  auto* t = app.add_subcommand("templates",
+                               "Migration templates: list, show, validate, render; put, delete "
+                               "(ferryd)");
   t->require_subcommand(1);
   auto* l = t->add_subcommand("list", "List the templates of a directory");
   l->add_option("--dir", args->dir, "Directory of templates (default: the built-in ones)");
   l->add_flag("--json", args->json, "One JSON object instead of a table");
-  l->callback([&action, args] { action = [args] { return list(*args); }; });
+  add_conn(l, args->conn);
+  l->callback([&action, args] {
+    action = [args] {
+      return server_named(args->conn) ? remote_templates_list(args->conn, args->json)
+                                      : list(*args);
+    };
+  });
   auto* s = t->add_subcommand("show", "Show a template's parameters and phases");
   s->add_option("template", args->files, "Template file, or a name in --dir")->required();
   s->add_option("--dir", args->dir, "Directory to find a template by name in");
   s->add_flag("--json", args->json, "The template as JSON");
-  s->callback([&action, args] { action = [args] { return show(*args); }; });
+  add_conn(s, args->conn);
+  s->callback([&action, args] {
+    action = [args] {
+      return server_named(args->conn)
+               ? remote_templates_show(args->conn, args->files.at(0), args->json)
+               : show(*args);
+    };
+  });
   auto* v = t->add_subcommand("validate", "Check template files");
   v->add_option("files", args->files, "Template files")->required();
   v->callback([&action, args] { action = [args] { return validate(*args); }; });
@@ -200,7 +218,26 @@ void add_templates(CLI::App& app, std::function<int()>& action) {
     ->take_all();
   r->add_option("--fleet", args->fleet, "Check VM, host, zone, type and partition names here");
   r->add_flag("--json", args->json, "The definition as JSON");
-  r->callback([&action, args] { action = [args] { return render_cmd(*args); }; });
+  add_conn(r, args->conn);
+  r->callback([&action, args] {
+    action = [args] {
+      return server_named(args->conn)
+               ? remote_templates_render(args->conn, args->files.at(0), args->params, args->json)
+               : render_cmd(*args);
+    };
+  });
+  auto* p = t->add_subcommand("put", "Register a template in ferryd (admin)");
+  p->add_option("file", args->files, "Template file (protobuf text format or JSON)")->required();
+  add_conn(p, args->conn);
+  p->callback([&action, args] {
+    action = [args] { return remote_templates_put(args->conn, args->files.at(0)); };
+  });
+  auto* d = t->add_subcommand("delete", "Remove a template from ferryd (admin)");
+  d->add_option("name", args->files, "Template name")->required();
+  add_conn(d, args->conn);
+  d->callback([&action, args] {
+    action = [args] { return remote_templates_delete(args->conn, args->files.at(0)); };
+  });
 }
 
 } // namespace ferry::cli

@@ -1,0 +1,662 @@
+// ferryd through its API over real gRPC: every RPC on the unix socket; TLS on loopback TCP
+// with tokens and roles; precise errors; idempotent submits; 50 concurrent clients; a ferryd
+// killed with SIGKILL mid-migration and restarted while `ferry watch` follows the run; and a
+// SIGTERM under load that loses no acknowledged submit.
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "apps/ferryd/config.hpp"
+#include "common/errc.hpp"
+#include "ferry/v1/api.pb.h"
+#include "tests/apps/ferryd_support.hpp"
+
+using namespace ferry;
+using namespace ferry::test;
+
+namespace {
+
+std::string fleet_config(double sim_speed = 100) {
+  return std::string{"fleet_file: \""} + FERRY_SOURCE_DIR + "/examples/demo-fleet.textproto\"\n"
+         + "sim_speed: " + std::to_string(sim_speed) + "\nmetrics_listen: \"127.0.0.1:0\"\nlog_level: \"debug\"\n";
+}
+
+std::string submit(api::client& c, const std::string& text, const std::string& key = {}) {
+  v1::SubmitRequest req;
+  req.set_definition_text(text);
+  req.set_idempotency_key(key);
+  auto r = c.submit(req);
+  INFO((r ? std::string{} : describe(r.error())));
+  REQUIRE(r);
+  return r->run_id();
+}
+
+v1::RunStatus wait_rest(api::client& c, const std::string& id) {
+  auto r = c.get(id, std::chrono::seconds{60});
+  REQUIRE(r);
+  return r->state().status();
+}
+
+/// Watches `id` until an event satisfies `pred` (deadline 30 s).
+void wait_event(api::client& c, const std::string& id,
+                const std::function<bool(const v1::Event&)>& pred) {
+  bool seen = false;
+  v1::WatchRequest req;
+  req.set_run_id(id);
+  auto err = c.watch(
+    req,
+    [&](const v1::WatchResponse& m) {
+      for (auto& e : m.events())
+        if (pred(e))
+          seen = true;
+      return !seen;
+    },
+    std::chrono::seconds{30});
+  INFO((err ? describe(err) : std::string{}));
+  REQUIRE(seen);
+}
+
+errc code(const caf::error& e) {
+  return code_of(e);
+}
+
+} // namespace
+
+TEST_CASE("a ferryd config with mistakes is refused as a whole, each problem naming its field",
+          "[config]") {
+  auto r = daemon::parse_config(R"(
+    tcp_listen: "127.0.0.1"
+    tokens { name: "ci" secret: "short" }
+    tokens { name: "ci" secret: "0123456789abcdefXYZ" role: VIEWER }
+    log_format: "xml"
+  )", "", "ferryd.conf");
+  REQUIRE_FALSE(r);
+  auto msg = message_of(r.error());
+  CHECK(code(r.error()) == errc::invalid_argument);
+  CHECK(msg.find("ferryd.conf: data_dir: required") != std::string::npos);
+  CHECK(msg.find("tcp_listen: \"127.0.0.1\" is not host:port") != std::string::npos);
+  CHECK(msg.find("tls.cert_file: required with tcp_listen") != std::string::npos);
+  CHECK(msg.find("tokens[0].secret: shorter than 16 characters") != std::string::npos);
+  CHECK(msg.find("tokens[0].role: required") != std::string::npos);
+  CHECK(msg.find("tokens[1].name: \"ci\" is given twice") != std::string::npos);
+  CHECK(msg.find("log_format: \"xml\"") != std::string::npos);
+
+  auto ok = daemon::parse_config("data_dir: \"d\"\nunix_socket: \"s.sock\"", "/etc/ferry", "x");
+  REQUIRE(ok);
+  CHECK(ok->data_dir == "/etc/ferry/d");
+  CHECK(ok->unix_socket == "/etc/ferry/s.sock");
+  CHECK(ok->unix_socket_role == daemon::role::admin);
+}
+
+TEST_CASE("every RPC works over the unix socket", "[unix]") {
+  ferryd_process d{make_temp_dir("ferryd-api"), fleet_config()};
+  d.start();
+  auto c = connect(d.unix_client());
+
+  // Submit, Get, Watch from the start, List with filters and pages.
+  auto id = submit(*c, noop5);
+  CHECK(wait_rest(*c, id) == v1::RUN_SUCCEEDED);
+  auto run = c->get(id);
+  REQUIRE(run);
+  CHECK(run->definition().name() == "noop5");
+  CHECK(run->state().tasks_size() == 5);
+  std::vector<uint64_t> seqs;
+  bool final_seen = false;
+  v1::WatchRequest wreq;
+  wreq.set_run_id(id);
+  REQUIRE_FALSE(c->watch(wreq, [&](const v1::WatchResponse& m) {
+    for (auto& e : m.events())
+      seqs.push_back(e.seq());
+    if (m.has_final_state())
+      final_seen = m.final_state().status() == v1::RUN_SUCCEEDED;
+    return true;
+  }, std::chrono::seconds{30}));
+  REQUIRE(final_seen);
+  REQUIRE(!seqs.empty());
+  for (size_t i = 0; i < seqs.size(); ++i)
+    CHECK(seqs[i] == i + 1); // from 1, in order, without gaps
+  // Resumed from a sequence number: only what follows.
+  wreq.set_from_seq(seqs.size() - 1);
+  std::vector<uint64_t> tail;
+  REQUIRE_FALSE(c->watch(wreq, [&](const v1::WatchResponse& m) {
+    for (auto& e : m.events())
+      tail.push_back(e.seq());
+    return true;
+  }, std::chrono::seconds{30}));
+  CHECK(tail == std::vector<uint64_t>{seqs.size() - 1, seqs.size()});
+
+  // A gate: Pause, Resume, Approve.
+  auto g = submit(*c, gated);
+  wait_event(*c, g, [](const v1::Event& e) {
+    return e.type() == v1::TASK_SCHEDULED_EVENT && e.task() == "approval";
+  });
+  v1::ControlRequest ctl;
+  ctl.set_run_id(g);
+  auto paused = c->control("pause", ctl);
+  REQUIRE(paused);
+  CHECK(paused->status() == v1::RUN_PAUSED);
+  auto resumed = c->control("resume", ctl);
+  REQUIRE(resumed);
+  CHECK(resumed->status() == v1::RUN_RUNNING);
+  auto no_task = c->control("approve", ctl);
+  REQUIRE_FALSE(no_task);
+  CHECK(code(no_task.error()) == errc::invalid_argument);
+  CHECK(message_of(no_task.error()) == "task: required");
+  // Get with wait_ms answers with the state when the wait is over, at rest or not.
+  auto early = c->get(g, std::chrono::milliseconds{200});
+  REQUIRE(early);
+  CHECK(early->state().status() == v1::RUN_RUNNING);
+  auto ghost = c->get("ghost", std::chrono::seconds{5});
+  REQUIRE_FALSE(ghost);
+  CHECK(code(ghost.error()) == errc::not_found);
+  CHECK(message_of(ghost.error()) == "run_id: run \"ghost\" not found");
+  ctl.set_task("approval");
+  REQUIRE(c->control("approve", ctl));
+  CHECK(wait_rest(*c, g) == v1::RUN_SUCCEEDED);
+
+  // Retry a task that ran out of retries.
+  auto f = submit(*c, flaky);
+  CHECK(wait_rest(*c, f) == v1::RUN_FAILED);
+  v1::ControlRequest retry;
+  retry.set_run_id(f);
+  retry.set_task("step");
+  REQUIRE(c->control("retry", retry));
+  CHECK(wait_rest(*c, f) == v1::RUN_SUCCEEDED);
+
+  // Cancel rolls back; Abort stops at once.
+  auto x = submit(*c, gated);
+  auto y = submit(*c, gated);
+  for (auto& r : {x, y})
+    wait_event(*c, r, [](const v1::Event& e) {
+      return e.type() == v1::TASK_SCHEDULED_EVENT && e.task() == "approval";
+    });
+  v1::ControlRequest cx;
+  cx.set_run_id(x);
+  REQUIRE(c->control("cancel", cx));
+  CHECK(wait_rest(*c, x) == v1::RUN_ROLLED_BACK);
+  v1::ControlRequest cy;
+  cy.set_run_id(y);
+  cy.set_reason("game day");
+  REQUIRE(c->control("abort", cy));
+  CHECK(wait_rest(*c, y) == v1::RUN_ABORTED);
+
+  // List: by state, paged.
+  v1::ListRequest lr;
+  lr.add_states(v1::RUN_SUCCEEDED);
+  lr.set_page_size(2);
+  std::set<std::string> listed;
+  int pages = 0;
+  for (;;) {
+    auto page = c->list(lr);
+    REQUIRE(page);
+    ++pages;
+    for (auto& r : page->runs()) {
+      CHECK(r.status() == v1::RUN_SUCCEEDED);
+      listed.insert(r.run_id());
+    }
+    if (page->next_page_token().empty())
+      break;
+    lr.set_page_token(page->next_page_token());
+  }
+  CHECK(listed == std::set<std::string>{id, g, f});
+  CHECK(pages == 2);
+
+  // The fleet: Fleet, Recommend, Options.
+  auto fleet = c->fleet();
+  REQUIRE(fleet);
+  CHECK(fleet->zones_size() == 3);
+  bool web1_on_a1 = false;
+  for (auto& v : fleet->vms())
+    web1_on_a1 = web1_on_a1 || (v.name() == "web-1" && v.host() == "a1" && v.zone() == "zone-a");
+  CHECK(web1_on_a1);
+  v1::RecommendRequest rr;
+  rr.set_vm("web-1");
+  auto rec = c->recommend(rr);
+  REQUIRE(rec);
+  CHECK(rec->zones_size() >= 2);
+  v1::OptionsRequest orq;
+  orq.set_vm("app-1");
+  auto opts = c->options(orq);
+  REQUIRE(opts);
+  CHECK(opts->type() == "small");
+  CHECK(opts->options_size() > 0);
+  orq.set_vm("nope");
+  auto missing = c->options(orq);
+  REQUIRE_FALSE(missing);
+  CHECK(code(missing.error()) == errc::not_found);
+  CHECK(message_of(missing.error()) == "vm: \"nope\" is not in the fleet");
+
+  // Templates: list, get, put, render, submit by name, list by VM and template, delete.
+  auto tl = c->list_templates();
+  REQUIRE(tl);
+  CHECK(tl->templates_size() >= 7);
+  auto lp = c->get_template("live-precopy");
+  REQUIRE(lp);
+  CHECK(lp->builtin());
+  CHECK(lp->template_().name() == "live-precopy");
+  auto put = c->put_template(slurp(std::string{FERRY_SOURCE_DIR}
+                                   + "/examples/reserve-and-flip.template.textproto"));
+  REQUIRE(put);
+  CHECK(put->template_().name() == "reserve-and-flip");
+  v1::TemplateCall call;
+  call.set_name("live-precopy");
+  (*call.mutable_parameters())["vm"] = "web-2";
+  (*call.mutable_parameters())["target"] = "a3";
+  auto rendered = c->render_template(call);
+  REQUIRE(rendered);
+  CHECK(rendered->definition().labels().at("param.vm") == "web-2");
+  v1::SubmitRequest sr;
+  *sr.mutable_template_() = call;
+  auto mig = c->submit(sr);
+  REQUIRE(mig);
+  CHECK(wait_rest(*c, mig->run_id()) == v1::RUN_SUCCEEDED);
+  v1::ListRequest by_vm;
+  by_vm.set_vm("web-2");
+  auto l2 = c->list(by_vm);
+  REQUIRE(l2);
+  REQUIRE(l2->runs_size() == 1);
+  CHECK(l2->runs(0).run_id() == mig->run_id());
+  v1::ListRequest by_zone;
+  by_zone.set_zone("zone-a");
+  by_zone.set_template_("live-precopy");
+  auto l3 = c->list(by_zone);
+  REQUIRE(l3);
+  CHECK(l3->runs_size() == 1);
+  by_zone.set_zone("zone-c");
+  auto l4 = c->list(by_zone);
+  REQUIRE(l4);
+  CHECK(l4->runs_size() == 0);
+  REQUIRE_FALSE(c->delete_template("reserve-and-flip"));
+  auto gone = c->get_template("reserve-and-flip");
+  REQUIRE_FALSE(gone);
+  CHECK(code(gone.error()) == errc::not_found);
+  auto builtin = c->delete_template("live-precopy");
+  REQUIRE(builtin);
+
+  // The Prometheus endpoint.
+  auto metrics = http_get(d.metrics_port(), "/metrics");
+  CHECK(metrics.rfind("HTTP/1.1 200 OK", 0) == 0);
+  CHECK(metrics.find("ferry_runs{state=\"SUCCEEDED\"} 4") != std::string::npos);
+  CHECK(metrics.find("ferry_runs{state=\"ROLLED_BACK\"} 1") != std::string::npos);
+  CHECK(metrics.find("ferry_api_calls_total{method=\"submit\",code=\"OK\"} 6")
+        != std::string::npos);
+  CHECK(metrics.find("ferry_api_calls_total{method=\"options\",code=\"NOT_FOUND\"} 1")
+        != std::string::npos);
+  CHECK(metrics.find("ferry_migration_duration_seconds_count 1") != std::string::npos);
+  CHECK(metrics.find("ferry_commit_latency_seconds_bucket{le=\"+Inf\"}") != std::string::npos);
+  CHECK(http_get(d.metrics_port(), "/nope").rfind("HTTP/1.1 404", 0) == 0);
+  CHECK(d.stop() == 0);
+}
+
+TEST_CASE("bad requests get INVALID_ARGUMENT naming the field, and nothing starts",
+          "[errors]") {
+  ferryd_process d{make_temp_dir("ferryd-err"), fleet_config()};
+  d.start();
+  auto c = connect(d.unix_client());
+  auto expect = [&](const v1::SubmitRequest& req, errc want, const std::string& prefix) {
+    auto r = c->submit(req);
+    REQUIRE_FALSE(r);
+    CHECK(code(r.error()) == want);
+    INFO(message_of(r.error()));
+    CHECK(message_of(r.error()).rfind(prefix, 0) == 0);
+  };
+  v1::SubmitRequest none;
+  expect(none, errc::invalid_argument, "source: give one of");
+  v1::SubmitRequest unknown_kind;
+  unknown_kind.set_definition_text("name: \"x\" tasks { id: \"flip\" kind: \"flp\" }");
+  expect(unknown_kind, errc::invalid_argument, "definition_text: ");
+  auto r = c->submit(unknown_kind);
+  CHECK(message_of(r.error()).find("flp") != std::string::npos);
+  v1::SubmitRequest cycle;
+  cycle.set_definition_text("name: \"x\" tasks { id: \"a\" kind: \"noop\" depends_on: \"b\" } "
+                            "tasks { id: \"b\" kind: \"noop\" depends_on: \"a\" }");
+  expect(cycle, errc::invalid_argument, "definition_text: ");
+  v1::SubmitRequest syntax;
+  syntax.set_definition_text("name: \"x\" tasks {");
+  expect(syntax, errc::invalid_argument, "definition_text: ");
+  v1::SubmitRequest missing_param;
+  missing_param.mutable_template_()->set_name("live-precopy");
+  expect(missing_param, errc::invalid_argument,
+         "template: template \"live-precopy\": parameter \"vm\": required");
+  v1::SubmitRequest bad_value;
+  bad_value.mutable_template_()->set_name("live-precopy");
+  (*bad_value.mutable_template_()->mutable_parameters())["vm"] = "web-1";
+  (*bad_value.mutable_template_()->mutable_parameters())["max_downtime_ms"] = "soon";
+  expect(bad_value, errc::invalid_argument, "template.parameters: ");
+  v1::SubmitRequest unknown_vm;
+  unknown_vm.mutable_template_()->set_name("live-precopy");
+  (*unknown_vm.mutable_template_()->mutable_parameters())["vm"] = "ghost";
+  expect(unknown_vm, errc::invalid_argument, "template: ");
+  v1::SubmitRequest no_template;
+  no_template.mutable_template_()->set_name("no-such-template");
+  expect(no_template, errc::not_found, "template.name: ");
+  v1::SubmitRequest bad_key;
+  bad_key.set_definition_text(noop5);
+  bad_key.set_idempotency_key("has space");
+  expect(bad_key, errc::invalid_argument, "idempotency_key: ");
+  auto get = c->get("no-such-run");
+  REQUIRE_FALSE(get);
+  CHECK(code(get.error()) == errc::not_found);
+  CHECK(message_of(get.error()).rfind("run_id: ", 0) == 0);
+  v1::ListRequest big;
+  big.set_page_size(5000);
+  auto l = c->list(big);
+  REQUIRE_FALSE(l);
+  CHECK(message_of(l.error()).rfind("page_size: ", 0) == 0);
+  // Nothing was started by any of them.
+  auto all = c->list(v1::ListRequest{});
+  REQUIRE(all);
+  CHECK(all->runs_size() == 0);
+  c.reset();
+  CHECK(d.stop() == 0);
+}
+
+TEST_CASE("a retried submit with the same idempotency key never starts a second run",
+          "[idempotency]") {
+  ferryd_process d{make_temp_dir("ferryd-idem"), fleet_config() + "log_format: \"json\"\n"};
+  d.start();
+  auto c = connect(d.unix_client());
+  v1::SubmitRequest req;
+  req.set_definition_text(noop5);
+  req.set_idempotency_key("deploy-42");
+  auto first = c->submit(req);
+  REQUIRE(first);
+  CHECK(first->run_id() == "deploy-42");
+  CHECK_FALSE(first->existing());
+  auto again = c->submit(req);
+  REQUIRE(again);
+  CHECK(again->run_id() == "deploy-42");
+  CHECK(again->existing());
+  // A template call retried after the VM moved still returns the first run.
+  v1::SubmitRequest mig;
+  mig.mutable_template_()->set_name("live-precopy");
+  (*mig.mutable_template_()->mutable_parameters())["vm"] = "web-1";
+  (*mig.mutable_template_()->mutable_parameters())["target"] = "a2";
+  mig.set_idempotency_key("move-web-1");
+  auto m1 = c->submit(mig);
+  REQUIRE(m1);
+  CHECK(wait_rest(*c, "move-web-1") == v1::RUN_SUCCEEDED);
+  auto m2 = c->submit(mig);
+  REQUIRE(m2);
+  CHECK(m2->existing());
+  // The same key with another definition is refused.
+  req.set_definition_text(gated);
+  auto other = c->submit(req);
+  REQUIRE_FALSE(other);
+  CHECK(code(other.error()) == errc::already_exists);
+  CHECK(message_of(other.error()).rfind("idempotency_key: ", 0) == 0);
+  auto all = c->list(v1::ListRequest{});
+  REQUIRE(all);
+  CHECK(all->runs_size() == 2);
+  CHECK(d.stop() == 0);
+  // JSON lines logs.
+  std::istringstream log{d.log()};
+  std::string line;
+  int lines = 0;
+  while (std::getline(log, line)) {
+    ++lines;
+    CHECK(line.rfind("{\"time\":\"", 0) == 0);
+    CHECK(line.back() == '}');
+  }
+  CHECK(lines >= 3);
+}
+
+TEST_CASE("TCP is TLS with bearer tokens and roles; no anonymous access", "[tls]") {
+  auto dir = make_temp_dir("ferryd-tls");
+  make_certificates(dir);
+  ferryd_process d{dir, fleet_config() + R"(
+tcp_listen: "127.0.0.1:0"
+tls { cert_file: ")" + dir + R"(/server.pem" key_file: ")" + dir + R"(/server.key" }
+tokens { name: "dashboard" secret: ")" + viewer_token + R"(" role: VIEWER }
+tokens { name: "oncall" secret: ")" + operator_token + R"(" role: OPERATOR }
+tokens { name: "platform" secret: ")" + admin_token + R"(" role: ADMIN }
+)"};
+  d.start();
+  REQUIRE(d.tcp_port() > 0);
+
+  auto anonymous = connect(d.tls_client(nullptr));
+  auto r = anonymous->list(v1::ListRequest{});
+  REQUIRE_FALSE(r);
+  CHECK(code(r.error()) == errc::unauthenticated);
+  CHECK(message_of(r.error()).rfind("authorization: missing", 0) == 0);
+
+  auto wrong = connect(d.tls_client("not-a-token-at-all-xyz"));
+  r = wrong->list(v1::ListRequest{});
+  REQUIRE_FALSE(r);
+  CHECK(code(r.error()) == errc::unauthenticated);
+  CHECK(message_of(r.error()) == "authorization: unknown token");
+
+  auto op = connect(d.tls_client(operator_token));
+  auto viewer = connect(d.tls_client(viewer_token));
+  auto admin = connect(d.tls_client(admin_token));
+  auto id = submit(*op, gated);
+  auto seen = viewer->get(id);
+  REQUIRE(seen);
+  v1::ControlRequest ctl;
+  ctl.set_run_id(id);
+  auto denied = viewer->control("cancel", ctl);
+  REQUIRE_FALSE(denied);
+  CHECK(code(denied.error()) == errc::permission_denied);
+  CHECK(message_of(denied.error())
+        == "token \"dashboard\" (viewer) may not cancel: it needs the operator role");
+  v1::SubmitRequest sub;
+  sub.set_definition_text(noop5);
+  auto vs = viewer->submit(sub);
+  REQUIRE_FALSE(vs);
+  CHECK(code(vs.error()) == errc::permission_denied);
+  auto oa = op->control("abort", ctl);
+  REQUIRE_FALSE(oa);
+  CHECK(code(oa.error()) == errc::permission_denied);
+  auto otp = op->put_template("name: \"t\"");
+  REQUIRE_FALSE(otp);
+  CHECK(code(otp.error()) == errc::permission_denied);
+  REQUIRE(admin->control("abort", ctl));
+  CHECK(wait_rest(*admin, id) == v1::RUN_ABORTED);
+  // The journal names who did it.
+  bool by_platform = false;
+  v1::WatchRequest w;
+  w.set_run_id(id);
+  REQUIRE_FALSE(viewer->watch(w, [&](const v1::WatchResponse& m) {
+    for (auto& e : m.events())
+      if (e.type() == v1::RUN_ABORTED_EVENT && e.actor() == "platform")
+        by_platform = true;
+      else if (e.type() == v1::RUN_STARTED)
+        CHECK(e.actor() == "oncall");
+    return true;
+  }, std::chrono::seconds{30}));
+  CHECK(by_platform);
+
+  // The CLI's exit codes (docs/operations.md).
+  auto server = "127.0.0.1:" + std::to_string(d.tcp_port());
+  auto cli = [&](std::vector<std::string> args, const char* token) {
+    std::vector<std::string> argv{FERRY_BIN};
+    argv.insert(argv.end(), args.begin(), args.end());
+    for (const std::string& x : {std::string{"--server"}, server, std::string{"--ca"},
+                                 dir + "/ca.pem"})
+      argv.push_back(x);
+    if (token) {
+      argv.push_back("--token");
+      argv.push_back(token);
+    }
+    return run_cmd(argv, 60s);
+  };
+  auto listed = cli({"list", "--json"}, viewer_token);
+  CHECK(listed.status == 0);
+  CHECK(listed.out.find("\"run_id\":\"" + id + "\"") != std::string::npos);
+  CHECK(cli({"list"}, "not-a-token-at-all-xyz").status == 8);
+  CHECK(cli({"list"}, nullptr).status == 8);
+  auto shown = cli({"show", id}, viewer_token);
+  CHECK(shown.status == 0);
+  CHECK(shown.out.find("ABORTED") != std::string::npos);
+  CHECK(cli({"show", "nope"}, viewer_token).status == 4);
+  CHECK(cli({"cancel", id}, viewer_token).status == 8);
+  CHECK(run_cmd({FERRY_BIN, "list", "--server", "unix:" + dir + "/no-such.sock", "--timeout", "5"},
+                60s)
+          .status
+        == 9);
+
+  // A client that does not trust ferryd's CA does not get through.
+  auto untrusting_opts = d.tls_client(admin_token);
+  untrusting_opts.ca_file = dir + "/other-ca.pem";
+  untrusting_opts.timeout = std::chrono::seconds{5};
+  auto untrusting = connect(untrusting_opts);
+  auto u = untrusting->list(v1::ListRequest{});
+  REQUIRE_FALSE(u);
+  CHECK(code(u.error()) == errc::unavailable);
+  CHECK(d.stop() == 0);
+}
+
+TEST_CASE("50 concurrent clients submit and watch their runs to the end", "[concurrency]") {
+  ferryd_process d{make_temp_dir("ferryd-50"), fleet_config()};
+  d.start();
+  constexpr int clients = 50;
+  std::atomic<int> succeeded{0};
+  std::mutex mtx;
+  std::vector<std::string> problems;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < clients; ++i)
+    threads.emplace_back([&, i] {
+      auto o = d.unix_client();
+      o.own_connection = true;
+      auto c = api::client::connect(o);
+      auto problem = [&](std::string p) {
+        std::lock_guard<std::mutex> g{mtx};
+        problems.push_back("client " + std::to_string(i) + ": " + p);
+      };
+      if (!c)
+        return problem(describe(c.error()));
+      v1::SubmitRequest req;
+      req.set_definition_text(noop5);
+      req.set_idempotency_key("client-" + std::to_string(i));
+      auto s = (*c)->submit(req);
+      if (!s)
+        return problem(describe(s.error()));
+      v1::WatchRequest w;
+      w.set_run_id(s->run_id());
+      uint64_t events = 0;
+      bool ok = false;
+      auto err = (*c)->watch(w, [&](const v1::WatchResponse& m) {
+        events += static_cast<uint64_t>(m.events_size());
+        if (m.has_final_state())
+          ok = m.final_state().status() == v1::RUN_SUCCEEDED;
+        return true;
+      }, std::chrono::seconds{60});
+      if (err)
+        return problem(describe(err));
+      if (!ok || events == 0)
+        return problem("run did not succeed, " + std::to_string(events) + " events");
+      ++succeeded;
+    });
+  for (auto& t : threads)
+    t.join();
+  INFO((problems.empty() ? std::string{} : problems.front()));
+  CHECK(problems.empty());
+  CHECK(succeeded == clients);
+  auto c = connect(d.unix_client());
+  v1::ListRequest lr;
+  lr.set_page_size(1000);
+  auto all = c->list(lr);
+  REQUIRE(all);
+  CHECK(all->runs_size() == clients);
+  CHECK(d.stop() == 0);
+}
+
+TEST_CASE("ferryd killed with SIGKILL mid-migration and restarted: ferry watch reconnects and "
+          "sees the run finish", "[restart]") {
+  // Real time on the simulated hosts: the copy of web-1 takes a few seconds.
+  ferryd_process d{make_temp_dir("ferryd-kill"), fleet_config(1)};
+  d.start();
+  auto c = connect(d.unix_client());
+  v1::SubmitRequest mig;
+  mig.mutable_template_()->set_name("live-precopy");
+  (*mig.mutable_template_()->mutable_parameters())["vm"] = "web-1";
+  (*mig.mutable_template_()->mutable_parameters())["target"] = "a2";
+  mig.set_idempotency_key("move-web-1");
+  REQUIRE(c->submit(mig));
+  child watch{{FERRY_BIN, "watch", "move-web-1", "--server", "unix:" + d.socket(),
+               "--reconnect", "120"}};
+  // The copy is under way (its progress is streamed): kill ferryd.
+  REQUIRE(watch.read_until(
+    [](const std::string& out) { return out.find("precopy        copy") != std::string::npos; },
+    steady::now() + 60s));
+  d.kill9();
+  d.start();
+  auto rc = watch.wait_exit(120s);
+  INFO(watch.out());
+  CHECK(rc == 0);
+  CHECK(watch.out().find("reconnecting") != std::string::npos);
+  CHECK(watch.out().find("run succeeded") != std::string::npos);
+  // Each event printed once across the reconnect.
+  CHECK(watch.out().find("precopy          succeeded")
+        == watch.out().rfind("precopy          succeeded"));
+  c = connect(d.unix_client());
+  CHECK(wait_rest(*c, "move-web-1") == v1::RUN_SUCCEEDED);
+  auto fleet = c->fleet();
+  REQUIRE(fleet);
+  int copies = 0;
+  for (auto& v : fleet->vms())
+    if (v.name() == "web-1") {
+      ++copies;
+      CHECK(v.host() == "a2");
+    }
+  CHECK(copies == 1);
+  CHECK(d.stop() == 0);
+}
+
+TEST_CASE("SIGTERM under load: every acknowledged submit is in the journal and finishes",
+          "[sigterm]") {
+  ferryd_process d{make_temp_dir("ferryd-term"), fleet_config()};
+  d.start();
+  std::mutex mtx;
+  std::vector<std::string> acked;
+  std::atomic<bool> stopping{false};
+  std::atomic<int> after_stop_errors{0};
+  std::vector<std::thread> threads;
+  std::atomic<int> total{0};
+  std::condition_variable loaded;
+  for (int i = 0; i < 8; ++i)
+    threads.emplace_back([&, i] {
+      auto o = d.unix_client();
+      o.own_connection = true;
+      o.timeout = std::chrono::seconds{20};
+      auto c = api::client::connect(o);
+      if (!c)
+        return;
+      for (int n = 0;; ++n) {
+        v1::SubmitRequest req;
+        req.set_definition_text(noop5);
+        req.set_idempotency_key("load-" + std::to_string(i) + "-" + std::to_string(n));
+        auto r = (*c)->submit(req);
+        if (!r) {
+          if (stopping)
+            ++after_stop_errors;
+          return; // ferryd is gone
+        }
+        std::lock_guard<std::mutex> g{mtx};
+        acked.push_back(r->run_id());
+        if (++total == 2000)
+          loaded.notify_all();
+      }
+    });
+  // Load for a while (until 2,000 runs are acknowledged), then SIGTERM.
+  {
+    std::unique_lock<std::mutex> g{mtx};
+    REQUIRE(loaded.wait_for(g, 60s, [&] { return total >= 2000; }));
+  }
+  stopping = true;
+  CHECK(d.stop() == 0);
+  for (auto& t : threads)
+    t.join();
+  REQUIRE(acked.size() >= 2000);
+  d.start();
+  auto c = connect(d.unix_client());
+  for (auto& id : acked) {
+    auto r = c->get(id, std::chrono::seconds{60});
+    REQUIRE(r);
+    CHECK(r->state().status() == v1::RUN_SUCCEEDED);
+  }
+  CHECK(d.stop() == 0);
+}
