@@ -21,6 +21,16 @@
 
 namespace ferry::bench {
 
+/// The five-task noop workflow the throughput benchmarks run (text format).
+constexpr const char* five_task_noop = R"(
+name: "five-task-noop"
+tasks { id: "hot_unplug" kind: "noop" }
+tasks { id: "copy" kind: "noop" depends_on: "hot_unplug" }
+tasks { id: "flip" kind: "noop" depends_on: "copy" point_of_no_return: true }
+tasks { id: "hot_plug" kind: "noop" depends_on: "flip" }
+tasks { id: "cleanup" kind: "noop" depends_on: "hot_plug" }
+)";
+
 /// The value in `x`, or (on an error) a message naming `program` on stderr and exit 1.
 template <class T>
 T must(caf::expected<T> x, const char* program) {

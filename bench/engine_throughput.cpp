@@ -16,18 +16,6 @@
 
 using namespace ferry;
 
-namespace {
-
-const char* five_tasks = R"(
-name: "five-task-noop"
-tasks { id: "hot_unplug" kind: "noop" }
-tasks { id: "copy" kind: "noop" depends_on: "hot_unplug" }
-tasks { id: "flip" kind: "noop" depends_on: "copy" point_of_no_return: true }
-tasks { id: "hot_plug" kind: "noop" depends_on: "flip" }
-tasks { id: "cleanup" kind: "noop" depends_on: "hot_plug" }
-)";
-
-} // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"engine_throughput"};
@@ -57,7 +45,7 @@ int main(int argc, char** argv) {
   opts.scheduler_policy = policy;
   auto eng = bench::must(engine::open(opts), "engine_throughput");
   auto& e = *eng;
-  auto def = bench::must(e.load(five_tasks), "engine_throughput");
+  auto def = bench::must(e.load(bench::five_task_noop), "engine_throughput");
   std::atomic<size_t> submitted{0};
   std::atomic<size_t> failed{0};
   std::atomic<int64_t> submitted_ns{0};
