@@ -440,9 +440,24 @@ private:
 
 // -- storage.sync, volume.move, volume.return --------------------------------------------
 
+/// The progress of a copy (transfer) of `call`'s attempt, reported to `report`; empty when
+/// nobody listens.
+std::function<void(const hv::job_progress&)> copy_progress(const task_call& call,
+                                                           const progress_fn& report) {
+  if (!report)
+    return {};
+  return [report, run = call.run, task = call.task_id(),
+          attempt = call.attempt](const hv::job_progress& p) {
+    report(task_progress{run, task, attempt, p.total_bytes, p.processed_bytes, p.remaining_bytes,
+                         p.iteration, p.dirty_bytes_s, p.elapsed_ms});
+  };
+}
+
 class sync_kind final : public kind_base {
 public:
-  using kind_base::kind_base;
+  sync_kind(caf::actor_system& sys, fleet_handles_ptr fleet, kind_spec spec, progress_fn progress)
+    : kind_base(sys, std::move(fleet), std::move(spec)), progress_(std::move(progress)) {
+  }
   void execute(const task_call& call, completion done) override {
     auto vm_name = string_param(call, "vm");
     auto v = vm_index(vm_name, done);
@@ -462,7 +477,7 @@ public:
       return done(bad_request("param \"disk\": VM " + vm_name + " has no local disk \"" + disk
                               + "\""));
     hv::transfer_request req{vm_name, "disk " + disk, model().hosts[to].driver,
-                             i->size_gib << 30, false};
+                             i->size_gib << 30, false, copy_progress(call, progress_)};
     src->transfer(req, call_of(call), report(std::move(done), {}));
   }
 
@@ -477,12 +492,18 @@ public:
       done(task_result::success(out));
     };
   }
+
+private:
+  progress_fn progress_;
 };
 
 class volume_kind final : public kind_base {
 public:
-  volume_kind(caf::actor_system& sys, fleet_handles_ptr fleet, kind_spec spec, bool move)
-    : kind_base(sys, std::move(fleet), std::move(spec)), move_(move) {
+  volume_kind(caf::actor_system& sys, fleet_handles_ptr fleet, kind_spec spec, bool move,
+              progress_fn progress)
+    : kind_base(sys, std::move(fleet), std::move(spec)),
+      move_(move),
+      progress_(std::move(progress)) {
   }
   void execute(const task_call& call, completion done) override {
     auto& m = model();
@@ -525,7 +546,8 @@ public:
         if ((l.a == za && l.b == z) || (l.a == z && l.b == za))
           compress = l.compressed_mib_s > l.bandwidth_mib_s;
     }
-    hv::transfer_request req{name, "volume " + name, m.hosts[to].driver, bytes, compress};
+    hv::transfer_request req{name, "volume " + name, m.hosts[to].driver, bytes, compress,
+                             copy_progress(call, progress_)};
     auto path = std::string{",\"path\":\""} + (compress ? "compressed" : "direct") + "\"";
     fleet_->drivers[from]->transfer(
       req, call_of(call),
@@ -540,6 +562,7 @@ public:
 
 private:
   bool move_;
+  progress_fn progress_;
 };
 
 // -- fleet.admit -------------------------------------------------------------------------
@@ -699,7 +722,7 @@ void add_migration_kinds(executor_registry& reg, caf::actor_system& sys,
   };
   auto volume = [&](bool move) -> maker {
     return [&, move](const kind_spec& spec) {
-      return std::make_shared<volume_kind>(sys, fleet, spec, move);
+      return std::make_shared<volume_kind>(sys, fleet, spec, move, progress);
     };
   };
   std::map<std::string, maker> makers{
@@ -714,7 +737,8 @@ void add_migration_kinds(executor_registry& reg, caf::actor_system& sys,
     {"agent.augment", agent(aop::augment)},
     {"agent.reconfigure", agent(aop::reconfigure)},
     {"agent.action", agent(aop::action)},
-    {"storage.sync", of(type_tag<sync_kind>{})},
+    {"storage.sync",
+     [&](const kind_spec& spec) { return std::make_shared<sync_kind>(sys, fleet, spec, progress); }},
     {"volume.move", volume(true)},
     {"volume.return", volume(false)},
     {"fleet.admit", of(type_tag<admit_kind>{})},

@@ -24,7 +24,8 @@
 //   agent.augment     vm, host, capability   only when the administrator authorized it.
 //   agent.reconfigure vm, host, action       agent.action vm, host, command (custom, JSON)
 //   storage.sync      vm, from, to, disk     copies a local disk from `from` (now secondary)
-//                     to `to` (primary) after the switch-over.
+//                     to `to` (primary) after the switch-over; its progress goes to
+//                     engine_options::on_progress (as volume.move's).
 //   volume.move       volume, zone, from, to, [compress auto|always|never]   copies a volume's
 //                     data to another zone (over the compressed path when the link is
 //                     constrained) and records where it lives; volume.return puts it back.

@@ -142,6 +142,9 @@ struct transfer_request {
   uint64_t bytes = 0;
   /// Compress on the way (fewer bytes on a narrow link, more CPU).
   bool compress = false;
+  /// Called with progress while the copy runs, from the driver's thread (drivers that can
+  /// tell; the simulator reports every tenth). May be empty.
+  std::function<void(const job_progress&)> on_progress;
 };
 
 struct transfer_result {

@@ -130,6 +130,7 @@ public:
                                                      * opts_.compress_ratio)
                              : req.bytes;
     auto ms = world_->transfer_ms(uri_, req.destination_uri, wire);
+    world_->transfer_progress(ms, req.bytes, req.on_progress);
     run<transfer_result>(
       "transfer", req.domain, c, std::move(r), [ms](const sim_host&) { return ms; },
       [req, wire, ms, what = what("transfer " + req.what + " of", req.domain)](

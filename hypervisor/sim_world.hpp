@@ -240,6 +240,10 @@ public:
   /// cancelled and the domain runs on here. Success when none is in flight.
   void abort_migration(const std::string& host_uri, const std::string& name, reply<done> r);
 
+  /// Reports a copy of `bytes` taking `ms` (virtual) from now to `f` every tenth of it up to
+  /// 80%, from the world's thread. Nothing when `f` is empty.
+  void transfer_progress(uint32_t ms, uint64_t bytes, std::function<void(const job_progress&)> f);
+
   /// Virtual ms to send `wire_bytes` from one host to another now: through the slower NIC
   /// and, between zones, the link (set-up included).
   uint32_t transfer_ms(const std::string& src_uri, const std::string& dst_uri,

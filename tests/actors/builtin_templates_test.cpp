@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <map>
 #include <mutex>
 #include <set>
 
@@ -268,6 +269,29 @@ TEST_CASE("post-copy storage sync switches first and releases the source after t
   CHECK(at("snapshot-0").finished <= at("precopy").started);
   CHECK(at("resume").finished <= at("sync-0").started);
   CHECK(at("sync-0").finished <= at("destroy_source").started);
+}
+
+TEST_CASE("a local disk's sync and a volume's move report their progress as the copy does") {
+  sim_fleet s;
+  auto r = s.run("postcopy-storage-sync", args({{"vm", "db-1"}, {"target", "a3"}}));
+  REQUIRE(r.status == run_status::succeeded);
+  auto v = s.run("cross-zone", args({{"vm", "web-1"}, {"zone", "zone-c"}}));
+  REQUIRE(v.status == run_status::succeeded);
+  std::lock_guard<std::mutex> g{*s.notes_mtx};
+  std::map<std::string, std::vector<task_progress>> by_task;
+  for (auto& p : *s.progress)
+    by_task[p.task].push_back(p);
+  for (auto task : {"sync-0", "move_volume-0"}) {
+    INFO(task);
+    auto& ps = by_task[task];
+    REQUIRE(ps.size() == 8); // every tenth of the copy, up to 80%
+    for (size_t i = 0; i < ps.size(); ++i) {
+      CHECK(ps[i].total_bytes > 0);
+      CHECK(ps[i].processed_bytes == ps[i].total_bytes / 10 * (i + 1));
+      CHECK(ps[i].processed_bytes + ps[i].remaining_bytes == ps[i].total_bytes);
+    }
+  }
+  CHECK(by_task["sync-0"].front().total_bytes == 53687091200ULL);
 }
 
 TEST_CASE("morph in place follows the agent's capabilities") {

@@ -634,7 +634,7 @@ TEST_CASE("a paused handover ends paused on both hosts; the caller decides where
   // Stop keeps the definition; transfer takes the link's time.
   REQUIRE(sync<domain_info>(*w, [&](auto r) { h1->stop("web", with_key("k3"), r); }));
   CHECK(w->domain("sim://a/h1", "web").status == domain_status::shut_off);
-  transfer_request t{"web", "disk vda", "sim://b/h3", 1000 * mib, false};
+  transfer_request t{"web", "disk vda", "sim://b/h3", 1000 * mib, false, {}};
   auto plain = sync<transfer_result>(*w, [&](auto r) { h1->transfer(t, with_key("k4"), r); });
   t.compress = true;
   auto packed = sync<transfer_result>(*w, [&](auto r) { h1->transfer(t, with_key("k5"), r); });
