@@ -67,9 +67,19 @@ constexpr const char* admin_token = "admin-0123456789abcdef";
 /// log_file are added, inside `dir`.
 class ferryd_process {
 public:
+  /// Owns `dir`: removed, with the journal and certificates in it, once ferryd is gone.
   ferryd_process(std::string dir, std::string config)
     : dir_(std::move(dir)), config_(std::move(config)) {
   }
+
+  ~ferryd_process() {
+    proc_.reset(); // kills a ferryd still running
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  ferryd_process(const ferryd_process&) = delete;
+  ferryd_process& operator=(const ferryd_process&) = delete;
 
   const std::string& dir() const { return dir_; }
   std::string socket() const { return dir_ + "/ferryd.sock"; }
