@@ -14,6 +14,8 @@
 
 #include "apps/ferryd/client.hpp"
 
+#include "ferry/v1/api.pb.h"
+
 namespace google::protobuf {
 class Message;
 }
@@ -79,10 +81,15 @@ int watch_run(const conn_args& c, const std::string& id, uint64_t from_seq, bool
 
 namespace ferry::cli {
 
-/// `ferry fleet`, `ferry recommend VM`, `ferry options VM` against ferryd (remote_fleet.cpp).
+/// The output of `ferry fleet`, `recommend` and `options` (fleet_output.cpp); print_recommend
+/// returns exit_denied when every zone denies the VM.
+int print_fleet(const v1::FleetResponse& f, bool json);
+int print_recommend(const v1::RecommendResponse& r, bool json);
+int print_options(const v1::OptionsResponse& r, bool json);
+
+/// `ferry fleet`, `ferry recommend VM`, `ferry options VM` against ferryd.
 int remote_fleet(const conn_args& c, bool json);
-int remote_recommend(const conn_args& c, const std::string& vm, const std::string& type,
-                     const std::string& zone, bool colocate, bool json);
+int remote_recommend(const conn_args& c, const v1::RecommendRequest& req, bool json);
 int remote_options(const conn_args& c, const std::string& vm, bool json);
 
 } // namespace ferry::cli

@@ -168,6 +168,47 @@ void to_proto(const std::vector<fleet::morph_option>& opts, const fleet::model& 
   }
 }
 
+caf::error fleet_of(const fleet_runtime& rt, v1::FleetResponse& out) {
+  auto snap = rt.snapshot();
+  if (!snap)
+    return snap.error();
+  to_proto(*snap, rt.model(), out);
+  return caf::none;
+}
+
+caf::error recommend_of(const fleet_runtime& rt, const v1::RecommendRequest& req,
+                        v1::RecommendResponse& out) {
+  if (req.vm().empty())
+    return make_error(errc::invalid_argument, "vm: required");
+  auto ranked = rt.recommend(recommend_request{
+    req.vm(), req.type(),
+    req.colocate() ? fleet::preference::colocate : fleet::preference::spread, req.zone()});
+  if (!ranked)
+    return ranked.error();
+  out.set_vm(req.vm());
+  to_proto(*ranked, rt.model(), out);
+  return caf::none;
+}
+
+caf::error options_of(const fleet_runtime& rt, const std::string& vm, v1::OptionsResponse& out) {
+  if (vm.empty())
+    return make_error(errc::invalid_argument, "vm: required");
+  auto& m = rt.model();
+  auto vi = m.find_vm(vm);
+  if (vi == fleet::npos)
+    return make_error(errc::not_found, "vm: \"" + vm + "\" is not in the fleet");
+  auto snap = rt.snapshot();
+  if (!snap)
+    return snap.error();
+  std::vector<fleet::capacity> free(m.hosts.size());
+  for (auto& h : snap->hosts)
+    free[m.find_host(h.name)] = h.free;
+  out.set_vm(vm);
+  out.set_type(m.types[m.vms[vi].type].name);
+  to_proto(fleet::morph_options(m, vi, free), m, out);
+  return caf::none;
+}
+
 caf::expected<run_state> from_proto(const v1::RunCheckpoint& cp, const definition_ptr& def) {
   return decode_checkpoint(cp.SerializeAsString(),
                            [&](const std::string&) -> caf::expected<definition_ptr> {

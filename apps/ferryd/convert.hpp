@@ -34,6 +34,16 @@ void to_proto(const std::vector<fleet::decision>& ranked, const fleet::model& m,
 void to_proto(const std::vector<fleet::morph_option>& opts, const fleet::model& m,
               v1::OptionsResponse& out);
 
+// -- Fleet, Recommend and Options, answered from a fleet's actors -------------------------
+// (ferryd, and the local `ferry fleet|recommend|options FILE`, print the same messages)
+
+caf::error fleet_of(const fleet_runtime& rt, v1::FleetResponse& out);
+/// invalid_argument without a VM; the runtime's errors (unknown VM, type or zone).
+caf::error recommend_of(const fleet_runtime& rt, const v1::RecommendRequest& req,
+                        v1::RecommendResponse& out);
+/// With the hosts' free capacity as their actors have it now; not_found for an unknown VM.
+caf::error options_of(const fleet_runtime& rt, const std::string& vm, v1::OptionsResponse& out);
+
 // -- API -> engine ------------------------------------------------------------------------
 
 /// The run's state with its definition.

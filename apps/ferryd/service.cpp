@@ -6,7 +6,6 @@
 
 #include "apps/ferryd/convert.hpp"
 #include "apps/ferryd/status.hpp"
-#include "fleet/options.hpp"
 #include "workflows/definition_codec.hpp"
 
 namespace ferry::daemon {
@@ -86,7 +85,8 @@ public:
     auto& md = c->client_metadata();
     if (auto i = md.find("authorization"); i != md.end())
       header = std::string_view{i->second.data(), i->second.size()};
-    auto unix_socket = c->peer().rfind("unix:", 0) == 0;
+    // The transport matters only to a call without a token (peer() builds a string).
+    auto unix_socket = header.empty() && c->peer().rfind("unix:", 0) == 0;
     auto p = ctx_.auth->authenticate(header, unix_socket);
     if (!p)
       return status_of(p.error());
@@ -350,14 +350,9 @@ public:
     principal who;
     if (!allowed(c, r, "fleet", role::viewer, who))
       return r;
-    auto* rt = fleet_or_fail(r, "fleet");
-    if (!rt)
-      return r;
-    auto snap = rt->snapshot();
-    if (!snap)
-      return finish(r, "fleet", status_of(snap.error())), r;
-    api::to_proto(*snap, rt->model(), *resp);
-    return finish(r, "fleet", grpc::Status::OK), r;
+    if (auto* rt = fleet_or_fail(r, "fleet"))
+      finish(r, "fleet", status_of(api::fleet_of(*rt, *resp)));
+    return r;
   }
 
   unary* Recommend(context* c, const v1::RecommendRequest* req,
@@ -366,19 +361,9 @@ public:
     principal who;
     if (!allowed(c, r, "recommend", role::viewer, who))
       return r;
-    auto* rt = fleet_or_fail(r, "recommend");
-    if (!rt)
-      return r;
-    if (req->vm().empty())
-      return finish(r, "recommend", invalid("vm: required")), r;
-    auto ranked = rt->recommend(recommend_request{
-      req->vm(), req->type(),
-      req->colocate() ? fleet::preference::colocate : fleet::preference::spread, req->zone()});
-    if (!ranked)
-      return finish(r, "recommend", status_of(ranked.error())), r;
-    resp->set_vm(req->vm());
-    api::to_proto(*ranked, rt->model(), *resp);
-    return finish(r, "recommend", grpc::Status::OK), r;
+    if (auto* rt = fleet_or_fail(r, "recommend"))
+      finish(r, "recommend", status_of(api::recommend_of(*rt, *req, *resp)));
+    return r;
   }
 
   unary* Options(context* c, const v1::OptionsRequest* req, v1::OptionsResponse* resp) override {
@@ -386,28 +371,9 @@ public:
     principal who;
     if (!allowed(c, r, "options", role::viewer, who))
       return r;
-    auto* rt = fleet_or_fail(r, "options");
-    if (!rt)
-      return r;
-    if (req->vm().empty())
-      return finish(r, "options", invalid("vm: required")), r;
-    auto& m = rt->model();
-    auto vi = m.find_vm(req->vm());
-    if (vi == fleet::npos)
-      return finish(r, "options",
-                    grpc::Status{grpc::StatusCode::NOT_FOUND,
-                                 "vm: \"" + req->vm() + "\" is not in the fleet"}),
-             r;
-    auto snap = rt->snapshot();
-    if (!snap)
-      return finish(r, "options", status_of(snap.error())), r;
-    std::vector<fleet::capacity> free(m.hosts.size());
-    for (auto& h : snap->hosts)
-      free[m.find_host(h.name)] = h.free;
-    resp->set_vm(req->vm());
-    resp->set_type(m.types[m.vms[vi].type].name);
-    api::to_proto(fleet::morph_options(m, vi, free), m, *resp);
-    return finish(r, "options", grpc::Status::OK), r;
+    if (auto* rt = fleet_or_fail(r, "options"))
+      finish(r, "options", status_of(api::options_of(*rt, req->vm(), *resp)));
+    return r;
   }
 
   // -- templates --------------------------------------------------------------------------

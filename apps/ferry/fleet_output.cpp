@@ -1,5 +1,7 @@
-// `ferry fleet`, `ferry recommend VM` and `ferry options VM` against ferryd: the same tables
-// as the local commands (fleet.cpp), read from the API's messages; --json prints the message.
+// How `ferry fleet`, `ferry recommend` and `ferry options` print: tables (or, with --json, the
+// message) from the API's FleetResponse, RecommendResponse and OptionsResponse, whether ferryd
+// answered or the local command (fleet.cpp) built them from a fleet file; and the commands
+// against ferryd.
 #include <cstdio>
 #include <string>
 
@@ -33,28 +35,21 @@ const char* lease_name(int s) {
 
 } // namespace
 
-int remote_fleet(const conn_args& c, bool json) {
-  int rc = exit_ok;
-  auto cl = connect(c, "fleet", rc);
-  if (!cl)
-    return rc;
-  auto f = cl->fleet();
-  if (!f)
-    return fail("fleet", f.error());
+int print_fleet(const v1::FleetResponse& f, bool json) {
   if (json) {
-    print_json(*f);
+    print_json(f);
     return exit_ok;
   }
   std::printf("%-12s %6s %15s %19s %13s\n", "ZONE", "HOSTS", "VCPUS FREE/ALL",
               "MEMORY GiB FREE/ALL", "SLOTS FREE/ALL");
-  for (auto& z : f->zones())
+  for (auto& z : f.zones())
     std::printf("%-12s %6u %15s %19s %13s\n", z.name().c_str(), z.hosts(),
                 frac(z.free().vcpus(), z.total().vcpus()).c_str(),
                 (gib(z.free().memory_mib()) + "/" + gib(z.total().memory_mib())).c_str(),
                 frac(z.free().slots(), z.total().slots()).c_str());
   std::printf("\n%-12s %-10s %-22s %11s %15s %9s %4s %7s %7s %5s\n", "HOST", "ZONE", "DRIVER",
               "VCPUS FREE", "MEMORY GiB FREE", "SLOTS", "VMS", "MIG IN", "MIG OUT", "RESV");
-  for (auto& h : f->hosts())
+  for (auto& h : f.hosts())
     std::printf("%-12s %-10s %-22s %11s %15s %9s %4u %7s %7s %5d\n", h.name().c_str(),
                 h.zone().c_str(), h.driver().c_str(),
                 frac(h.free().vcpus(), h.total().vcpus()).c_str(),
@@ -65,13 +60,13 @@ int remote_fleet(const conn_args& c, bool json) {
                 h.reservations_size());
   std::printf("\n%-16s %-8s %-12s %-10s %-16s %s\n", "VM", "TYPE", "HOST", "ZONE", "ADDRESS",
               "AGENT");
-  for (auto& v : f->vms())
+  for (auto& v : f.vms())
     std::printf("%-16s %-8s %-12s %-10s %-16s %s\n", v.name().c_str(), v.type().c_str(),
                 v.host().c_str(), v.zone().c_str(), v.address().c_str(),
                 v.agent() ? (v.agent_authorized() ? "authorized" : "yes") : "-");
-  if (f->partitions_size() > 0) {
+  if (f.partitions_size() > 0) {
     std::printf("\n%-16s %-12s %6s %s\n", "PARTITION", "MASTER", "EPOCH", "LEASES");
-    for (auto& p : f->partitions()) {
+    for (auto& p : f.partitions()) {
       std::string leases;
       for (auto& l : p.leases())
         leases += (leases.empty() ? "" : " ") + l.host() + ":" + lease_name(l.state());
@@ -79,41 +74,61 @@ int remote_fleet(const conn_args& c, bool json) {
                   static_cast<unsigned long long>(p.epoch()), leases.c_str());
     }
   }
-  for (auto& r : f->routes())
+  for (auto& r : f.routes())
     if (!r.forward_to().empty())
       std::printf("address %s on %s forwarded to %s\n", r.address().c_str(), r.host().c_str(),
                   r.forward_to().c_str());
   return exit_ok;
 }
 
-int remote_recommend(const conn_args& c, const std::string& vm, const std::string& type,
-                     const std::string& zone, bool colocate, bool json) {
-  int rc = exit_ok;
-  auto cl = connect(c, "recommend", rc);
-  if (!cl)
-    return rc;
-  v1::RecommendRequest req;
-  req.set_vm(vm);
-  req.set_type(type);
-  req.set_zone(zone);
-  req.set_colocate(colocate);
-  auto r = cl->recommend(req);
-  if (!r)
-    return fail("recommend", r.error());
+int print_recommend(const v1::RecommendResponse& r, bool json) {
   bool any = false;
-  for (auto& d : r->zones())
+  for (auto& d : r.zones())
     any = any || d.admitted();
   if (json) {
-    print_json(*r);
+    print_json(r);
   } else {
     std::printf("%-4s %-10s %-8s %-15s %-10s %s\n", "RANK", "ZONE", "DECISION", "DENIAL", "HOST",
                 "REASON");
-    for (auto& d : r->zones())
+    for (auto& d : r.zones())
       std::printf("%-4u %-10s %-8s %-15s %-10s %s\n", d.rank(), d.zone().c_str(),
                   d.admitted() ? "admit" : "deny", d.admitted() ? "-" : d.denial().c_str(),
                   d.host().empty() ? "-" : d.host().c_str(), d.reason().c_str());
   }
   return any ? exit_ok : exit_denied;
+}
+
+int print_options(const v1::OptionsResponse& r, bool json) {
+  if (json) {
+    print_json(r);
+    return exit_ok;
+  }
+  std::printf("%-10s %5s %10s %-8s %-17s %-8s %s\n", "TYPE", "VCPUS", "MEMORY MiB", "FEASIBLE",
+              "METHOD", "HOST", "REASON");
+  for (auto& x : r.options())
+    std::printf("%-10s %5u %10llu %-8s %-17s %-8s %s\n", x.type().c_str(), x.vcpus(),
+                static_cast<unsigned long long>(x.memory_mib()), x.feasible() ? "yes" : "no",
+                x.method().c_str(), x.host().empty() ? "-" : x.host().c_str(),
+                x.reason().c_str());
+  return exit_ok;
+}
+
+int remote_fleet(const conn_args& c, bool json) {
+  int rc = exit_ok;
+  auto cl = connect(c, "fleet", rc);
+  if (!cl)
+    return rc;
+  auto f = cl->fleet();
+  return f ? print_fleet(*f, json) : fail("fleet", f.error());
+}
+
+int remote_recommend(const conn_args& c, const v1::RecommendRequest& req, bool json) {
+  int rc = exit_ok;
+  auto cl = connect(c, "recommend", rc);
+  if (!cl)
+    return rc;
+  auto r = cl->recommend(req);
+  return r ? print_recommend(*r, json) : fail("recommend", r.error());
 }
 
 int remote_options(const conn_args& c, const std::string& vm, bool json) {
@@ -124,20 +139,7 @@ int remote_options(const conn_args& c, const std::string& vm, bool json) {
   v1::OptionsRequest req;
   req.set_vm(vm);
   auto r = cl->options(req);
-  if (!r)
-    return fail("options", r.error());
-  if (json) {
-    print_json(*r);
-    return exit_ok;
-  }
-  std::printf("%-10s %5s %10s %-8s %-17s %-8s %s\n", "TYPE", "VCPUS", "MEMORY MiB", "FEASIBLE",
-              "METHOD", "HOST", "REASON");
-  for (auto& x : r->options())
-    std::printf("%-10s %5u %10llu %-8s %-17s %-8s %s\n", x.type().c_str(), x.vcpus(),
-                static_cast<unsigned long long>(x.memory_mib()), x.feasible() ? "yes" : "no",
-                x.method().c_str(), x.host().empty() ? "-" : x.host().c_str(),
-                x.reason().c_str());
-  return exit_ok;
+  return r ? print_options(*r, json) : fail("options", r.error());
 }
 
 } // namespace ferry::cli
