@@ -117,4 +117,20 @@ std::string format_summary(const run_state& s) {
   return out;
 }
 
+std::string format_progress(const std::string& task, uint64_t processed_bytes,
+                            uint64_t total_bytes, uint32_t iteration, uint64_t dirty_bytes_s,
+                            uint64_t elapsed_ms) {
+  constexpr double mib = 1024.0 * 1024.0;
+  double pct = total_bytes == 0 ? 0.0
+                                : 100.0 * static_cast<double>(processed_bytes)
+                                    / static_cast<double>(total_bytes);
+  char buf[256];
+  std::snprintf(buf, sizeof buf,
+                "  %-14s copy %5.1f%%  %.1f / %.1f MiB  pass %u  dirty %.1f MiB/s  %.1f s",
+                task.c_str(), std::min(pct, 100.0), static_cast<double>(processed_bytes) / mib,
+                static_cast<double>(total_bytes) / mib, iteration,
+                static_cast<double>(dirty_bytes_s) / mib, static_cast<double>(elapsed_ms) / 1000.0);
+  return buf;
+}
+
 } // namespace ferry::cli

@@ -21,4 +21,10 @@ std::string json_quote(const std::string& s);
 /// "1.234s" or "250ms".
 std::string format_duration(time_ms ms);
 
+/// "  precopy        copy  45.2%  57.6 / 128.0 MiB  pass 2  dirty 3.1 MiB/s  4.2 s": a running
+/// copy's progress, as `ferry run` and `ferry watch` print it.
+std::string format_progress(const std::string& task, uint64_t processed_bytes,
+                            uint64_t total_bytes, uint32_t iteration, uint64_t dirty_bytes_s,
+                            uint64_t elapsed_ms);
+
 } // namespace ferry::cli

@@ -48,7 +48,6 @@ struct progress_printer {
   std::map<std::string, std::chrono::steady_clock::time_point> last;
 
   void operator()(const task_progress& p) {
-    constexpr double mib = 1024.0 * 1024.0;
     if (p.total_bytes == 0) // the job has not started moving yet
       return;
     auto now = std::chrono::steady_clock::now();
@@ -58,14 +57,9 @@ struct progress_printer {
     if (at.time_since_epoch().count() != 0 && now - at < std::chrono::seconds{1})
       return;
     at = now;
-    double pct = p.total_bytes == 0 ? 0.0
-                                    : 100.0 * static_cast<double>(p.processed_bytes)
-                                        / static_cast<double>(p.total_bytes);
-    std::printf("  %-14s copy %5.1f%%  %.1f / %.1f MiB  pass %u  dirty %.1f MiB/s  %.1f s\n",
-                p.task.c_str(), std::min(pct, 100.0), static_cast<double>(p.processed_bytes) / mib,
-                static_cast<double>(p.total_bytes) / mib, p.iteration,
-                static_cast<double>(p.dirty_bytes_s) / mib,
-                static_cast<double>(p.elapsed_ms) / 1000.0);
+    std::printf("%s\n", format_progress(p.task, p.processed_bytes, p.total_bytes, p.iteration,
+                                         p.dirty_bytes_s, p.elapsed_ms)
+                           .c_str());
     std::fflush(stdout);
   }
 };

@@ -1,8 +1,9 @@
 // Streams that outlive a call's handler: Watch (a run's events, live progress and final
 // state) and Get with wait_ms (an answer once the run is at rest). Each keeps its state in a
 // shared object, because the engine's callbacks may still arrive after gRPC is done with the
-// call. The hub fans the engine's progress reports out to the watches of each run and ends
-// every watch when ferryd shuts down. Thread-safe.
+// call. The hub fans the engine's progress reports out to the watches of each run, ends
+// every watch when ferryd shuts down, and owns the one deadline thread of every waiting Get.
+// Thread-safe.
 #pragma once
 
 // First: the generated service calls abort() unqualified, which ferry::abort would hide.
