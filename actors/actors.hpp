@@ -138,8 +138,7 @@ struct list_filter {
 /// is set when the run was resumed.
 struct recovered_run {
   checkpoint_summary summary;
-  /// The run's definition (read once per digest), for the engine to intern.
-  definition_ptr def;
+  /// Its actor, when it resumes.
   caf::strong_actor_ptr actor;
 };
 
@@ -186,7 +185,7 @@ typename Inspector::result_type inspect(Inspector& f, list_filter& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, recovered_run& x) {
-  return f(caf::meta::type_name("ferry.recovered_run"), x.summary, x.def, x.actor);
+  return f(caf::meta::type_name("ferry.recovered_run"), x.summary, x.actor);
 }
 
 template <class Inspector>

@@ -167,7 +167,23 @@ struct engine::impl {
     caf::scoped_actor self{*sys};
     std::vector<recovered_run> chunk;
     uint64_t resumed = 0;
+    auto flush_chunk = [&] {
+      if (chunk.size() >= 4096) {
+        self->send(front, recover_atom::value, std::move(chunk));
+        chunk.clear();
+      }
+      return true;
+    };
     auto err = st->for_each_checkpoint([&](std::string_view key, std::string_view bytes) {
+      recovered_run r;
+      // A run that will not resume is registered from its checkpoint's summary alone.
+      auto sum = summarize_checkpoint(bytes);
+      if (sum
+          && (!opts.recover || is_resting(sum->status) || sum->status == run_status::pending)) {
+        r.summary = std::move(*sum);
+        chunk.push_back(std::move(r));
+        return flush_chunk();
+      }
       auto state = decode_checkpoint(bytes, lookup);
       if (!state) {
         // One unreadable checkpoint must not keep every other run from resuming.
@@ -176,9 +192,7 @@ struct engine::impl {
                     describe(state.error()));
         return true;
       }
-      recovered_run r;
       r.summary = summarize(*state);
-      r.def = state->def;
       if (opts.recover && !is_resting(state->status)
           && state->status != run_status::pending) {
         r.actor = caf::actor_cast<caf::strong_actor_ptr>(
@@ -186,11 +200,7 @@ struct engine::impl {
         ++resumed;
       }
       chunk.push_back(std::move(r));
-      if (chunk.size() >= 4096) {
-        self->send(front, recover_atom::value, std::move(chunk));
-        chunk.clear();
-      }
-      return true;
+      return flush_chunk();
     });
     if (err)
       return err;

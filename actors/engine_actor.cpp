@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <map>
+#include <set>
 #include <unordered_map>
 
 #include <caf/actor_system.hpp>
@@ -18,12 +19,13 @@ namespace ferry {
 namespace {
 
 /// What the engine keeps of every run in the journal: enough to list it, kept small (a run
-/// costs this much memory for as long as the engine runs).
+/// costs this much memory for as long as the engine runs; its definition is not kept).
 struct run_entry {
   /// Null when the run is at rest and has no actor.
   migration_actor actor;
-  /// Interned: shared by every run of the definition.
-  definition_ptr def;
+  /// Its definition's name (interned: shared by every run of that name) and digest.
+  const std::string* name = nullptr;
+  std::string digest;
   run_status status = run_status::pending;
   uint64_t last_seq = 0;
   time_ms created = 0;
@@ -35,7 +37,13 @@ struct engine_state {
   std::shared_ptr<migration_env> env;
   std::shared_ptr<const store> st;
   std::map<run_id, run_entry> runs;
-  std::unordered_map<std::string, definition_ptr> definitions;
+  /// Definitions in use, by digest: equal submissions share one, and a run read back from
+  /// its checkpoint finds it here. Held by the runs (and callers) that use them; an entry
+  /// whose definition is gone is dropped by prune().
+  std::unordered_map<std::string, std::weak_ptr<const definition>> definitions;
+  size_t prune_at = 1024;
+  /// Definition names (never removed: there are few).
+  std::set<std::string> names;
   uint64_t next_id = 0;
   uint64_t next_seed = 0;
   bool stopping = false;
@@ -46,15 +54,32 @@ struct engine_state {
 
 using engine_ptr = engine_actor::stateful_pointer<engine_state>;
 
+/// Drops the cache entries of definitions no run uses any more, once the cache has doubled.
+void prune(engine_state& st) {
+  if (st.definitions.size() < st.prune_at)
+    return;
+  for (auto i = st.definitions.begin(); i != st.definitions.end();)
+    i = i->second.expired() ? st.definitions.erase(i) : std::next(i);
+  st.prune_at = std::max<size_t>(1024, 2 * st.definitions.size());
+}
+
 definition_ptr intern(engine_state& st, definition_ptr def) {
-  auto [i, added] = st.definitions.emplace(def->digest, def);
-  return i->second;
+  auto& slot = st.definitions[def->digest];
+  if (auto known = slot.lock())
+    return known;
+  slot = def;
+  prune(st);
+  return def;
+}
+
+const std::string* intern_name(engine_state& st, const std::string& name) {
+  return &*st.names.insert(name).first;
 }
 
 caf::expected<definition_ptr> find_definition(engine_state& st, const std::string& digest) {
-  auto i = st.definitions.find(digest);
-  if (i != st.definitions.end())
-    return i->second;
+  if (auto i = st.definitions.find(digest); i != st.definitions.end())
+    if (auto known = i->second.lock())
+      return known;
   auto bytes = st.st->definition(digest);
   if (!bytes)
     return bytes.error();
@@ -68,10 +93,9 @@ run_summary summarize(const run_id& id, const run_entry& e) {
   run_summary s;
   s.id = id;
   s.status = e.status;
-  if (e.def) {
-    s.definition_name = e.def->name;
-    s.definition_digest = e.def->digest;
-  }
+  if (e.name)
+    s.definition_name = *e.name;
+  s.definition_digest = e.digest;
   s.last_seq = e.last_seq;
   s.created = e.created;
   s.updated = e.updated;
@@ -79,19 +103,17 @@ run_summary summarize(const run_id& id, const run_entry& e) {
   return s;
 }
 
-/// Takes a run's summary into its entry; `def`, when given, is its definition (else it is
-/// found by digest).
-void update(engine_state& st, run_entry& e, run_summary& s, definition_ptr def = nullptr) {
+/// Takes a run's summary into its entry.
+void update(engine_state& st, run_entry& e, run_summary& s) {
   e.status = s.status;
   e.last_seq = s.last_seq;
   e.created = s.created;
   e.updated = s.updated;
   e.reason = std::move(s.reason);
-  if (def)
-    e.def = intern(st, std::move(def));
-  else if (!e.def || e.def->digest != s.definition_digest)
-    if (auto d = find_definition(st, s.definition_digest))
-      e.def = *d;
+  if (!e.name || *e.name != s.definition_name)
+    e.name = intern_name(st, s.definition_name);
+  if (e.digest != s.definition_digest)
+    e.digest = std::move(s.definition_digest);
 }
 
 caf::expected<run_state> load_run(engine_state& st, const run_id& id) {
@@ -172,20 +194,20 @@ engine_actor::behavior_type engine_fn(engine_ptr self, std::shared_ptr<migration
         } while (st.runs.count(id) != 0);
       }
       if (auto i = st.runs.find(id); i != st.runs.end()) {
-        if (i->second.def && i->second.def->digest == req.def->digest)
+        if (i->second.digest == req.def->digest)
           return id;
         return make_error(errc::already_exists,
                           "submit: field \"run_id\": run \"" + id
                             + "\" exists with another definition (\""
-                            + (i->second.def ? i->second.def->name : std::string{"?"})
-                            + "\")");
+                            + (i->second.name ? *i->second.name : std::string{"?"}) + "\")");
       }
       if (req.seed == 0)
         req.seed = (st.next_seed = st.next_seed * 6364136223846793005ULL
                                    + 1442695040888963407ULL);
       run_entry entry;
       entry.status = run_status::pending;
-      entry.def = req.def;
+      entry.name = intern_name(st, req.def->name);
+      entry.digest = req.def->digest;
       auto rp = self->make_response_promise<run_id>();
       entry.actor = spawn_new_run(self->system(), st.env, id, std::move(req), rp);
       st.runs.emplace(id, std::move(entry));
@@ -220,7 +242,7 @@ engine_actor::behavior_type engine_fn(engine_ptr self, std::shared_ptr<migration
         if (!f.statuses.empty()
             && std::find(f.statuses.begin(), f.statuses.end(), e.status) == f.statuses.end())
           continue;
-        if (!f.definition_name.empty() && (!e.def || e.def->name != f.definition_name))
+        if (!f.definition_name.empty() && (!e.name || *e.name != f.definition_name))
           continue;
         result.push_back(summarize(i->first, e));
         if (f.limit != 0 && result.size() >= f.limit)
@@ -302,8 +324,8 @@ engine_actor::behavior_type engine_fn(engine_ptr self, std::shared_ptr<migration
       for (auto& r : runs) {
         auto& e = st.runs[r.summary.id];
         // A resumed run may have reported a newer status already.
-        if (!e.def || e.last_seq < r.summary.last_seq)
-          update(st, e, r.summary, std::move(r.def));
+        if (!e.name || e.last_seq < r.summary.last_seq)
+          update(st, e, r.summary);
         if (r.actor && !is_terminal(e.status))
           e.actor = caf::actor_cast<migration_actor>(r.actor);
       }

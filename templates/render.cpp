@@ -1,68 +1,91 @@
 // render(): a template and its arguments to a validated workflow definition. Works on the
-// protobuf messages (MigrationTemplate in, WorkflowDefinition out) and hands the result to
-// the definition codec, which validates it like any submitted definition.
+// template as compiled when it was loaded (template_body: the tasks already in the engine's
+// own types), substitutes placeholders, expands for_each, drops what `when` excludes, links
+// the phases, and hands the result to the definition codec, which validates and encodes it
+// like any submitted definition. A drain renders once per VM: no protobuf is built here.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <functional>
-#include <set>
-
-#include <google/protobuf/struct.pb.h>
 
 #include "common/errc.hpp"
-#include "ferry/v1/template.pb.h"
 #include "templates/template.hpp"
 #include "templates/template_internal.hpp"
 #include "workflows/definition_codec.hpp"
 
 namespace ferry {
 
-namespace pb = google::protobuf;
-
 namespace {
 
-using values = std::map<std::string, pb::Value>;
+using values = std::map<std::string, value>;
 
-std::string text_of(const pb::Value& v) {
-  switch (v.kind_case()) {
-    case pb::Value::kStringValue: return v.string_value();
-    case pb::Value::kBoolValue: return v.bool_value() ? "true" : "false";
-    case pb::Value::kNumberValue: {
-      auto n = v.number_value();
+void append_text(std::string& out, const value& v) {
+  switch (v.kind) {
+    case value::type::string: out += v.s; return;
+    case value::type::boolean: out += v.b ? "true" : "false"; return;
+    case value::type::number: {
       char buf[64];
-      if (std::floor(n) == n && std::fabs(n) < 1e15)
-        std::snprintf(buf, sizeof buf, "%.0f", n);
+      if (std::floor(v.n) == v.n && std::fabs(v.n) < 1e15)
+        std::snprintf(buf, sizeof buf, "%.0f", v.n);
       else
-        std::snprintf(buf, sizeof buf, "%g", n);
-      return buf;
+        std::snprintf(buf, sizeof buf, "%g", v.n);
+      out += buf;
+      return;
     }
-    case pb::Value::kListValue: {
-      std::string out;
-      for (auto& x : v.list_value().values())
-        out += (out.empty() ? "" : ",") + text_of(x);
-      return out;
+    case value::type::list: {
+      bool first = true;
+      for (auto& x : v.items) {
+        if (!first)
+          out += ',';
+        first = false;
+        append_text(out, x);
+      }
+      return;
     }
-    default: return {};
+    default: return;
   }
 }
 
+std::string text_of(const value& v) {
+  std::string out;
+  append_text(out, v);
+  return out;
+}
+
+/// Where a value sits, for error messages; built only when one is reported.
+struct place {
+  const std::string* where;
+  const char* prefix = nullptr; // ": param \"" or ": field \""
+  const std::string* key = nullptr;
+  const place* outer = nullptr;
+
+  std::string str() const {
+    std::string s = outer ? outer->str() : *where;
+    if (key)
+      s += std::string{prefix} + *key + "\"";
+    return s;
+  }
+};
+
 struct substituter {
   const values& args;
-  const pb::Value* item = nullptr;
+  const value* item = nullptr;
 
-  const pb::Value* lookup(const std::string& name) const {
+  const value* lookup(std::string_view name) const {
     if (name == "item" && item)
       return item;
-    auto i = args.find(name);
+    auto i = args.find(std::string{name});
     return i == args.end() ? nullptr : &i->second;
   }
 
   // Replaces every ${name} in `s`; errors name `where`.
-  caf::expected<std::string> text(const std::string& s, const std::string& where) const {
+  caf::expected<std::string> text(const std::string& s, const place& where) const {
+    auto open = s.find("${");
+    if (open == std::string::npos)
+      return s;
     std::string out;
     size_t pos = 0;
     for (;;) {
-      auto open = s.find("${", pos);
       if (open == std::string::npos) {
         out.append(s, pos, std::string::npos);
         return out;
@@ -70,27 +93,30 @@ struct substituter {
       auto close = s.find('}', open);
       if (close == std::string::npos)
         return make_error(errc::invalid_argument,
-                          where + ": unterminated placeholder in \"" + s + "\"");
-      auto name = s.substr(open + 2, close - open - 2);
+                          where.str() + ": unterminated placeholder in \"" + s + "\"");
+      auto name = std::string_view{s}.substr(open + 2, close - open - 2);
       auto* v = lookup(name);
       if (!v)
-        return make_error(errc::invalid_argument, where + ": unknown parameter \"" + name
-                                                    + "\" in \"" + s + "\"");
+        return make_error(errc::invalid_argument, where.str() + ": unknown parameter \""
+                                                    + std::string{name} + "\" in \"" + s
+                                                    + "\"");
       out.append(s, pos, open - pos);
-      out += text_of(*v);
+      append_text(out, *v);
       pos = close + 1;
+      open = s.find("${", pos);
     }
   }
 
-  caf::error value(pb::Value& v, const std::string& where) const {
-    switch (v.kind_case()) {
-      case pb::Value::kStringValue: {
-        auto& s = v.string_value();
+  caf::error substitute(value& v, const place& where) const {
+    switch (v.kind) {
+      case value::type::string: {
+        auto& s = v.s;
+        if (s.find("${") == std::string::npos)
+          return caf::none;
         // Exactly one placeholder: the parameter's value, with its type.
         if (s.size() > 3 && s.compare(0, 2, "${") == 0 && s.back() == '}'
             && s.find("${", 2) == std::string::npos) {
-          auto* x = lookup(s.substr(2, s.size() - 3));
-          if (x) {
+          if (auto* x = lookup(std::string_view{s}.substr(2, s.size() - 3))) {
             v = *x;
             return caf::none;
           }
@@ -98,17 +124,17 @@ struct substituter {
         auto t = text(s, where);
         if (!t)
           return t.error();
-        v.set_string_value(*t);
+        s = std::move(*t);
         return caf::none;
       }
-      case pb::Value::kListValue:
-        for (auto& x : *v.mutable_list_value()->mutable_values())
-          if (auto err = value(x, where))
+      case value::type::list:
+        for (auto& x : v.items)
+          if (auto err = substitute(x, where))
             return err;
         return caf::none;
-      case pb::Value::kStructValue:
-        for (auto& [k, x] : *v.mutable_struct_value()->mutable_fields())
-          if (auto err = value(x, where + ": field \"" + k + "\""))
+      case value::type::object:
+        for (auto& [k, x] : v.fields)
+          if (auto err = substitute(x, place{where.where, ": field \"", &k, &where}))
             return err;
         return caf::none;
       default:
@@ -116,106 +142,123 @@ struct substituter {
     }
   }
 
-  caf::error params(pb::Struct& s, const std::string& where) const {
-    for (auto& [k, x] : *s.mutable_fields())
-      if (auto err = value(x, where + ": param \"" + k + "\""))
+  caf::error parameters(params& ps, const place& where) const {
+    for (auto& [k, x] : ps)
+      if (auto err = substitute(x, place{where.where, ": param \"", &k, &where}))
         return err;
     return caf::none;
   }
 };
 
-bool truthy(const pb::Value& v) {
-  switch (v.kind_case()) {
-    case pb::Value::kBoolValue: return v.bool_value();
-    case pb::Value::kStringValue: return !v.string_value().empty();
-    case pb::Value::kNumberValue: return v.number_value() != 0;
-    case pb::Value::kListValue: return v.list_value().values_size() > 0;
+bool truthy(const value& v) {
+  switch (v.kind) {
+    case value::type::boolean: return v.b;
+    case value::type::string: return !v.s.empty();
+    case value::type::number: return v.n != 0;
+    case value::type::list: return !v.items.empty();
     default: return false;
-  }
-}
-
-const v1::Phase& phase_of(const v1::MigrationTemplate& t, int i) {
-  switch (i) {
-    case 0: return t.pre_reconfigure();
-    case 1: return t.hot_unplug();
-    case 2: return t.migrate();
-    case 3: return t.in_migration_reconfigure();
-    case 4: return t.hot_plug();
-    case 5: return t.post_reconfigure();
-    default: return t.cleanup();
   }
 }
 
 } // namespace
 
-caf::expected<definition_ptr> render_proto(const v1::MigrationTemplate& t, const values& args,
-                                           const kind_catalog& kinds) {
-  auto head = "template \"" + t.name() + "\"";
-  struct entry {
-    int phase;
-    const v1::TemplateTask* tt;
-    bool included;
-    std::vector<std::string> ids; // rendered ids (instances)
-  };
-  std::map<std::string, entry> by_id;
+caf::expected<template_body> compile_template(const v1::MigrationTemplate& t) {
+  template_body b;
+  b.name = t.name();
+  b.version = t.version();
+  b.default_timeout_ms = t.default_timeout_ms();
+  b.retry_budget = t.retry_budget();
+  for (auto& [k, v] : t.labels())
+    b.labels.emplace(k, v);
+  // The tasks as one definition, decoded by the definition codec as written.
+  v1::WorkflowDefinition w;
+  *w.mutable_default_retry() = t.default_retry();
+  const v1::Phase* phases[7] = {&t.pre_reconfigure(), &t.hot_unplug(), &t.migrate(),
+                                &t.in_migration_reconfigure(), &t.hot_plug(),
+                                &t.post_reconfigure(), &t.cleanup()};
   for (int p = 0; p < 7; ++p)
-    for (auto& tt : phase_of(t, p).tasks()) {
-      entry e{p, &tt, true, {}};
-      if (!tt.when().empty())
-        e.included = truthy(args.at(tt.when()));
-      if (e.included) {
-        if (tt.for_each().empty()) {
-          e.ids.push_back(tt.task().id());
-        } else {
-          auto n = args.at(tt.for_each()).list_value().values_size();
-          for (int i = 0; i < n; ++i)
-            e.ids.push_back(tt.task().id() + "-" + std::to_string(i));
-        }
-      }
-      by_id.emplace(tt.task().id(), std::move(e));
+    for (auto& tt : phases[p]->tasks()) {
+      *w.add_tasks() = tt.task();
+      template_task x;
+      x.phase = p;
+      x.when = tt.when();
+      x.for_each = tt.for_each();
+      b.tasks.push_back(std::move(x));
     }
+  auto written = decode_definition_as_written(w.SerializeAsString());
+  if (!written)
+    return make_error(errc::data_loss, "template \"" + b.name + "\": tasks undecodable");
+  b.default_retry = written->default_retry;
+  for (size_t i = 0; i < b.tasks.size(); ++i) {
+    b.tasks[i].task = std::move(written->tasks[i]);
+    b.by_id.emplace(b.tasks[i].task.id, i);
+  }
+  return b;
+}
 
-  // What a dependency on template task `id` means: its instances, or, when it is not
+caf::expected<definition_ptr> render_body(const template_body& t, const values& args,
+                                          const kind_catalog& kinds) {
+  auto head = "template \"" + t.name + "\"";
+  auto n = t.tasks.size();
+  // Per task template: rendered at all, and the ids of its instances.
+  std::vector<char> included(n, 1);
+  std::vector<std::vector<std::string>> ids(n);
+  for (size_t i = 0; i < n; ++i) {
+    auto& tt = t.tasks[i];
+    if (!tt.when.empty())
+      included[i] = truthy(args.at(tt.when));
+    if (!included[i])
+      continue;
+    if (tt.for_each.empty()) {
+      ids[i].push_back(tt.task.id);
+    } else {
+      auto count = args.at(tt.for_each).items.size();
+      for (size_t k = 0; k < count; ++k)
+        ids[i].push_back(tt.task.id + "-" + std::to_string(k));
+    }
+  }
+
+  // What a dependency on template task `i` means: its instances, or, when it is not
   // rendered, what it would have depended on.
-  std::map<std::string, std::vector<std::string>> resolved_deps;
-  std::vector<std::string> previous_phase;
-  std::function<caf::expected<std::vector<std::string>>(const std::string&, int)> deps_of;
-  std::function<caf::expected<std::vector<std::string>>(const std::string&, int)> target;
+  std::vector<std::optional<std::vector<std::string>>> resolved(n);
   std::vector<std::vector<std::string>> phase_ids(7);
+  auto where_of = [&](size_t i) {
+    return head + ": phase \"" + template_phases[t.tasks[i].phase] + "\" task \""
+           + t.tasks[i].task.id + "\"";
+  };
   auto last_before = [&](int phase) {
     for (int p = phase - 1; p >= 0; --p)
       if (!phase_ids[p].empty())
         return phase_ids[p];
     return std::vector<std::string>{};
   };
-  target = [&](const std::string& id, int depth) -> caf::expected<std::vector<std::string>> {
-    auto& e = by_id.at(id);
+  std::function<caf::expected<std::vector<std::string>>(size_t, int)> deps_of;
+  auto target = [&](size_t i, int depth) -> caf::expected<std::vector<std::string>> {
     // A for_each over an empty list renders nothing: like a task that is not rendered.
-    if (e.included && !e.ids.empty())
-      return e.ids;
-    return deps_of(id, depth + 1);
+    if (included[i] && !ids[i].empty())
+      return ids[i];
+    return deps_of(i, depth + 1);
   };
-  deps_of = [&](const std::string& id, int depth) -> caf::expected<std::vector<std::string>> {
-    if (auto i = resolved_deps.find(id); i != resolved_deps.end())
-      return i->second;
-    auto& e = by_id.at(id);
-    auto where = head + ": phase \"" + template_phases[e.phase] + "\" task \"" + id + "\"";
+  deps_of = [&](size_t i, int depth) -> caf::expected<std::vector<std::string>> {
+    if (resolved[i])
+      return *resolved[i];
+    auto& tt = t.tasks[i];
     if (depth > 1000)
-      return make_error(errc::invalid_argument, where + ": dependencies form a cycle");
+      return make_error(errc::invalid_argument, where_of(i) + ": dependencies form a cycle");
     std::vector<std::string> out;
-    if (e.tt->task().depends_on().empty()) {
-      out = last_before(e.phase);
+    if (tt.task.depends_on.empty()) {
+      out = last_before(tt.phase);
     } else {
-      for (auto& d : e.tt->task().depends_on()) {
-        auto j = by_id.find(d);
-        if (j == by_id.end())
+      for (auto& d : tt.task.depends_on) {
+        auto j = t.by_id.find(d);
+        if (j == t.by_id.end())
+          return make_error(errc::invalid_argument, where_of(i) + ": depends_on \"" + d
+                                                      + "\": no such task in the template");
+        if (t.tasks[j->second].phase > tt.phase)
           return make_error(errc::invalid_argument,
-                            where + ": depends_on \"" + d + "\": no such task in the template");
-        if (j->second.phase > e.phase)
-          return make_error(errc::invalid_argument,
-                            where + ": depends_on \"" + d + "\": a task of a later phase ("
-                              + template_phases[j->second.phase] + ")");
-        auto x = target(d, depth);
+                            where_of(i) + ": depends_on \"" + d + "\": a task of a later phase ("
+                              + template_phases[t.tasks[j->second].phase] + ")");
+        auto x = target(j->second, depth);
         if (!x)
           return x.error();
         out.insert(out.end(), x->begin(), x->end());
@@ -223,71 +266,61 @@ caf::expected<definition_ptr> render_proto(const v1::MigrationTemplate& t, const
     }
     std::sort(out.begin(), out.end());
     out.erase(std::unique(out.begin(), out.end()), out.end());
-    resolved_deps[id] = out;
+    resolved[i] = out;
     return out;
   };
 
-  v1::WorkflowDefinition def;
-  def.set_name(t.name());
-  def.set_version(t.version());
-  *def.mutable_default_retry() = t.default_retry();
-  def.set_default_timeout_ms(t.default_timeout_ms());
-  def.set_retry_budget(t.retry_budget());
+  definition def;
+  def.name = t.name;
+  def.version = t.version;
+  def.default_retry = t.default_retry;
+  def.default_timeout_ms = t.default_timeout_ms;
+  def.retry_budget = t.retry_budget;
   substituter plain{args};
-  for (auto& [k, v] : t.labels()) {
-    auto x = plain.text(v, head + ": label \"" + k + "\"");
+  for (auto& [k, v] : t.labels) {
+    auto where = head + ": label \"" + k + "\"";
+    auto x = plain.text(v, place{&where});
     if (!x)
       return x.error();
-    (*def.mutable_labels())[k] = *x;
+    def.labels[k] = std::move(*x);
   }
-  (*def.mutable_labels())["template"] = t.name();
-  (*def.mutable_labels())["template_version"] = std::to_string(t.version());
+  def.labels["template"] = t.name;
+  def.labels["template_version"] = std::to_string(t.version);
   for (auto& [k, v] : args)
-    (*def.mutable_labels())["param." + k] = text_of(v);
+    def.labels["param." + k] = text_of(v);
 
-  for (int p = 0; p < 7; ++p) {
-    for (auto& tt : phase_of(t, p).tasks()) {
-      auto& e = by_id.at(tt.task().id());
-      if (!e.included)
-        continue;
-      auto deps = deps_of(tt.task().id(), 0);
-      if (!deps)
-        return deps.error();
-      auto where = head + ": phase \"" + std::string{template_phases[p]} + "\" task \""
-                   + tt.task().id() + "\"";
-      auto n = e.ids.size();
-      for (size_t i = 0; i < n; ++i) {
-        substituter sub{args};
-        pb::Value item;
-        if (!tt.for_each().empty()) {
-          item = args.at(tt.for_each()).list_value().values(static_cast<int>(i));
-          sub.item = &item;
-        }
-        auto* task = def.add_tasks();
-        *task = tt.task();
-        task->set_id(e.ids[i]);
-        task->clear_depends_on();
-        for (auto& d : *deps)
-          task->add_depends_on(d);
-        if (auto err = sub.params(*task->mutable_params(), where))
+  for (size_t i = 0; i < n; ++i) {
+    auto& tt = t.tasks[i];
+    if (!included[i])
+      continue;
+    auto deps = deps_of(i, 0);
+    if (!deps)
+      return deps.error();
+    auto where = where_of(i);
+    auto comp_where = where + ": compensation";
+    auto desc_where = where + ": description";
+    for (size_t k = 0; k < ids[i].size(); ++k) {
+      substituter sub{args};
+      if (!tt.for_each.empty())
+        sub.item = &args.at(tt.for_each).items[k];
+      auto& task = def.tasks.emplace_back(tt.task);
+      task.id = ids[i][k];
+      task.depends_on = *deps;
+      if (auto err = sub.parameters(task.parameters, place{&where}))
+        return err;
+      if (task.compensation)
+        if (auto err = sub.parameters(task.compensation->parameters, place{&comp_where}))
           return err;
-        if (task->has_compensation())
-          if (auto err = sub.params(*task->mutable_compensation()->mutable_params(),
-                                    where + ": compensation"))
-            return err;
-        auto desc = sub.text(task->description(), where + ": description");
-        if (!desc)
-          return desc.error();
-        task->set_description(*desc);
-      }
-      phase_ids[p].insert(phase_ids[p].end(), e.ids.begin(), e.ids.end());
+      auto desc = sub.text(task.description, place{&desc_where});
+      if (!desc)
+        return desc.error();
+      task.description = std::move(*desc);
     }
+    phase_ids[tt.phase].insert(phase_ids[tt.phase].end(), ids[i].begin(), ids[i].end());
   }
-  if (def.tasks_size() == 0)
+  if (def.tasks.empty())
     return make_error(errc::invalid_argument, head + ": renders no task with these parameters");
-  std::string wire;
-  def.SerializeToString(&wire);
-  auto d = load_definition(wire, kinds, definition_format::binary);
+  auto d = finish_definition(std::move(def), kinds);
   if (!d)
     return make_error(code_of(d.error()), head + ": rendered definition: " + message_of(d.error()));
   return d;

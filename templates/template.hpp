@@ -43,6 +43,8 @@ struct template_param {
 /// The phases, in the order they run.
 extern const char* const template_phases[7];
 
+struct template_body;
+
 struct migration_template {
   std::string name;
   uint32_t version = 0;
@@ -50,8 +52,10 @@ struct migration_template {
   std::vector<template_param> params;
   /// Task templates per phase (same order as template_phases).
   size_t tasks_per_phase[7] = {};
-  /// The MigrationTemplate's protobuf encoding (what render() reads).
+  /// The MigrationTemplate's protobuf encoding (the journal's and the API's form).
   std::string encoded;
+  /// Its phases and tasks decoded once, in the form render() reads.
+  std::shared_ptr<const template_body> body;
 
   const template_param* find(const std::string& name) const;
 };

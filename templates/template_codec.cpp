@@ -62,23 +62,6 @@ value from_pb(const pb::Value& v) {
   }
 }
 
-pb::Value to_pb(const value& x) {
-  pb::Value v;
-  switch (x.kind) {
-    case value::type::boolean: v.set_bool_value(x.b); break;
-    case value::type::number: v.set_number_value(x.n); break;
-    case value::type::string: v.set_string_value(x.s); break;
-    case value::type::list:
-      for (auto& i : x.items)
-        *v.mutable_list_value()->add_values() = to_pb(i);
-      if (x.items.empty())
-        v.mutable_list_value();
-      break;
-    default: v.set_null_value(pb::NULL_VALUE); break;
-  }
-  return v;
-}
-
 value empty_of(template_param_type t) {
   switch (t) {
     case template_param_type::integer:
@@ -206,7 +189,7 @@ bool derive(const template_param& p, const std::string& vm_name, const fleet::mo
 
 // Every parameter's value: given, derived from the fleet, default, or empty; errors name the
 // parameter.
-caf::expected<std::map<std::string, pb::Value>> resolve(const migration_template& t,
+caf::expected<std::map<std::string, value>> resolve(const migration_template& t,
                                                         const template_args& args,
                                                         const fleet::model* fleet,
                                                         const vm_locator& locate) {
@@ -214,7 +197,7 @@ caf::expected<std::map<std::string, pb::Value>> resolve(const migration_template
   for (auto& [k, v] : args)
     if (!t.find(k))
       return make_error(errc::invalid_argument, head + k + "\": not a parameter of the template");
-  std::map<std::string, pb::Value> out;
+  std::map<std::string, value> out;
   for (auto& p : t.params) {
     auto i = args.find(p.name);
     value v;
@@ -233,7 +216,7 @@ caf::expected<std::map<std::string, pb::Value>> resolve(const migration_template
       v = empty_of(p.type);
     if (auto err = check_arg(p, v, fleet); !err.empty())
       return make_error(errc::invalid_argument, head + p.name + "\": " + err);
-    out.emplace(p.name, to_pb(v));
+    out.emplace(p.name, std::move(v));
   }
   return out;
 }
@@ -361,11 +344,15 @@ caf::expected<template_ptr> build(const v1::MigrationTemplate& proto, const kind
   if (total == 0)
     return bad("no task in any phase");
   proto.SerializeToString(&t->encoded);
+  auto body = compile_template(proto);
+  if (!body)
+    return body.error();
+  t->body = std::make_shared<const template_body>(std::move(*body));
   // Render with sample values: placeholders, dependencies and the definition rules.
   auto sample = resolve(*t, samples(*t), nullptr, {});
   if (!sample)
     return sample.error();
-  auto d = render_proto(proto, *sample, kinds);
+  auto d = render_body(*t->body, *sample, kinds);
   if (!d)
     return d.error();
   return template_ptr{std::move(t)};
@@ -428,10 +415,7 @@ caf::expected<definition_ptr> render(const migration_template& t, const template
   auto resolved = resolve(t, args, fleet, locate);
   if (!resolved)
     return resolved.error();
-  v1::MigrationTemplate proto;
-  if (!proto.ParseFromString(t.encoded))
-    return make_error(errc::internal, "template \"" + t.name + "\": encoding unreadable");
-  return render_proto(proto, *resolved, kinds);
+  return render_body(*t.body, *resolved, kinds);
 }
 
 caf::expected<template_args> parse_template_args(const migration_template& t,

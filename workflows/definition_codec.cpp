@@ -237,6 +237,13 @@ caf::expected<definition_ptr> decode_definition(std::string_view encoded) {
   return finish(from_proto(proto), nullptr);
 }
 
+caf::expected<definition> decode_definition_as_written(std::string_view encoded) {
+  v1::WorkflowDefinition proto;
+  if (!proto.ParseFromArray(encoded.data(), static_cast<int>(encoded.size())))
+    return make_error(errc::data_loss, "definition: undecodable protobuf");
+  return from_proto(proto);
+}
+
 caf::expected<definition_ptr> finish_definition(definition def, const kind_catalog& kinds) {
   return finish(std::move(def), &kinds);
 }

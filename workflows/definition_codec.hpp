@@ -31,6 +31,10 @@ caf::expected<definition_ptr> load_definition_file(const std::string& path,
 /// Decodes a canonical encoding read back from a journal (kinds are not checked again).
 caf::expected<definition_ptr> decode_definition(std::string_view encoded);
 
+/// Decodes an encoding as written: no linking, no validation, no `encoded` or `digest`
+/// (the task skeletons of a migration template, whose parameters still hold placeholders).
+caf::expected<definition> decode_definition_as_written(std::string_view encoded);
+
 /// Fills in `encoded` and `digest` of a definition built in code, validating it first.
 caf::expected<definition_ptr> finish_definition(definition def, const kind_catalog& kinds);
 

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <future>
 #include <mutex>
+#include <thread>
 
 #include "actors/engine.hpp"
 #include "persistence/journal_reader.hpp"
@@ -307,6 +308,38 @@ TEST_CASE("submitting the same run id again is idempotent; another definition is
   auto all = f.eng->list();
   REQUIRE(all);
   CHECK(all->size() == 1);
+}
+
+TEST_CASE("a run at rest lets go of its definition; reading it back finds it in the journal") {
+  test::temp_dir dir;
+  fixture f{dir.path()};
+  std::weak_ptr<const definition> weak;
+  run_id id;
+  {
+    auto def = f.load("name: \"let-go\" tasks { id: \"a\" kind: \"noop\" }");
+    weak = def;
+    auto r = f.eng->submit(def);
+    REQUIRE(r);
+    id = *r;
+    CHECK(f.wait(id).status == run_status::succeeded);
+  }
+  // The run's actor holds it until it stops, just after it reported its end; the engine keeps
+  // only the name and digest of a run at rest.
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (!weak.expired() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::yield();
+  CHECK(weak.expired());
+  auto s = f.eng->get(id);
+  REQUIRE(s);
+  CHECK(s->status == run_status::succeeded);
+  REQUIRE(s->def);
+  CHECK(s->def->name == "let-go");
+  list_filter named;
+  named.definition_name = "let-go";
+  auto listed = f.eng->list(named);
+  REQUIRE(listed);
+  REQUIRE(listed->size() == 1);
+  CHECK(listed->front().definition_digest == s->def->digest);
 }
 
 TEST_CASE("list filters runs by status and definition name, with paging") {

@@ -127,6 +127,60 @@ TEST_CASE("a template renders its phases in order, with typed and interpolated v
   CHECK(def.labels.at("param.cpus") == "2");
 }
 
+TEST_CASE("placeholders inside lists and objects are substituted, keeping their types") {
+  auto k = kinds();
+  k.add(kind_spec{"shape", {{"spec", param_type::object, true, ""}}, false, ""});
+  const char* nested = R"(
+name: "nested"
+parameters { name: "vm" type: VM required: true }
+parameters { name: "cpus" type: INTEGER default_value { number_value: 4 } }
+parameters { name: "disks" type: STRING_LIST }
+migrate { tasks { task { id: "a" kind: "shape" params { fields { key: "spec" value {
+  struct_value {
+    fields { key: "vm" value { string_value: "${vm}" } }
+    fields { key: "cpus" value { string_value: "${cpus}" } }
+    fields { key: "label" value { string_value: "${vm}/${cpus}" } }
+    fields { key: "disks" value { list_value {
+      values { string_value: "${disks}" } values { string_value: "boot-${vm}" } } } }
+  } } } } } } }
+)";
+  auto t = load_template(nested, k);
+  INFO((t ? "" : describe(t.error())));
+  REQUIRE(t);
+  auto d = render(**t, {{"vm", value::of("web-1")}, {"disks", list({"d0", "d1"})}}, k);
+  INFO((d ? "" : describe(d.error())));
+  REQUIRE(d);
+  auto* spec = find_param((*d)->tasks.at(0).parameters, "spec");
+  REQUIRE(spec);
+  REQUIRE(spec->kind == value::type::object);
+  CHECK(spec->find("vm")->s == "web-1");
+  CHECK(spec->find("cpus")->kind == value::type::number);
+  CHECK(spec->find("cpus")->n == 4);
+  CHECK(spec->find("label")->s == "web-1/4");
+  auto* disks = spec->find("disks");
+  REQUIRE(disks);
+  REQUIRE(disks->items.size() == 2);
+  CHECK(disks->items[0] == list({"d0", "d1"}));
+  CHECK(disks->items[1].s == "boot-web-1");
+  // The template itself is left as written: a second render substitutes afresh.
+  auto again = render(**t, {{"vm", value::of("web-2")}, {"disks", list({})}}, k);
+  REQUIRE(again);
+  CHECK(find_param((*again)->tasks.at(0).parameters, "spec")->find("label")->s == "web-2/4");
+  CHECK((*again)->digest != (*d)->digest);
+  auto same = render(**t, {{"vm", value::of("web-1")}, {"disks", list({"d0", "d1"})}}, k);
+  REQUIRE(same);
+  CHECK((*same)->digest == (*d)->digest);
+  CHECK((*same)->encoded == (*d)->encoded);
+  // A mistake deep inside names the parameter and the field.
+  std::string bad = nested;
+  bad.replace(bad.find("boot-${vm}"), 10, "boot-${nope}");
+  auto refused = load_template(bad, k);
+  REQUIRE_FALSE(refused);
+  CHECK_THAT(message_of(refused.error()),
+             Catch::Contains("phase \"migrate\" task \"a\": param \"spec\": field \"disks\": "
+                             "unknown parameter \"nope\" in \"boot-${nope}\""));
+}
+
 TEST_CASE("a `when` parameter set to true renders its task") {
   auto t = load(live);
   auto d = render(*t, {{"vm", value::of("v")}, {"forward", value::of(true)}}, kinds());
