@@ -5,10 +5,13 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <unordered_map>
 #include <vector>
 
+#include <caf/actor.hpp>
+#include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/fwd.hpp>
 
 #include "actors/actors.hpp"
@@ -29,7 +32,24 @@ struct fleet_handles {
   /// Each host's driver (the host actor owns it; tasks call it directly: drivers are
   /// thread-safe and asynchronous).
   std::vector<hv::driver_ptr> drivers;
+  /// The actor the fleet task kinds send their single requests from (see spawn_caller).
+  caf::actor caller;
 };
+
+/// Run in the caller actor: sends requests from it and handles their answers there.
+struct caller_job {
+  std::function<void(caf::event_based_actor*)> run;
+};
+
+/// A long-lived actor that runs the caller_jobs it is sent. One actor for every task's
+/// request spares a spawn, and the clock's bookkeeping of a dying actor, per task.
+caf::actor spawn_caller(caf::actor_system& sys);
+
+} // namespace ferry
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferry::caller_job)
+
+namespace ferry {
 
 using fleet_handles_ptr = std::shared_ptr<const fleet_handles>;
 

@@ -9,16 +9,17 @@ namespace ferry {
 
 namespace {
 
-// Sends one request from a one-shot actor and reports its answer through `done`.
+// Sends one request from the fleet's caller actor and reports its answer through `done`.
+// No timeout of its own: the attempt's deadline is kept by the run (an answer after it is
+// stale there), and a fleet actor answers every request (one that is gone, at once).
 template <class R, class Handle, class F, class... Ts>
-void ask(caf::actor_system& sys, const task_call& call, completion done, Handle h, F on_reply,
-         Ts... xs) {
-  auto timeout = time_left(call);
-  sys.spawn([=](caf::event_based_actor* self) {
-    self->request(caf::actor_cast<caf::actor>(h), timeout, xs...)
+void ask(const fleet_handles& fleet, completion done, Handle h, F on_reply, Ts... xs) {
+  caller_job job{[=](caf::event_based_actor* self) {
+    self->request(caf::actor_cast<caf::actor>(h), caf::infinite, xs...)
       .then([=](R& r) { done(on_reply(r)); },
             [=](caf::error& err) { done(failure_from(err)); });
-  });
+  }};
+  caf::anon_send(fleet.caller, std::move(job));
 }
 
 class fleet_kind : public fleet_kind_base {
@@ -69,7 +70,7 @@ public:
       req.exclude.push_back(exclude);
     else if (req.host.empty())
       req.exclude.push_back(m.hosts[m.vms[v].host].name);
-    ask<reserve_reply>(sys_, call, std::move(done), fleet_->zones[z],
+    ask<reserve_reply>(*fleet_, std::move(done), fleet_->zones[z],
                        [](reserve_reply& r) {
                          auto res = task_result::success(r.host);
                          res.changes = std::move(r.changes);
@@ -88,7 +89,7 @@ public:
     if (!lookup([&](auto& n) { return m.find_zone(n); }, "zone", string_param(call, "zone"), z, done))
       return;
     auto key = string_param(call, "key", call.run + "/" + string_param(call, "vm"));
-    ask<state_changes>(sys_, call, std::move(done), fleet_->zones[z], changes_only,
+    ask<state_changes>(*fleet_, std::move(done), fleet_->zones[z], changes_only,
                        release_atom::value, std::string{}, key);
   }
 };
@@ -99,7 +100,7 @@ public:
   void execute(const task_call& call, completion done) override {
     vm_request req{string_param(call, "vm"), string_param(call, "host"), string_param(call, "type"),
                    string_param(call, "reservation", call.run + "/" + string_param(call, "vm"))};
-    ask<state_changes>(sys_, call, std::move(done), fleet_->directory, changes_only,
+    ask<state_changes>(*fleet_, std::move(done), fleet_->directory, changes_only,
                        adopt_atom::value, req);
   }
 };
@@ -126,7 +127,7 @@ public:
       if (op_ == lease_request::op::connect_standby && string_param(call, "role") == "primary")
         req.action = lease_request::op::connect_primary;
     }
-    ask<lease_reply>(sys_, call, std::move(done), fleet_->partitions[p],
+    ask<lease_reply>(*fleet_, std::move(done), fleet_->partitions[p],
                      [](lease_reply& r) {
                        auto res = task_result::success(std::to_string(r.table.epoch));
                        res.changes = std::move(r.changes);
@@ -147,10 +148,10 @@ public:
   void execute(const task_call& call, completion done) override {
     auto address = string_param(call, "address");
     if (move_)
-      ask<state_changes>(sys_, call, std::move(done), fleet_->network, changes_only,
+      ask<state_changes>(*fleet_, std::move(done), fleet_->network, changes_only,
                          move_atom::value, address, string_param(call, "host"));
     else
-      ask<state_changes>(sys_, call, std::move(done), fleet_->network, changes_only,
+      ask<state_changes>(*fleet_, std::move(done), fleet_->network, changes_only,
                          forward_atom::value, address, string_param(call, "to"));
   }
 
@@ -167,6 +168,12 @@ param_spec opt_str(const char* name, const char* what) {
 }
 
 } // namespace
+
+caf::actor spawn_caller(caf::actor_system& sys) {
+  return sys.spawn([](caf::event_based_actor* self) -> caf::behavior {
+    return {[=](caller_job& job) { job.run(self); }};
+  });
+}
 
 std::vector<kind_spec> fleet_kind_specs() {
   auto partition = req_str("partition", "The storage partition.");

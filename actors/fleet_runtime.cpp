@@ -55,6 +55,7 @@ fleet_runtime::~fleet_runtime() {
     quit(p);
   quit(handles_->network);
   quit(handles_->directory);
+  quit(handles_->caller);
 }
 
 caf::expected<std::unique_ptr<fleet_runtime>>
@@ -230,6 +231,7 @@ fleet_runtime::start(caf::actor_system& sys, fleet::model_ptr model,
   }
   h.network = spawn_network(sys, std::move(routes));
   h.directory = spawn_directory(sys, handles, std::move(vms));
+  h.caller = spawn_caller(sys);
   return rt;
 }
 
