@@ -203,6 +203,7 @@ caf::expected<definition_ptr> render_body(const template_body& t, const values& 
   // Per task template: rendered at all, and the ids of its instances.
   std::vector<char> included(n, 1);
   std::vector<std::vector<std::string>> ids(n);
+  size_t instances = 0;
   for (size_t i = 0; i < n; ++i) {
     auto& tt = t.tasks[i];
     if (!tt.when.empty())
@@ -216,6 +217,7 @@ caf::expected<definition_ptr> render_body(const template_body& t, const values& 
       for (size_t k = 0; k < count; ++k)
         ids[i].push_back(tt.task.id + "-" + std::to_string(k));
     }
+    instances += ids[i].size();
   }
 
   // What a dependency on template task `i` means: its instances, or, when it is not
@@ -271,6 +273,7 @@ caf::expected<definition_ptr> render_body(const template_body& t, const values& 
   };
 
   definition def;
+  def.tasks.reserve(instances);
   def.name = t.name;
   def.version = t.version;
   def.default_retry = t.default_retry;
