@@ -1,6 +1,7 @@
 // The base of the task kinds that act on the fleet (fleet_kinds.cpp, migration_kinds.cpp):
-// the actor system to spawn their one-shot actors in, the fleet's handles and the kind's
-// spec.
+// the actor system (vm.migrate and placement spawn a one-shot actor per call, whose requests
+// carry the attempt's deadline), the fleet's handles (with the caller actor the single
+// requests go out from) and the kind's spec.
 #pragma once
 
 #include "actors/executor.hpp"

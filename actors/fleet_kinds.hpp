@@ -13,8 +13,9 @@
 //   lease.disconnect params: partition, host
 //   net.forward     params: address, to    forward packets for the address to a host.
 //   net.move        params: address, host  move the address (ends forwarding).
-// Execution: execute() runs on a CAF thread and never blocks: each call is a one-shot
-// request from a short-lived actor, under the attempt's deadline.
+// Execution: execute() runs on a CAF thread and never blocks: each call is one request to a
+// fleet actor, sent from the fleet's caller actor (fleet_actors.hpp); the run keeps the
+// attempt's deadline.
 #pragma once
 
 #include <vector>
