@@ -17,7 +17,7 @@ namespace ferry {
 
 namespace {
 
-using values = std::map<std::string, value>;
+using values = template_args;
 
 void append_text(std::string& out, const value& v) {
   switch (v.kind) {
@@ -52,17 +52,20 @@ std::string text_of(const value& v) {
   return out;
 }
 
-/// Where a value sits, for error messages; built only when one is reported.
+/// Where a value sits, for error messages; spelled out only when one is reported:
+/// `base` (or `outer`'s place), then `prefix`, then `key` and a closing quote.
 struct place {
-  const std::string* where;
-  const char* prefix = nullptr; // ": param \"" or ": field \""
-  const std::string* key = nullptr;
+  const std::string* base = nullptr;
   const place* outer = nullptr;
+  const char* prefix = nullptr; // ": param \"", ": field \"", ": label \"", ": compensation"
+  const std::string* key = nullptr;
 
   std::string str() const {
-    std::string s = outer ? outer->str() : *where;
+    std::string s = outer ? outer->str() : *base;
+    if (prefix)
+      s += prefix;
     if (key)
-      s += std::string{prefix} + *key + "\"";
+      s += *key + "\"";
     return s;
   }
 };
@@ -74,7 +77,7 @@ struct substituter {
   const value* lookup(std::string_view name) const {
     if (name == "item" && item)
       return item;
-    auto i = args.find(std::string{name});
+    auto i = args.find(name);
     return i == args.end() ? nullptr : &i->second;
   }
 
@@ -134,7 +137,7 @@ struct substituter {
         return caf::none;
       case value::type::object:
         for (auto& [k, x] : v.fields)
-          if (auto err = substitute(x, place{where.where, ": field \"", &k, &where}))
+          if (auto err = substitute(x, place{nullptr, &where, ": field \"", &k}))
             return err;
         return caf::none;
       default:
@@ -144,7 +147,7 @@ struct substituter {
 
   caf::error parameters(params& ps, const place& where) const {
     for (auto& [k, x] : ps)
-      if (auto err = substitute(x, place{where.where, ": param \"", &k, &where}))
+      if (auto err = substitute(x, place{nullptr, &where, ": param \"", &k}))
         return err;
     return caf::none;
   }
@@ -165,6 +168,7 @@ bool truthy(const value& v) {
 caf::expected<template_body> compile_template(const v1::MigrationTemplate& t) {
   template_body b;
   b.name = t.name();
+  b.head = "template \"" + b.name + "\"";
   b.version = t.version();
   b.default_timeout_ms = t.default_timeout_ms();
   b.retry_budget = t.retry_budget();
@@ -183,6 +187,8 @@ caf::expected<template_body> compile_template(const v1::MigrationTemplate& t) {
       x.phase = p;
       x.when = tt.when();
       x.for_each = tt.for_each();
+      x.where = b.head + ": phase \"" + template_phases[p] + "\" task \"" + tt.task().id()
+                + "\"";
       b.tasks.push_back(std::move(x));
     }
   auto written = decode_definition_as_written(w.SerializeAsString());
@@ -198,7 +204,7 @@ caf::expected<template_body> compile_template(const v1::MigrationTemplate& t) {
 
 caf::expected<definition_ptr> render_body(const template_body& t, const values& args,
                                           const kind_catalog& kinds) {
-  auto head = "template \"" + t.name + "\"";
+  auto& head = t.head;
   auto n = t.tasks.size();
   // Per task template: rendered at all, and the ids of its instances.
   std::vector<char> included(n, 1);
@@ -224,10 +230,6 @@ caf::expected<definition_ptr> render_body(const template_body& t, const values& 
   // rendered, what it would have depended on.
   std::vector<std::optional<std::vector<std::string>>> resolved(n);
   std::vector<std::vector<std::string>> phase_ids(7);
-  auto where_of = [&](size_t i) {
-    return head + ": phase \"" + template_phases[t.tasks[i].phase] + "\" task \""
-           + t.tasks[i].task.id + "\"";
-  };
   auto last_before = [&](int phase) {
     for (int p = phase - 1; p >= 0; --p)
       if (!phase_ids[p].empty())
@@ -246,7 +248,7 @@ caf::expected<definition_ptr> render_body(const template_body& t, const values& 
       return *resolved[i];
     auto& tt = t.tasks[i];
     if (depth > 1000)
-      return make_error(errc::invalid_argument, where_of(i) + ": dependencies form a cycle");
+      return make_error(errc::invalid_argument, t.tasks[i].where + ": dependencies form a cycle");
     std::vector<std::string> out;
     if (tt.task.depends_on.empty()) {
       out = last_before(tt.phase);
@@ -254,11 +256,11 @@ caf::expected<definition_ptr> render_body(const template_body& t, const values& 
       for (auto& d : tt.task.depends_on) {
         auto j = t.by_id.find(d);
         if (j == t.by_id.end())
-          return make_error(errc::invalid_argument, where_of(i) + ": depends_on \"" + d
+          return make_error(errc::invalid_argument, t.tasks[i].where + ": depends_on \"" + d
                                                       + "\": no such task in the template");
         if (t.tasks[j->second].phase > tt.phase)
           return make_error(errc::invalid_argument,
-                            where_of(i) + ": depends_on \"" + d + "\": a task of a later phase ("
+                            t.tasks[i].where + ": depends_on \"" + d + "\": a task of a later phase ("
                               + template_phases[t.tasks[j->second].phase] + ")");
         auto x = target(j->second, depth);
         if (!x)
@@ -281,8 +283,7 @@ caf::expected<definition_ptr> render_body(const template_body& t, const values& 
   def.retry_budget = t.retry_budget;
   substituter plain{args};
   for (auto& [k, v] : t.labels) {
-    auto where = head + ": label \"" + k + "\"";
-    auto x = plain.text(v, place{&where});
+    auto x = plain.text(v, place{&head, nullptr, ": label \"", &k});
     if (!x)
       return x.error();
     def.labels[k] = std::move(*x);
@@ -299,9 +300,10 @@ caf::expected<definition_ptr> render_body(const template_body& t, const values& 
     auto deps = deps_of(i, 0);
     if (!deps)
       return deps.error();
-    auto where = where_of(i);
-    auto comp_where = where + ": compensation";
-    auto desc_where = where + ": description";
+    auto& where = t.tasks[i].where;
+    place at{&where};
+    place comp_at{&where, nullptr, ": compensation"};
+    place desc_at{&where, nullptr, ": description"};
     for (size_t k = 0; k < ids[i].size(); ++k) {
       substituter sub{args};
       if (!tt.for_each.empty())
@@ -309,12 +311,12 @@ caf::expected<definition_ptr> render_body(const template_body& t, const values& 
       auto& task = def.tasks.emplace_back(tt.task);
       task.id = ids[i][k];
       task.depends_on = *deps;
-      if (auto err = sub.parameters(task.parameters, place{&where}))
+      if (auto err = sub.parameters(task.parameters, at))
         return err;
       if (task.compensation)
-        if (auto err = sub.parameters(task.compensation->parameters, place{&comp_where}))
+        if (auto err = sub.parameters(task.compensation->parameters, comp_at))
           return err;
-      auto desc = sub.text(task.description, place{&desc_where});
+      auto desc = sub.text(task.description, desc_at);
       if (!desc)
         return desc.error();
       task.description = std::move(*desc);

@@ -62,8 +62,8 @@ struct migration_template {
 
 using template_ptr = std::shared_ptr<const migration_template>;
 
-/// The parameters' values, by name.
-using template_args = std::map<std::string, value>;
+/// The parameters' values, by name (found by string_view too).
+using template_args = std::map<std::string, value, std::less<>>;
 
 /// binary: the encoding kept in `migration_template::encoded` (the journal's templates).
 enum class template_format { automatic, text, json, binary };

@@ -189,7 +189,7 @@ bool derive(const template_param& p, const std::string& vm_name, const fleet::mo
 
 // Every parameter's value: given, derived from the fleet, default, or empty; errors name the
 // parameter.
-caf::expected<std::map<std::string, value>> resolve(const migration_template& t,
+caf::expected<template_args> resolve(const migration_template& t,
                                                         const template_args& args,
                                                         const fleet::model* fleet,
                                                         const vm_locator& locate) {
@@ -197,7 +197,7 @@ caf::expected<std::map<std::string, value>> resolve(const migration_template& t,
   for (auto& [k, v] : args)
     if (!t.find(k))
       return make_error(errc::invalid_argument, head + k + "\": not a parameter of the template");
-  std::map<std::string, value> out;
+  template_args out;
   for (auto& p : t.params) {
     auto i = args.find(p.name);
     value v;

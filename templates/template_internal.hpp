@@ -10,6 +10,7 @@
 #include <caf/expected.hpp>
 
 #include "ferry/v1/template.pb.h"
+#include "templates/template.hpp"
 #include "workflows/definition.hpp"
 
 namespace ferry {
@@ -23,11 +24,15 @@ struct template_task {
   /// A STRING_LIST parameter: one instance per element ("id-0", "id-1"...). Empty: one.
   std::string for_each;
   task_def task;
+  /// `template "T": phase "P" task "ID"`: what its errors begin with.
+  std::string where;
 };
 
 /// A template's definition part, decoded once.
 struct template_body {
   std::string name;
+  /// `template "T"`: what its errors begin with.
+  std::string head;
   uint32_t version = 0;
   retry_spec default_retry;
   uint64_t default_timeout_ms = 0;
@@ -46,7 +51,7 @@ caf::expected<template_body> compile_template(const v1::MigrationTemplate& t);
 /// Every parameter of the template has a value in `args` (given, default, or empty of its
 /// type).
 caf::expected<definition_ptr> render_body(const template_body& t,
-                                          const std::map<std::string, value>& args,
+                                          const template_args& args,
                                           const kind_catalog& kinds);
 
 } // namespace ferry

@@ -230,18 +230,18 @@ caf::expected<definition_ptr> load_definition_file(const std::string& path,
   return result;
 }
 
-caf::expected<definition_ptr> decode_definition(std::string_view encoded) {
-  v1::WorkflowDefinition proto;
-  if (!proto.ParseFromArray(encoded.data(), static_cast<int>(encoded.size())))
-    return make_error(errc::data_loss, "definition: undecodable protobuf");
-  return finish(from_proto(proto), nullptr);
-}
-
 caf::expected<definition> decode_definition_as_written(std::string_view encoded) {
   v1::WorkflowDefinition proto;
   if (!proto.ParseFromArray(encoded.data(), static_cast<int>(encoded.size())))
     return make_error(errc::data_loss, "definition: undecodable protobuf");
   return from_proto(proto);
+}
+
+caf::expected<definition_ptr> decode_definition(std::string_view encoded) {
+  auto d = decode_definition_as_written(encoded);
+  if (!d)
+    return d.error();
+  return finish(std::move(*d), nullptr);
 }
 
 caf::expected<definition_ptr> finish_definition(definition def, const kind_catalog& kinds) {

@@ -181,6 +181,34 @@ migrate { tasks { task { id: "a" kind: "shape" params { fields { key: "spec" val
                              "unknown parameter \"nope\" in \"boot-${nope}\""));
 }
 
+TEST_CASE("a mistake in a label, a compensation or a description names where it is") {
+  const char* base = R"(
+name: "where"
+parameters { name: "vm" type: VM required: true }
+labels { key: "who" value: "LABEL" }
+migrate { tasks { task { id: "a" kind: "step" description: "DESC"
+  params { fields { key: "vm" value { string_value: "${vm}" } } }
+  compensation { kind: "step" params { fields { key: "vm" value { string_value: "COMP" } } } }
+} } }
+)";
+  auto with = [&](std::string label, std::string desc, std::string comp) {
+    std::string text = base;
+    text.replace(text.find("LABEL"), 5, label);
+    text.replace(text.find("DESC"), 4, desc);
+    text.replace(text.find("COMP"), 4, comp);
+    return text;
+  };
+  CHECK_THAT(load_error(with("${nobody}", "d", "${vm}")),
+             Catch::Contains("template \"where\": label \"who\": unknown parameter \"nobody\""));
+  CHECK_THAT(load_error(with("l", "move ${oops}", "${vm}")),
+             Catch::Contains("template \"where\": phase \"migrate\" task \"a\": description: "
+                             "unknown parameter \"oops\" in \"move ${oops}\""));
+  CHECK_THAT(load_error(with("l", "d", "${vmm}")),
+             Catch::Contains("template \"where\": phase \"migrate\" task \"a\": compensation: "
+                             "param \"vm\": unknown parameter \"vmm\""));
+  CHECK(load(with("${vm}", "move ${vm}", "${vm}"))->name == "where");
+}
+
 TEST_CASE("a `when` parameter set to true renders its task") {
   auto t = load(live);
   auto d = render(*t, {{"vm", value::of("v")}, {"forward", value::of(true)}}, kinds());
