@@ -174,7 +174,9 @@ void flush(migration_ptr self) {
   auto& rec = req.record;
   rec.run = st.run.id;
   rec.first_seq = st.events.front().seq;
-  rec.events = encode_events(*st.run.def, st.events);
+  // A run's first transition carries its definition, which the journal keeps once under its
+  // digest in the same atomic batch: RUN_STARTED names it by that digest.
+  rec.events = encode_events(*st.run.def, st.events, run_definition::by_digest);
   rec.checkpoint = encode_checkpoint(st.run);
   if (st.events.front().type == event_type::run_started) {
     rec.definition_digest = st.run.def->digest;

@@ -8,40 +8,6 @@ namespace ferry {
 
 namespace {
 
-void to_proto(const definition& def, const event& e, v1::Event& p) {
-  p.set_seq(e.seq);
-  p.set_time_ms(e.at);
-  p.set_type(static_cast<v1::EventType>(e.type));
-  if (e.task != no_task) {
-    p.set_task_index(e.task);
-    if (e.task < def.tasks.size())
-      p.set_task(def.tasks[e.task].id);
-  }
-  if (e.attempt != 0)
-    p.set_attempt(e.attempt);
-  if (e.deadline != 0)
-    p.set_deadline_ms(e.deadline);
-  if (e.code != errc::ok)
-    p.set_error_code(to_string(e.code));
-  if (!e.message.empty())
-    p.set_message(e.message);
-  if (e.retryable)
-    p.set_retryable(true);
-  if (!e.output.empty())
-    p.set_output(e.output);
-  if (!e.actor.empty())
-    p.set_actor(e.actor);
-  if (e.compensation)
-    p.set_compensation(true);
-  if (e.type == event_type::run_started && e.def) {
-    // The definition itself is spliced in by encode_events, from its canonical encoding.
-    auto* rs = p.mutable_run_started();
-    rs->set_definition_digest(e.def->digest);
-    rs->set_seed(e.seed);
-    rs->set_not_before_ms(e.not_before);
-  }
-}
-
 caf::error bad(const std::string& what) {
   return make_error(errc::data_loss, what);
 }
@@ -54,26 +20,151 @@ void put_varint(std::string& out, uint64_t v) {
   out.push_back(static_cast<char>(v));
 }
 
-/// Appends a length-delimited field: the wire form of a bytes or message field.
+/// Appends a length-delimited field: the wire form of a bytes, string or message field.
 void put_field(std::string& out, uint32_t number, std::string_view bytes) {
   put_varint(out, (uint64_t{number} << 3) | 2);
   put_varint(out, bytes.size());
   out.append(bytes.data(), bytes.size());
 }
 
+// The hot encoders write the protobuf wire format themselves, field by field in field-number
+// order and skipping proto3 defaults, exactly as the generated SerializeAsString does (the
+// codec tests compare the two byte for byte): no message objects to build and free per
+// transition. Integers of every width, enums and bools are varints; a negative int64 is its
+// two's complement, as protobuf writes it.
+/// Whether `s` is well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF).
+bool valid_utf8(std::string_view s) {
+  size_t i = 0;
+  auto n = s.size();
+  auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  while (i < n) {
+    auto c = byte(i);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len;
+    unsigned char lo = 0x80;
+    unsigned char hi = 0xbf;
+    if (c >= 0xc2 && c <= 0xdf)
+      len = 2;
+    else if (c >= 0xe0 && c <= 0xef) {
+      len = 3;
+      if (c == 0xe0)
+        lo = 0xa0;
+      else if (c == 0xed)
+        hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      len = 4;
+      if (c == 0xf0)
+        lo = 0x90;
+      else if (c == 0xf4)
+        hi = 0x8f;
+    } else
+      return false;
+    if (i + len > n || byte(i + 1) < lo || byte(i + 1) > hi)
+      return false;
+    for (size_t k = 2; k < len; ++k)
+      if (byte(i + k) < 0x80 || byte(i + k) > 0xbf)
+        return false;
+    i += len;
+  }
+  return true;
+}
+
+/// `s` with every byte that is not part of a well-formed UTF-8 sequence replaced by U+FFFD.
+std::string to_valid_utf8(std::string_view s) {
+  std::string out;
+  out.reserve(s.size() + 8);
+  size_t i = 0;
+  while (i < s.size()) {
+    // The longest well-formed prefix of at most 4 bytes starting here is one code point.
+    size_t len = 1;
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0xc0)
+      len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+    if (i + len <= s.size() && valid_utf8(s.substr(i, len))) {
+      out.append(s.data() + i, len);
+      i += len;
+    } else {
+      out.append("\xef\xbf\xbd");
+      ++i;
+    }
+  }
+  return out;
+}
+
+struct wire {
+  std::string& out;
+
+  void varint(uint32_t number, uint64_t v) {
+    if (v == 0)
+      return;
+    put_varint(out, uint64_t{number} << 3);
+    put_varint(out, v);
+  }
+  void int64(uint32_t number, int64_t v) { varint(number, static_cast<uint64_t>(v)); }
+  void boolean(uint32_t number, bool v) { varint(number, v ? 1 : 0); }
+  void bytes(uint32_t number, std::string_view v) {
+    if (!v.empty())
+      put_field(out, number, v);
+  }
+  /// A string field: protobuf refuses to parse one that is not UTF-8, so text from outside
+  /// (a task's output or error, an operator's name or reason) that is not is written with
+  /// its stray bytes replaced by U+FFFD: a record the journal cannot read back would stop
+  /// the run's recovery.
+  void text(uint32_t number, std::string_view v) {
+    if (valid_utf8(v))
+      bytes(number, v);
+    else
+      bytes(number, to_valid_utf8(v));
+  }
+};
+
+void encode_event(const definition& def, const event& e, std::string& out) {
+  wire w{out};
+  w.varint(v1::Event::kSeqFieldNumber, e.seq);
+  w.int64(v1::Event::kTimeMsFieldNumber, e.at);
+  w.varint(v1::Event::kTypeFieldNumber, static_cast<uint64_t>(e.type));
+  if (e.task != no_task) {
+    if (e.task < def.tasks.size())
+      w.bytes(v1::Event::kTaskFieldNumber, def.tasks[e.task].id);
+    w.varint(v1::Event::kTaskIndexFieldNumber, e.task);
+  }
+  w.varint(v1::Event::kAttemptFieldNumber, e.attempt);
+  w.int64(v1::Event::kDeadlineMsFieldNumber, e.deadline);
+  if (e.code != errc::ok)
+    w.bytes(v1::Event::kErrorCodeFieldNumber, to_string(e.code));
+  w.text(v1::Event::kMessageFieldNumber, e.message);
+  w.boolean(v1::Event::kRetryableFieldNumber, e.retryable);
+  w.text(v1::Event::kOutputFieldNumber, e.output);
+  if (e.type == event_type::run_started && e.def) {
+    // The definition itself is spliced in after the other fields (see encode_events).
+    std::string started;
+    wire rs{started};
+    rs.bytes(v1::RunStarted::kDefinitionDigestFieldNumber, e.def->digest);
+    rs.varint(v1::RunStarted::kSeedFieldNumber, e.seed);
+    rs.int64(v1::RunStarted::kNotBeforeMsFieldNumber, e.not_before);
+    put_field(out, v1::Event::kRunStartedFieldNumber, started);
+  }
+  w.text(v1::Event::kActorFieldNumber, e.actor);
+  w.boolean(v1::Event::kCompensationFieldNumber, e.compensation);
+}
+
 } // namespace
 
-// Built on the wire format so that a run's definition is copied in from its canonical
-// encoding instead of being parsed and serialized again for every run: an Event's
-// `run_started` may occur twice on the wire (digest and seed, then the definition), which
-// protobuf parsers merge into one message.
-std::string encode_events(const definition& def, const event* first, size_t count) {
+// A run's definition is copied in from its canonical encoding instead of being parsed and
+// serialized again for every run: an Event's `run_started` may occur twice on the wire (digest
+// and seed, then the definition), which protobuf parsers merge into one message.
+std::string encode_events(const definition& def, const event* first, size_t count,
+                          run_definition how) {
   std::string out;
+  std::string bytes;
   for (size_t i = 0; i < count; ++i) {
-    v1::Event p;
-    to_proto(def, first[i], p);
-    auto bytes = p.SerializeAsString();
-    if (first[i].type == event_type::run_started && first[i].def) {
+    bytes.clear();
+    encode_event(def, first[i], bytes);
+    if (first[i].type == event_type::run_started && first[i].def
+        && how == run_definition::embedded) {
       std::string started;
       put_field(started, v1::RunStarted::kDefinitionFieldNumber, first[i].def->encoded);
       put_field(bytes, v1::Event::kRunStartedFieldNumber, started);
@@ -83,8 +174,9 @@ std::string encode_events(const definition& def, const event* first, size_t coun
   return out;
 }
 
-std::string encode_events(const definition& def, const std::vector<event>& events) {
-  return encode_events(def, events.data(), events.size());
+std::string encode_events(const definition& def, const std::vector<event>& events,
+                          run_definition how) {
+  return encode_events(def, events.data(), events.size(), how);
 }
 
 caf::expected<std::vector<event>> decode_events(std::string_view bytes, definition_ptr def,
@@ -105,15 +197,27 @@ caf::expected<std::vector<event>> decode_events(std::string_view bytes, definiti
     if (e.type == event_type::run_started) {
       auto& rs = p.run_started();
       definition_ptr d;
+      caf::error not_found;
       if (lookup) {
         if (auto found = lookup(rs.definition_digest()))
           d = *found;
+        else
+          not_found = std::move(found.error());
       }
+      if (!d && !rs.has_definition())
+        return bad("event " + std::to_string(p.seq()) + ": RUN_STARTED names definition \""
+                   + rs.definition_digest() + "\", which is neither in the event nor "
+                   + (lookup ? "in the journal (" + message_of(not_found) + ")"
+                             : std::string{"looked up"}));
       if (!d) {
         auto decoded = decode_definition(rs.definition().SerializeAsString());
         if (!decoded)
           return decoded.error();
         d = *decoded;
+        if (!rs.definition_digest().empty() && rs.definition_digest() != d->digest)
+          return bad("event " + std::to_string(p.seq()) + ": RUN_STARTED's definition_digest \""
+                     + rs.definition_digest() + "\" is not its definition's (\"" + d->digest
+                     + "\")");
       }
       e.def = d;
       e.seed = rs.seed();
@@ -144,41 +248,49 @@ caf::expected<std::vector<event>> decode_events(std::string_view bytes, definiti
 }
 
 std::string encode_checkpoint(const run_state& s) {
-  v1::RunCheckpoint p;
-  p.set_run_id(s.id);
-  if (s.def) {
-    p.set_definition_digest(s.def->digest);
-    p.set_definition_name(s.def->name);
-  }
-  p.set_status(static_cast<v1::RunStatus>(s.status));
-  p.set_last_seq(s.seq);
-  p.set_created_ms(s.created);
-  p.set_updated_ms(s.updated);
-  p.set_not_before_ms(s.not_before);
-  p.set_seed(s.seed);
-  p.set_passed_point_of_no_return(s.passed_point_of_no_return);
-  p.set_cancel_requested(s.cancel_requested);
-  p.set_retries_used(s.retries_used);
-  p.set_reason(s.reason);
+  std::string out;
+  out.reserve(64 + s.id.size() + (s.def ? s.def->digest.size() + s.def->name.size() : 0)
+              + s.reason.size() + 24 * s.tasks.size());
+  wire w{out};
+  using cp = v1::RunCheckpoint;
+  w.bytes(cp::kRunIdFieldNumber, s.id);
+  if (s.def)
+    w.bytes(cp::kDefinitionDigestFieldNumber, s.def->digest);
+  w.varint(cp::kStatusFieldNumber, static_cast<uint64_t>(s.status));
+  w.varint(cp::kLastSeqFieldNumber, s.seq);
+  w.int64(cp::kCreatedMsFieldNumber, s.created);
+  w.int64(cp::kUpdatedMsFieldNumber, s.updated);
+  w.int64(cp::kNotBeforeMsFieldNumber, s.not_before);
+  w.varint(cp::kSeedFieldNumber, s.seed);
+  w.boolean(cp::kPassedPointOfNoReturnFieldNumber, s.passed_point_of_no_return);
+  w.boolean(cp::kCancelRequestedFieldNumber, s.cancel_requested);
+  w.varint(cp::kRetriesUsedFieldNumber, s.retries_used);
+  w.text(cp::kReasonFieldNumber, s.reason);
+  std::string task;
   for (auto& t : s.tasks) {
-    auto* pt = p.add_tasks();
-    pt->set_status(static_cast<v1::TaskStatus>(t.status));
-    pt->set_attempt(t.attempt);
-    pt->set_compensation_attempt(t.compensation_attempt);
-    pt->set_attempt_base(t.attempt_base);
-    pt->set_first_started_ms(t.first_started);
-    pt->set_started_ms(t.started);
-    pt->set_deadline_ms(t.deadline);
-    pt->set_not_before_ms(t.not_before);
-    pt->set_finished_ms(t.finished);
-    pt->set_gate_approved(t.gate_approved);
+    task.clear();
+    wire tw{task};
+    using tc = v1::TaskCheckpoint;
+    tw.varint(tc::kStatusFieldNumber, static_cast<uint64_t>(t.status));
+    tw.varint(tc::kAttemptFieldNumber, t.attempt);
+    tw.varint(tc::kCompensationAttemptFieldNumber, t.compensation_attempt);
+    tw.int64(tc::kFirstStartedMsFieldNumber, t.first_started);
+    tw.int64(tc::kStartedMsFieldNumber, t.started);
+    tw.int64(tc::kDeadlineMsFieldNumber, t.deadline);
+    tw.int64(tc::kNotBeforeMsFieldNumber, t.not_before);
+    tw.int64(tc::kFinishedMsFieldNumber, t.finished);
+    tw.boolean(tc::kGateApprovedFieldNumber, t.gate_approved);
     if (t.code != errc::ok)
-      pt->set_error_code(to_string(t.code));
-    pt->set_retryable(t.retryable);
-    pt->set_error(t.error());
-    pt->set_output(t.output());
+      tw.bytes(tc::kErrorCodeFieldNumber, to_string(t.code));
+    tw.text(tc::kErrorFieldNumber, t.error());
+    tw.text(tc::kOutputFieldNumber, t.output());
+    tw.varint(tc::kAttemptBaseFieldNumber, t.attempt_base);
+    tw.boolean(tc::kRetryableFieldNumber, t.retryable);
+    put_field(out, cp::kTasksFieldNumber, task);
   }
-  return p.SerializeAsString();
+  if (s.def)
+    w.bytes(cp::kDefinitionNameFieldNumber, s.def->name);
+  return out;
 }
 
 caf::expected<run_state> decode_checkpoint(std::string_view bytes,
@@ -250,15 +362,23 @@ checkpoint_summary summarize(const run_state& s) {
 
 std::string encode_fleet_history(const std::string& run, uint64_t first_seq,
                                  const state_changes& changes) {
-  v1::FleetHistory h;
-  h.set_run(run);
-  h.set_first_seq(first_seq);
+  std::string out;
+  size_t size = 16 + run.size();
+  for (auto& c : changes)
+    size += 8 + c.key.size() + c.value.size();
+  out.reserve(size);
+  wire w{out};
+  w.bytes(v1::FleetHistory::kRunFieldNumber, run);
+  w.varint(v1::FleetHistory::kFirstSeqFieldNumber, first_seq);
+  std::string change;
   for (auto& c : changes) {
-    auto* pc = h.add_changes();
-    pc->set_key(c.key);
-    pc->set_value(c.value);
+    change.clear();
+    wire cw{change};
+    cw.bytes(v1::FleetChange::kKeyFieldNumber, c.key);
+    cw.bytes(v1::FleetChange::kValueFieldNumber, c.value);
+    put_field(out, v1::FleetHistory::kChangesFieldNumber, change);
   }
-  return h.SerializeAsString();
+  return out;
 }
 
 caf::expected<fleet_history_entry> decode_fleet_history(std::string_view bytes) {

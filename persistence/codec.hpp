@@ -18,15 +18,28 @@ namespace ferry {
 /// Finds a definition by digest (from a cache, or the `definitions` column family).
 using definition_lookup = std::function<caf::expected<definition_ptr>(const std::string&)>;
 
+/// How a RUN_STARTED event carries its run's definition.
+enum class run_definition {
+  /// In full, in the event: self-contained (API responses, exports).
+  embedded,
+  /// By its digest only: the journal, which writes the definition itself into the
+  /// `definitions` column family in the same atomic batch as the event.
+  by_digest,
+};
+
 /// Encodes the events of one transition of a run pinned to `def`.
-std::string encode_events(const definition& def, const std::vector<event>& events);
+std::string encode_events(const definition& def, const std::vector<event>& events,
+                          run_definition how = run_definition::embedded);
 
 /// Same, for a slice of events.
-std::string encode_events(const definition& def, const event* first, size_t count);
+std::string encode_events(const definition& def, const event* first, size_t count,
+                          run_definition how = run_definition::embedded);
 
 /// Decodes an EventBatch. A RUN_STARTED event's definition is taken from `lookup` by its
-/// digest when it knows it, else decoded from the event itself. `def` is the run's definition
-/// for the other events' task indices (may be null when the batch starts with RUN_STARTED).
+/// digest when it knows it, else decoded from the event itself (journals written before
+/// definitions were stored once, exports); data_loss when neither has it. `def` is the run's
+/// definition for the other events' task indices (may be null when the batch starts with
+/// RUN_STARTED).
 caf::expected<std::vector<event>> decode_events(std::string_view bytes, definition_ptr def,
                                                 const definition_lookup& lookup);
 

@@ -49,6 +49,25 @@ caf::expected<uint64_t> export_jsonl(const store& st, const std::vector<run_id>&
         line.set_run(id);
         line.set_batch(first);
         *line.mutable_event() = ev;
+        // An export is self-contained: RUN_STARTED gets its definition back from
+        // `definitions`, where the journal keeps it once.
+        if (ev.has_run_started() && !ev.run_started().has_definition()) {
+          auto& digest = ev.run_started().definition_digest();
+          auto def = st.definition(digest);
+          if (!def) {
+            failure = make_error(errc::data_loss,
+                                 "export: run \"" + id + "\": event " + std::to_string(ev.seq())
+                                   + ": its definition " + digest + " is not in the journal: "
+                                   + message_of(def.error()));
+            return false;
+          }
+          auto* rs = line.mutable_event()->mutable_run_started();
+          if (!rs->mutable_definition()->ParseFromString(*def)) {
+            failure = make_error(errc::data_loss, "export: run \"" + id + "\": definition "
+                                                    + digest + " is unreadable");
+            return false;
+          }
+        }
         json.clear();
         (void) google::protobuf::util::MessageToJsonString(line, &json, opts);
         out << json << '\n';
@@ -209,6 +228,12 @@ caf::expected<uint64_t> import_jsonl(std::istream& in, store& st) {
         if (!s.def)
           return make_error(errc::invalid_argument, head + ": does not start with RUN_STARTED");
         def = s.def;
+        // Kept once, in `definitions` (below), as the engine writes it: RUN_STARTED names it
+        // by its digest.
+        for (auto& ev : *batch.mutable_events())
+          if (ev.has_run_started())
+            ev.mutable_run_started()->clear_definition();
+        bytes = batch.SerializeAsString();
       }
       transition_record rec;
       rec.run = id;

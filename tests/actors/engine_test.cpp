@@ -3,6 +3,7 @@
 // kind are completed by the test, so every step is driven by an event, never by time.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <fstream>
 #include <future>
 #include <mutex>
@@ -397,6 +398,44 @@ TEST_CASE("a run interrupted with an attempt in flight resumes with the same ide
   REQUIRE(checkpoint);
   CHECK(diff(*checkpoint, *replayed).empty());
   CHECK(checkpoint->status == run_status::succeeded);
+}
+
+TEST_CASE("a task's output and error that are not UTF-8 are journaled readable; the run "
+          "resumes") {
+  // Protobuf refuses to parse a string field that is not UTF-8: written as is, such an
+  // output left a checkpoint the engine could not read back, and the run was not resumed.
+  test::temp_dir dir;
+  const std::string odd = "disk \xff\xfe copied";
+  const std::string readable = "disk \xef\xbf\xbd\xef\xbf\xbd copied";
+  run_id id;
+  {
+    fixture f{dir.path()};
+    id = f.submit(chain);
+    auto ok = task_result::success();
+    ok.output = odd;
+    f.complete(id, "a", 1, ok);
+    f.complete(id, "b", 1);
+    f.complete(id, "c", 1,
+               task_result::failure(errc::unavailable, "link \xc3 down", true));
+    REQUIRE(f.manual->await(f.key(id, "c", 2)));
+    f.manual->forget_all();
+  }
+  fixture f{dir.path()};
+  CHECK(f.eng->recovered() == 1);
+  f.complete(id, "c", 2);
+  auto s = f.wait(id);
+  CHECK(s.status == run_status::succeeded);
+  CHECK(task_of(s, "a").output() == readable);
+  f.eng->close();
+  auto reader = journal_reader::open(dir.path());
+  REQUIRE(reader);
+  auto events = reader->events(id, 1);
+  REQUIRE(events);
+  auto failed = std::find_if(events->begin(), events->end(), [](const event& e) {
+    return e.type == event_type::task_failed;
+  });
+  REQUIRE(failed != events->end());
+  CHECK(failed->message == "link \xef\xbf\xbd down");
 }
 
 TEST_CASE("the effect kind applies each key once, also when dispatched again") {

@@ -10,17 +10,23 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
+#include <google/protobuf/util/message_differencer.h>
+
 #include "common/errc.hpp"
+#include "ferry/v1/journal.pb.h"
 #include "persistence/codec.hpp"
+#include "persistence/journal_export.hpp"
 #include "persistence/journal_reader.hpp"
 #include "persistence/store.hpp"
 #include "workflows/apply.hpp"
 #include "workflows/commands.hpp"
 #include "workflows/decide.hpp"
 #include "workflows/definition_codec.hpp"
+#include "tests/support/same_export.hpp"
 #include "workflows/run_state.hpp"
 
 using namespace ferry;
@@ -374,15 +380,16 @@ run_state fold(const driver& d, size_t n) {
 }
 
 /// Writes every transition of `d` to `st` as the journal actor does: one record per
-/// transition, the definition with the first.
-void journal(store& st, const driver& d) {
+/// transition, the definition with the first (RUN_STARTED names it by digest). Without
+/// `with_definition`, the definition is left out: a journal that lost it.
+void journal(store& st, const driver& d, bool with_definition = true) {
   for (size_t i = 0; i < d.transitions.size(); ++i) {
     transition_record r;
     r.run = d.s.id;
     r.first_seq = d.transitions[i].front().seq;
-    r.events = encode_events(*d.s.def, d.transitions[i]);
+    r.events = encode_events(*d.s.def, d.transitions[i], run_definition::by_digest);
     r.checkpoint = encode_checkpoint(d.after[i]);
-    if (i == 0) {
+    if (i == 0 && with_definition) {
       r.definition_digest = d.s.def->digest;
       r.definition = d.s.def->encoded;
     }
@@ -496,6 +503,118 @@ TEST_CASE("a run's events decode in one batch without a definition to start from
     auto evs = decoded(bytes, nullptr, definition_lookup{});
     check_same_events(a.d.all, evs);
   }
+}
+
+TEST_CASE("in the journal, RUN_STARTED names its definition by digest only", "[codec]") {
+  rolled_back_run a;
+  auto def = flip_def();
+  auto& first = a.d.transitions.front();
+  REQUIRE(first.front().type == event_type::run_started);
+  auto embedded = encode_events(*def, first);
+  auto by_digest = encode_events(*def, first, run_definition::by_digest);
+  CHECK(by_digest.size() + def->encoded.size() <= embedded.size());
+  // Events without a definition to carry are the same either way.
+  auto& later = a.d.transitions.back();
+  CHECK(encode_events(*def, later, run_definition::by_digest) == encode_events(*def, later));
+  SECTION("the lookup gives it back") {
+    auto evs = decoded(by_digest, nullptr, lookup_of({def}));
+    check_same_events(first, evs);
+    CHECK(evs.front().def == def);
+  }
+  SECTION("without it the run cannot be read: data_loss naming the digest") {
+    for (auto& lookup : {knows_nothing(), definition_lookup{}}) {
+      auto evs = decode_events(by_digest, nullptr, lookup);
+      REQUIRE(!evs);
+      CHECK(code_of(evs.error()) == errc::data_loss);
+      CHECK_THAT(message_of(evs.error()),
+                 Catch::Contains("event 1: RUN_STARTED names definition \"" + def->digest
+                                 + "\", which is neither in the event nor"));
+    }
+  }
+}
+
+TEST_CASE("a RUN_STARTED whose digest is not its definition's is data_loss", "[codec]") {
+  rolled_back_run a;
+  auto def = flip_def();
+  auto forged = std::make_shared<definition>(*def);
+  forged->digest = std::string(64, '0');
+  auto evs = a.d.transitions.front();
+  evs.front().def = forged;
+  auto bytes = encode_events(*forged, evs);
+  auto back = decode_events(bytes, nullptr, knows_nothing());
+  REQUIRE(!back);
+  CHECK(code_of(back.error()) == errc::data_loss);
+  CHECK_THAT(message_of(back.error()),
+             Catch::Contains("definition_digest \"" + forged->digest
+                             + "\" is not its definition's (\"" + def->digest + "\")"));
+}
+
+TEST_CASE("an export carries each run's definition; its import keeps it once", "[codec]") {
+  rolled_back_run a;
+  failed_run b;
+  auto def = flip_def();
+  std::shared_ptr<store> st{make_memory_store()};
+  journal(*st, a.d);
+  journal(*st, b.d);
+  std::stringstream out;
+  auto n = export_jsonl(*st, {}, out);
+  INFO((n ? "" : describe(n.error())));
+  REQUIRE(n);
+  CHECK(*n == a.d.all.size() + b.d.all.size());
+  auto text = out.str();
+  // One definition per run, in its RUN_STARTED line.
+  size_t definitions = 0;
+  for (size_t at = 0; (at = text.find("\"definition\":{\"name\":\"flip-vm\"", at))
+                      != std::string::npos;
+       ++at)
+    ++definitions;
+  CHECK(definitions == 2);
+  std::shared_ptr<store> copy{make_memory_store()};
+  std::stringstream in{text};
+  auto imported = import_jsonl(in, *copy);
+  INFO((imported ? "" : describe(imported.error())));
+  REQUIRE(imported);
+  CHECK(*imported == *n);
+  // Stored as the engine stores it: the first record names the definition by digest.
+  std::string first_record;
+  REQUIRE(!copy->for_each_event_batch("run-a", 1, [&](uint64_t, std::string_view bytes) {
+    first_record = std::string{bytes};
+    return false;
+  }));
+  auto alone = decode_events(first_record, nullptr, knows_nothing());
+  REQUIRE(!alone);
+  CHECK(code_of(alone.error()) == errc::data_loss);
+  auto stored = copy->definition(def->digest);
+  REQUIRE(stored);
+  CHECK(*stored == def->encoded);
+  journal_reader reader{copy};
+  auto replayed = reader.replay("run-a");
+  REQUIRE(replayed);
+  CHECK(diff(a.d.s, *replayed) == "");
+  // And it exports to the same lines.
+  std::stringstream again;
+  REQUIRE(export_jsonl(*copy, {}, again));
+  CHECK(test::export_difference(again.str(), text) == "");
+}
+
+TEST_CASE("a journal that lost a run's definition is data_loss to read and to export",
+          "[codec]") {
+  rolled_back_run a;
+  auto def = flip_def();
+  std::shared_ptr<store> st{make_memory_store()};
+  journal(*st, a.d, false);
+  journal_reader reader{st};
+  auto evs = reader.events("run-a", 1);
+  REQUIRE(!evs);
+  CHECK(code_of(evs.error()) == errc::data_loss);
+  CHECK_THAT(message_of(evs.error()), Catch::Contains(def->digest));
+  std::stringstream out;
+  auto n = export_jsonl(*st, {}, out);
+  REQUIRE(!n);
+  CHECK(code_of(n.error()) == errc::data_loss);
+  CHECK_THAT(message_of(n.error()),
+             Catch::Contains("export: run \"run-a\": event 1: its definition " + def->digest
+                             + " is not in the journal"));
 }
 
 TEST_CASE("a slice of events encodes as the same events in a vector", "[codec]") {
@@ -919,5 +1038,271 @@ TEST_CASE("the journal reader opens a rocksdb journal read-only and replays it",
     auto missing = journal_reader::open(dir + "/nothing-here");
     REQUIRE(!missing);
     CHECK_THAT(message_of(missing.error()), Catch::Contains(dir + "/nothing-here"));
+  }
+}
+
+// -- the wire format, against protobuf's own serializer ----------------------------------------
+
+namespace {
+
+// The journal's encoders write the wire format by hand; these build the same messages with
+// the generated classes, the way the codec used to, as the reference.
+
+v1::Event reference_event(const definition& def, const event& e) {
+  v1::Event p;
+  p.set_seq(e.seq);
+  p.set_time_ms(e.at);
+  p.set_type(static_cast<v1::EventType>(e.type));
+  if (e.task != no_task) {
+    p.set_task_index(e.task);
+    if (e.task < def.tasks.size())
+      p.set_task(def.tasks[e.task].id);
+  }
+  p.set_attempt(e.attempt);
+  p.set_deadline_ms(e.deadline);
+  if (e.code != errc::ok)
+    p.set_error_code(to_string(e.code));
+  p.set_message(e.message);
+  p.set_retryable(e.retryable);
+  p.set_output(e.output);
+  p.set_actor(e.actor);
+  p.set_compensation(e.compensation);
+  if (e.type == event_type::run_started && e.def) {
+    auto* rs = p.mutable_run_started();
+    rs->set_definition_digest(e.def->digest);
+    rs->set_seed(e.seed);
+    rs->set_not_before_ms(e.not_before);
+  }
+  return p;
+}
+
+std::string reference_checkpoint(const run_state& s) {
+  v1::RunCheckpoint p;
+  p.set_run_id(s.id);
+  if (s.def) {
+    p.set_definition_digest(s.def->digest);
+    p.set_definition_name(s.def->name);
+  }
+  p.set_status(static_cast<v1::RunStatus>(s.status));
+  p.set_last_seq(s.seq);
+  p.set_created_ms(s.created);
+  p.set_updated_ms(s.updated);
+  p.set_not_before_ms(s.not_before);
+  p.set_seed(s.seed);
+  p.set_passed_point_of_no_return(s.passed_point_of_no_return);
+  p.set_cancel_requested(s.cancel_requested);
+  p.set_retries_used(s.retries_used);
+  p.set_reason(s.reason);
+  for (auto& t : s.tasks) {
+    auto* pt = p.add_tasks();
+    pt->set_status(static_cast<v1::TaskStatus>(t.status));
+    pt->set_attempt(t.attempt);
+    pt->set_compensation_attempt(t.compensation_attempt);
+    pt->set_attempt_base(t.attempt_base);
+    pt->set_first_started_ms(t.first_started);
+    pt->set_started_ms(t.started);
+    pt->set_deadline_ms(t.deadline);
+    pt->set_not_before_ms(t.not_before);
+    pt->set_finished_ms(t.finished);
+    pt->set_gate_approved(t.gate_approved);
+    if (t.code != errc::ok)
+      pt->set_error_code(to_string(t.code));
+    pt->set_retryable(t.retryable);
+    pt->set_error(t.error());
+    pt->set_output(t.output());
+  }
+  return p.SerializeAsString();
+}
+
+/// An event with every field at an extreme: the widest varints, negative times, NUL and
+/// multi-byte characters.
+event extreme_event(const definition_ptr& def, event_type type) {
+  event e;
+  e.seq = UINT64_MAX;
+  e.at = -1;
+  e.type = type;
+  e.task = static_cast<uint32_t>(def->tasks.size() - 1);
+  e.attempt = UINT32_MAX;
+  e.deadline = INT64_MIN;
+  e.compensation = true;
+  e.code = errc::resource_exhausted;
+  e.retryable = true;
+  e.message = std::string(300, 'm') + "\xe2\x9c\x93";
+  e.output = std::string{"\x00\xf0\x9f\x9a\xa2", 5};
+  e.actor = "operator:\xc3\xa9";
+  if (type == event_type::run_started) {
+    e.task = no_task;
+    e.def = def;
+    e.seed = UINT64_MAX;
+    e.not_before = INT64_MAX;
+  }
+  return e;
+}
+
+} // namespace
+
+TEST_CASE("events encode as protobuf's serializer encodes them", "[codec]") {
+  rolled_back_run a;
+  failed_run b;
+  aborted_run c;
+  auto def = flip_def();
+  std::vector<event> all;
+  for (auto* d : {&a.d, &b.d, &c.d})
+    all.insert(all.end(), d->all.begin(), d->all.end());
+  all.push_back(extreme_event(def, event_type::task_failed));
+  all.push_back(extreme_event(def, event_type::run_started));
+  event beyond; // a task index the definition does not have: the index alone is written
+  beyond.seq = 7;
+  beyond.type = event_type::task_started;
+  beyond.task = 99;
+  all.push_back(beyond);
+  all.push_back(event{}); // every field at its default but the type
+  for (auto& e : all) {
+    INFO("event " << e.seq << " (" << to_string(e.type) << ")");
+    auto ours = encode_events(*def, &e, 1);
+    v1::EventBatch expected;
+    *expected.add_events() = reference_event(*def, e);
+    if (e.type == event_type::run_started && e.def) {
+      // The definition is appended as a second occurrence of run_started; parsed, the two
+      // merge into the reference's single one.
+      v1::EventBatch parsed;
+      REQUIRE(parsed.ParseFromString(ours));
+      REQUIRE(parsed.events_size() == 1);
+      REQUIRE(expected.mutable_events(0)->mutable_run_started()->mutable_definition()
+                ->ParseFromString(def->encoded));
+      // As messages: a definition's parameters are maps, which protobuf serializes in no
+      // fixed order unless asked to.
+      CHECK(google::protobuf::util::MessageDifferencer::Equals(parsed, expected));
+    } else {
+      CHECK(ours == expected.SerializeAsString());
+    }
+  }
+  // Several events in one batch are the concatenation of their fields.
+  std::vector<event> tasks_only;
+  for (auto& e : b.d.all)
+    if (e.type != event_type::run_started)
+      tasks_only.push_back(e);
+  v1::EventBatch expected;
+  for (auto& e : tasks_only)
+    *expected.add_events() = reference_event(*def, e);
+  CHECK(encode_events(*def, tasks_only) == expected.SerializeAsString());
+}
+
+TEST_CASE("checkpoints encode as protobuf's serializer encodes them", "[codec]") {
+  rolled_back_run a;
+  failed_run b;
+  aborted_run c;
+  std::vector<run_state> states;
+  for (auto* d : {&a.d, &b.d, &c.d})
+    states.insert(states.end(), d->after.begin(), d->after.end());
+  states.push_back(a.paused);
+  states.push_back(a.rolling_back);
+  states.push_back(a.compensation_waiting);
+  states.push_back(b.failed);
+  run_state extreme = b.failed;
+  extreme.id = "run-\xc3\xa9";
+  extreme.seq = UINT64_MAX;
+  extreme.created = -1;
+  extreme.updated = INT64_MIN;
+  extreme.not_before = INT64_MAX;
+  extreme.seed = UINT64_MAX;
+  extreme.passed_point_of_no_return = true;
+  extreme.cancel_requested = true;
+  extreme.retries_used = UINT32_MAX;
+  extreme.reason = std::string{"why\x00not", 7};
+  for (auto& t : extreme.tasks) {
+    t.attempt = UINT32_MAX;
+    t.compensation_attempt = 1;
+    t.attempt_base = 2;
+    t.first_started = -5;
+    t.started = INT64_MAX;
+    t.deadline = 1;
+    t.not_before = 2;
+    t.finished = 3;
+    t.gate_approved = true;
+    t.code = errc::aborted;
+    t.retryable = true;
+    t.text.set("an error", "an output");
+  }
+  states.push_back(extreme);
+  run_state bare; // no definition, no tasks, nothing set
+  states.push_back(bare);
+  run_state blank_tasks = b.failed; // tasks whose every field is the default: empty messages
+  for (auto& t : blank_tasks.tasks)
+    t = task_state{};
+  states.push_back(blank_tasks);
+  for (auto& s : states) {
+    INFO("run " << s.id << " at " << s.seq);
+    CHECK(encode_checkpoint(s) == reference_checkpoint(s));
+  }
+}
+
+TEST_CASE("fleet history records encode as protobuf's serializer encodes them", "[codec]") {
+  state_changes changes{{"lease/p1", std::string{"\x08\x01\x00", 3}},
+                        {"vm/vm-1", ""},
+                        {"", "value without a key"},
+                        {"resv/h1/" + std::string(200, 'k'), std::string(1000, 'v')}};
+  for (size_t n = 0; n <= changes.size(); ++n) {
+    state_changes some(changes.begin(), changes.begin() + static_cast<ptrdiff_t>(n));
+    for (auto& [run, seq] : std::vector<std::pair<std::string, uint64_t>>{
+           {"run-1", 1}, {"", 0}, {"r", UINT64_MAX}}) {
+      INFO(n << " changes, run \"" << run << "\" at " << seq);
+      v1::FleetHistory h;
+      h.set_run(run);
+      h.set_first_seq(seq);
+      for (auto& c : some) {
+        auto* pc = h.add_changes();
+        pc->set_key(c.key);
+        pc->set_value(c.value);
+      }
+      auto ours = encode_fleet_history(run, seq, some);
+      CHECK(ours == h.SerializeAsString());
+      auto back = decode_fleet_history(ours);
+      REQUIRE(back);
+      CHECK(back->run == run);
+      CHECK(back->first_seq == seq);
+      CHECK(back->changes == some);
+    }
+  }
+}
+
+TEST_CASE("text that is not UTF-8 is journaled with its stray bytes replaced", "[codec]") {
+  // Protobuf refuses to parse a string field that is not UTF-8: written as is, a task's odd
+  // output would make its run's record unreadable, and the run unrecoverable.
+  const std::string replacement = "\xef\xbf\xbd";
+  const std::vector<std::pair<std::string, std::string>> cases{
+    {std::string{"ok \xff end", 8}, "ok " + replacement + " end"},
+    {"\xc3", replacement},                                  // truncated 2-byte sequence
+    {"\xc0\xaf", replacement + replacement},                // overlong
+    {"\xed\xa0\x80", replacement + replacement + replacement}, // surrogate
+    {"\xf4\x90\x80\x80", replacement + replacement + replacement + replacement}, // > U+10FFFF
+    {"a\xe2\x9c\x93\x80" "b", "a\xe2\x9c\x93" + replacement + "b"}, // stray continuation
+    {"\xf0\x9f\x9a\xa2 \xc3\xa9", "\xf0\x9f\x9a\xa2 \xc3\xa9"},   // valid: unchanged
+  };
+  auto def = flip_def();
+  for (auto& [raw, clean] : cases) {
+    INFO("text of " << raw.size() << " bytes");
+    event e;
+    e.seq = 4;
+    e.type = event_type::task_failed;
+    e.task = 1;
+    e.attempt = 1;
+    e.code = errc::internal;
+    e.message = raw;
+    e.output = raw;
+    e.actor = raw;
+    auto evs = decoded(encode_events(*def, {e}), def, knows_nothing());
+    REQUIRE(evs.size() == 1);
+    CHECK(evs[0].message == clean);
+    CHECK(evs[0].output == clean);
+    CHECK(evs[0].actor == clean);
+    failed_run b;
+    auto s = b.failed;
+    s.reason = raw;
+    s.tasks[1].text.set(raw, raw);
+    auto back = round_trip(s, lookup_of({def}));
+    CHECK(back.reason == clean);
+    CHECK(back.tasks[1].error() == clean);
+    CHECK(back.tasks[1].output() == clean);
   }
 }

@@ -20,6 +20,7 @@
 #include "persistence/journal_export.hpp"
 #include "persistence/journal_reader.hpp"
 #include "persistence/journal_verify.hpp"
+#include "tests/support/same_export.hpp"
 
 using namespace ferry;
 using namespace std::chrono_literals;
@@ -266,6 +267,30 @@ TEST_CASE("export then import into an empty journal loses nothing") {
     CHECK(code_of(twice.error()) == errc::failed_precondition);
   }
   CHECK(verify(dst.path).problems.empty());
+  // Both journals keep each definition once, in `definitions`: a run's first record names it
+  // by digest and cannot be read without it; the export carries it in full, and the imported
+  // journal exports to the same lines.
+  for (auto* path : {&src.path, &dst.path}) {
+    INFO(*path);
+    rocksdb_store_options ro;
+    ro.read_only = true;
+    ro.create_if_missing = false;
+    auto st = open_rocksdb_store(*path, ro);
+    REQUIRE(st);
+    std::string first;
+    REQUIRE(!(*st)->for_each_event_batch("run-0", 1, [&](uint64_t, std::string_view bytes) {
+      first = std::string{bytes};
+      return false;
+    }));
+    auto alone = decode_events(first, nullptr, {});
+    REQUIRE_FALSE(alone);
+    CHECK(code_of(alone.error()) == errc::data_loss);
+    std::stringstream again;
+    REQUIRE(export_jsonl(**st, {}, again));
+    CHECK(test::export_difference(again.str(), out.str()) == "");
+  }
+  CHECK_THAT(out.str(), Catch::Contains("\"definition\":{\"name\":\"three\""));
+  CHECK_THAT(out.str(), Catch::Contains("\"definition\":{\"name\":\"undo\""));
   auto a = journal_reader::open(src.path);
   auto b = journal_reader::open(dst.path);
   REQUIRE(a);
