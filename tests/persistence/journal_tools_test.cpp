@@ -465,6 +465,14 @@ void check_golden_runs(const journal_reader& r) {
   auto mig = r.checkpoint("golden-migration");
   REQUIRE(mig);
   CHECK(mig->def->labels.at("template") == "live-precopy");
+  // Each definition, decoded, encodes again to the digest it was stored under: the canonical
+  // encoding has not changed since the journal was written.
+  for (auto& s : *runs) {
+    INFO(s.id);
+    auto def = r.definition(s.definition_digest);
+    REQUIRE(def);
+    CHECK((*def)->digest == s.definition_digest);
+  }
 }
 
 } // namespace

@@ -3,10 +3,17 @@
 // digest names a definition's content, not its formatting.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <google/protobuf/text_format.h>
+
 #include "common/errc.hpp"
+#include "ferry/v1/workflow.pb.h"
 #include "workflows/definition_codec.hpp"
 #include "workflows/validate.hpp"
 
@@ -518,4 +525,106 @@ TEST_CASE("output references are replaced by the outputs, anywhere in a value") 
   CHECK(out.items[2].n == 3);
   CHECK(substitute_outputs(value::of("no @{ref"), [](const std::string&) { return std::string{"x"}; }).s
         == "no @{ref");
+}
+
+namespace {
+
+// Every field of a definition, with the cases the canonical encoding must get right: optional
+// fields set to their default, a compensation with nothing but its kind, parameters of every
+// type (nested, empty, null, false, zero, negative), maps whose keys sort by bytes.
+const char* canonical_check = R"pb(
+name: "canonical-check"
+version: 7
+labels { key: "zone" value: "z1" }
+labels { key: "empty" value: "" }
+labels { key: "\303\251t\303\251" value: "summer" }
+labels { key: "Alpha" value: "first by bytes" }
+default_retry { max_attempts: 3 jitter: 0 }
+default_timeout_ms: 60000
+retry_budget: 3
+tasks {
+  id: "a" kind: "open"
+  params {
+    fields { key: "zero" value { number_value: 0 } }
+    fields { key: "neg" value { number_value: -1.5 } }
+    fields { key: "big" value { number_value: 1e300 } }
+    fields { key: "no" value { bool_value: false } }
+    fields { key: "nothing" value { null_value: NULL_VALUE } }
+    fields { key: "empty" value { string_value: "" } }
+    fields { key: "B" value { string_value: "upper sorts first" } }
+    fields { key: "list" value { list_value { values { number_value: 1 } values { list_value {} } values { struct_value {} } values { string_value: "x" } } } }
+    fields { key: "obj" value { struct_value { fields { key: "z" value { bool_value: true } } fields { key: "a" value { struct_value { fields { key: "deep" value { null_value: NULL_VALUE } } } } } } } }
+  }
+  retry { initial_backoff_ms: 0 max_backoff_ms: 5 backoff_multiplier: 2 budget_ms: 9 }
+  timeout_ms: 100
+  compensation { kind: "open" }
+  description: "first"
+}
+tasks {
+  id: "b" kind: "open" depends_on: "a"
+  compensation { kind: "open" params { fields { key: "undo" value { bool_value: true } } } retry { max_attempts: 2 } timeout_ms: 7 }
+  point_of_no_return: true
+}
+tasks { id: "c" kind: "open" depends_on: "a" depends_on: "b" gate: true }
+)pb";
+
+const kind_catalog& open_kinds() {
+  static const kind_catalog catalog = [] {
+    kind_catalog k;
+    kind_spec open;
+    open.name = "open";
+    open.open_params = true;
+    k.add(open);
+    return k;
+  }();
+  return catalog;
+}
+
+/// Protobuf's own deterministic serialization of a message.
+std::string deterministic(const google::protobuf::Message& m) {
+  std::string out;
+  google::protobuf::io::StringOutputStream sos{&out};
+  google::protobuf::io::CodedOutputStream cos{&sos};
+  cos.SetSerializationDeterministic(true);
+  m.SerializeToCodedStream(&cos);
+  cos.Trim();
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("the canonical encoding is protobuf's deterministic serialization of the definition") {
+  auto d = load_definition(canonical_check, open_kinds(), definition_format::text);
+  INFO((d ? "" : describe(d.error())));
+  REQUIRE(d);
+  // The digest of this definition as every earlier version computed it: journals keep
+  // definitions under it, and a run resubmitted with the same definition must find its own.
+  CHECK((*d)->digest == "58804451bbac2a9fc3e31547dea43396adce6de0b860f3e5c8a0ea009536e753");
+  // The same bytes as protobuf writes for the message the text parses to.
+  ferry::v1::WorkflowDefinition parsed;
+  REQUIRE(google::protobuf::TextFormat::ParseFromString(canonical_check, &parsed));
+  CHECK((*d)->encoded == deterministic(parsed));
+  // Parameters given in any order encode the same.
+  definition reordered = **d;
+  std::reverse(reordered.tasks[0].parameters.begin(), reordered.tasks[0].parameters.end());
+  auto again = finish_definition(reordered, open_kinds());
+  REQUIRE(again);
+  CHECK((*again)->encoded == (*d)->encoded);
+  // An object that repeats a key (possible only in a definition built in code) encodes as
+  // protobuf's map does: the last one stays.
+  auto object_of = [](std::vector<std::pair<std::string, value>> fields) {
+    value v;
+    v.kind = value::type::object;
+    v.fields = std::move(fields);
+    return v;
+  };
+  definition twice = **d;
+  twice.tasks[1].parameters = {{"o", object_of({{"k", value::of(1)}, {"k", value::of(2)}})}};
+  definition once = **d;
+  once.tasks[1].parameters = {{"o", object_of({{"k", value::of(2)}})}};
+  auto a = finish_definition(twice, open_kinds());
+  auto b = finish_definition(once, open_kinds());
+  REQUIRE(a);
+  REQUIRE(b);
+  CHECK((*a)->encoded == (*b)->encoded);
 }
