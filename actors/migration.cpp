@@ -13,6 +13,7 @@
 #include "actors/log.hpp"
 #include "actors/metrics.hpp"
 #include "actors/timer_service.hpp"
+#include "common/utf8.hpp"
 #include "persistence/journal_reader.hpp"
 #include "workflows/decide.hpp"
 
@@ -72,6 +73,9 @@ void dispatch_one(migration_ptr self, const dispatch& d) {
   auto attempt = d.attempt;
   auto comp = d.compensation;
   completion done = [handle, task, attempt, comp](task_result r) {
+    // Text from outside, held and served as the journal keeps it (common/utf8.hpp).
+    make_valid_utf8(r.output);
+    make_valid_utf8(r.message);
     caf::anon_send(handle, result_atom::value, task, attempt, comp, std::move(r));
   };
   st.env->metrics->dispatches.fetch_add(1, std::memory_order_relaxed);

@@ -1,6 +1,7 @@
 #include "persistence/codec.hpp"
 
 #include "common/errc.hpp"
+#include "common/utf8.hpp"
 #include "ferry/v1/journal.pb.h"
 #include "workflows/definition_codec.hpp"
 
@@ -32,68 +33,6 @@ void put_field(std::string& out, uint32_t number, std::string_view bytes) {
 // codec tests compare the two byte for byte): no message objects to build and free per
 // transition. Integers of every width, enums and bools are varints; a negative int64 is its
 // two's complement, as protobuf writes it.
-/// Whether `s` is well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF).
-bool valid_utf8(std::string_view s) {
-  size_t i = 0;
-  auto n = s.size();
-  auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-  while (i < n) {
-    auto c = byte(i);
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t len;
-    unsigned char lo = 0x80;
-    unsigned char hi = 0xbf;
-    if (c >= 0xc2 && c <= 0xdf)
-      len = 2;
-    else if (c >= 0xe0 && c <= 0xef) {
-      len = 3;
-      if (c == 0xe0)
-        lo = 0xa0;
-      else if (c == 0xed)
-        hi = 0x9f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-      len = 4;
-      if (c == 0xf0)
-        lo = 0x90;
-      else if (c == 0xf4)
-        hi = 0x8f;
-    } else
-      return false;
-    if (i + len > n || byte(i + 1) < lo || byte(i + 1) > hi)
-      return false;
-    for (size_t k = 2; k < len; ++k)
-      if (byte(i + k) < 0x80 || byte(i + k) > 0xbf)
-        return false;
-    i += len;
-  }
-  return true;
-}
-
-/// `s` with every byte that is not part of a well-formed UTF-8 sequence replaced by U+FFFD.
-std::string to_valid_utf8(std::string_view s) {
-  std::string out;
-  out.reserve(s.size() + 8);
-  size_t i = 0;
-  while (i < s.size()) {
-    // The longest well-formed prefix of at most 4 bytes starting here is one code point.
-    size_t len = 1;
-    auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0xc0)
-      len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
-    if (i + len <= s.size() && valid_utf8(s.substr(i, len))) {
-      out.append(s.data() + i, len);
-      i += len;
-    } else {
-      out.append("\xef\xbf\xbd");
-      ++i;
-    }
-  }
-  return out;
-}
-
 struct wire {
   std::string& out;
 
@@ -206,9 +145,9 @@ caf::expected<std::vector<event>> decode_events(std::string_view bytes, definiti
       }
       if (!d && !rs.has_definition())
         return bad("event " + std::to_string(p.seq()) + ": RUN_STARTED names definition \""
-                   + rs.definition_digest() + "\", which is neither in the event nor "
-                   + (lookup ? "in the journal (" + message_of(not_found) + ")"
-                             : std::string{"looked up"}));
+                   + rs.definition_digest() + "\", which is not in the event "
+                   + (lookup ? "nor in the journal (" + message_of(not_found) + ")"
+                             : std::string{"and was not looked up"}));
       if (!d) {
         auto decoded = decode_definition(rs.definition().SerializeAsString());
         if (!decoded)

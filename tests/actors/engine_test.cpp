@@ -404,6 +404,8 @@ TEST_CASE("a task's output and error that are not UTF-8 are journaled readable; 
           "resumes") {
   // Protobuf refuses to parse a string field that is not UTF-8: written as is, such an
   // output left a checkpoint the engine could not read back, and the run was not resumed.
+  // Results are made valid as they come in (the journal's encoder does it again for any
+  // other text).
   test::temp_dir dir;
   const std::string odd = "disk \xff\xfe copied";
   const std::string readable = "disk \xef\xbf\xbd\xef\xbf\xbd copied";
@@ -418,6 +420,10 @@ TEST_CASE("a task's output and error that are not UTF-8 are journaled readable; 
     f.complete(id, "c", 1,
                task_result::failure(errc::unavailable, "link \xc3 down", true));
     REQUIRE(f.manual->await(f.key(id, "c", 2)));
+    // The engine holds and serves the text as it journals it.
+    auto live = f.eng->get(id);
+    REQUIRE(live);
+    CHECK(task_of(*live, "a").output() == readable);
     f.manual->forget_all();
   }
   fixture f{dir.path()};

@@ -528,7 +528,7 @@ TEST_CASE("in the journal, RUN_STARTED names its definition by digest only", "[c
       CHECK(code_of(evs.error()) == errc::data_loss);
       CHECK_THAT(message_of(evs.error()),
                  Catch::Contains("event 1: RUN_STARTED names definition \"" + def->digest
-                                 + "\", which is neither in the event nor"));
+                                 + "\", which is not in the event"));
     }
   }
 }
