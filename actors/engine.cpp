@@ -28,6 +28,7 @@
 #include "actors/log.hpp"
 #include "actors/migration.hpp"
 #include "actors/timer_service.hpp"
+#include "common/utf8.hpp"
 
 namespace ferry {
 
@@ -285,6 +286,9 @@ struct engine::impl {
     req.task = std::move(task);
     req.actor = std::move(actor);
     req.reason = std::move(reason);
+    // Text from outside, held and served as the journal keeps it (common/utf8.hpp).
+    make_valid_utf8(req.actor);
+    make_valid_utf8(req.reason);
     return call<control_ack>(control_atom::value, id, std::move(req));
   }
 };
@@ -611,6 +615,7 @@ submit_request make_request(definition_ptr def, submit_options opts) {
   req.seed = opts.seed;
   req.not_before = opts.not_before;
   req.actor = std::move(opts.actor);
+  make_valid_utf8(req.actor);
   return req;
 }
 

@@ -248,7 +248,7 @@ caf::expected<definition_ptr> render_body(const template_body& t, const values& 
       return *resolved[i];
     auto& tt = t.tasks[i];
     if (depth > 1000)
-      return make_error(errc::invalid_argument, t.tasks[i].where + ": dependencies form a cycle");
+      return make_error(errc::invalid_argument, tt.where + ": dependencies form a cycle");
     std::vector<std::string> out;
     if (tt.task.depends_on.empty()) {
       out = last_before(tt.phase);
@@ -256,11 +256,11 @@ caf::expected<definition_ptr> render_body(const template_body& t, const values& 
       for (auto& d : tt.task.depends_on) {
         auto j = t.by_id.find(d);
         if (j == t.by_id.end())
-          return make_error(errc::invalid_argument, t.tasks[i].where + ": depends_on \"" + d
+          return make_error(errc::invalid_argument, tt.where + ": depends_on \"" + d
                                                       + "\": no such task in the template");
         if (t.tasks[j->second].phase > tt.phase)
           return make_error(errc::invalid_argument,
-                            t.tasks[i].where + ": depends_on \"" + d + "\": a task of a later phase ("
+                            tt.where + ": depends_on \"" + d + "\": a task of a later phase ("
                               + template_phases[t.tasks[j->second].phase] + ")");
         auto x = target(j->second, depth);
         if (!x)

@@ -444,6 +444,37 @@ TEST_CASE("a task's output and error that are not UTF-8 are journaled readable; 
   CHECK(failed->message == "link \xef\xbf\xbd down");
 }
 
+TEST_CASE("an operator's name and reason that are not UTF-8 are held and journaled "
+          "readable") {
+  test::temp_dir dir;
+  run_id id;
+  {
+    fixture f{dir.path()};
+    id = f.submit(chain);
+    REQUIRE(f.manual->await(f.key(id, "a", 1)));
+    auto ack = f.eng->abort(id, "disk \xfe gone", "ops \xff");
+    INFO((ack ? "" : describe(ack.error())));
+    REQUIRE(ack);
+    auto live = f.eng->get(id);
+    REQUIRE(live);
+    CHECK(live->status == run_status::aborted);
+    CHECK(live->reason == "disk \xef\xbf\xbd gone");
+    f.manual->forget_all();
+  }
+  fixture f{dir.path()};
+  auto s = f.eng->get(id);
+  REQUIRE(s);
+  CHECK(s->reason == "disk \xef\xbf\xbd gone");
+  f.eng->close();
+  auto reader = journal_reader::open(dir.path());
+  REQUIRE(reader);
+  auto events = reader->events(id, 1);
+  REQUIRE(events);
+  REQUIRE(!events->empty());
+  CHECK(events->back().type == event_type::run_aborted);
+  CHECK(events->back().actor == "ops \xef\xbf\xbd");
+}
+
 TEST_CASE("the effect kind applies each key once, also when dispatched again") {
   test::temp_dir dir;
   auto log = dir.file("effects.log");
