@@ -39,7 +39,6 @@ namespace ferry {
 
 // -- atoms (10 characters at most) --------------------------------------------------------
 
-using append_atom = caf::atom_constant<caf::atom("append")>;
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
 using committed_atom = caf::atom_constant<caf::atom("committed")>;
 using result_atom = caf::atom_constant<caf::atom("result")>;
@@ -83,8 +82,9 @@ using recommend_atom = caf::atom_constant<caf::atom("recommend")>;
 
 // -- messages -------------------------------------------------------------------------------
 
-/// One transition for the journal: the record to write and when it was sent (steady clock,
-/// ns), from which the sender measures its commit latency.
+/// One transition for the journal: the record to write and when it took its commit-window
+/// slot (steady clock, ns), from which the journal measures its commit latency and the run
+/// its acknowledgement latency.
 struct commit_request {
   transition_record record;
   int64_t sent_ns = 0;
@@ -242,8 +242,9 @@ using watcher_actor = caf::typed_actor<
 
 /// One actor per run: drives its DAG, timers, retries and compensation.
 using migration_actor = caf::typed_actor<
-  /// From the journal: the transition with this ticket is durable (or failed to be).
-  caf::reacts_to<committed_atom, uint64_t, caf::error>,
+  /// From the journal: the transition with this ticket (its first sequence number), which
+  /// took its commit-window slot at this steady-clock time (ns), is durable (or failed to be).
+  caf::reacts_to<committed_atom, uint64_t, int64_t, caf::error>,
   /// From an executor: the result of (task index, attempt, compensation?).
   caf::reacts_to<result_atom, uint32_t, uint32_t, bool, task_result>,
   /// From the timer service: the run's next wakeup time came (timer generation).
@@ -255,8 +256,6 @@ using migration_actor = caf::typed_actor<
   /// Sends the watcher every durable event from this sequence number on, then live events,
   /// then a done message when the run comes to rest. Answers true once subscribed.
   caf::replies_to<watch_atom, uint64_t, watcher_actor>::with<bool>,
-  /// From the commit window: a slot is this run's; it may send its next transition.
-  caf::reacts_to<flush_atom>,
   /// To itself, first thing after spawn: starts the run (hands out again the attempts a
   /// recovered run had in flight, then decides and commits). The spawner only builds the
   /// actor; the work happens on whichever scheduler thread runs the run.
@@ -264,13 +263,12 @@ using migration_actor = caf::typed_actor<
   /// Stops the run's actor without writing anything (engine shutdown).
   caf::reacts_to<stop_atom>>;
 
-/// The only writer of the journal: group commit. Every transition that arrives while a write
-/// is in flight goes into the next batch; each is acknowledged (committed_atom to its sender)
-/// only once durable.
+/// The only writer of the journal: group commit. Runs hand their transitions to the commit
+/// window (actors/commit_window.hpp); every transition made ready while a write is in flight
+/// goes into the next batch; each is acknowledged (committed_atom to its run) only once
+/// durable.
 using journal_actor = caf::typed_actor<
-  /// A transition from a migration actor.
-  caf::reacts_to<append_atom, commit_request>,
-  /// Internal: write what is pending.
+  /// From the commit window's users and itself: write the transitions that are ready.
   caf::reacts_to<flush_atom>,
   caf::replies_to<stats_atom>::with<journal_stats>,
   /// Keeps a migration template (name, encoding; an empty encoding removes it), durable when

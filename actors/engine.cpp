@@ -321,7 +321,8 @@ caf::expected<std::unique_ptr<engine>> engine::open(engine_options opts) {
   journal_options jopts;
   jopts.sync = p->opts.sync;
   jopts.max_batch = p->opts.max_batch;
-  p->window = std::make_unique<commit_window>(p->opts.max_inflight_commits);
+  p->window = std::make_unique<commit_window>(p->opts.max_inflight_commits,
+                                              &p->metrics.window_wait);
   p->journal = spawn_journal(*p->sys, p->st, jopts, &p->metrics, p->window.get());
   p->env = std::make_shared<migration_env>();
   p->env->journal = p->journal;

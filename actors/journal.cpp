@@ -15,23 +15,19 @@
 
 #include "actors/commit_window.hpp"
 #include "actors/metrics.hpp"
+#include "common/clock.hpp"
 
 namespace ferry {
 
 namespace {
-
-struct pending_commit {
-  commit_request req;
-  caf::strong_actor_ptr sender;
-};
 
 struct journal_state {
   std::shared_ptr<store> st;
   journal_options opts;
   engine_metrics* metrics = nullptr;
   commit_window* window = nullptr;
+  /// The batch being written (reused).
   std::vector<pending_commit> pending;
-  bool flush_scheduled = false;
   /// Definitions known to be in the store: written once.
   std::unordered_set<std::string> known_definitions;
   journal_stats stats;
@@ -42,12 +38,14 @@ struct journal_state {
 
 using journal_ptr = journal_actor::stateful_pointer<journal_state>;
 
-void flush(journal_ptr self) {
+/// Writes the transitions ready in the commit window (up to max_batch) in one batch; the number
+/// written (or failed).
+size_t flush(journal_ptr self) {
   auto& st = self->state;
-  st.flush_scheduled = false;
-  if (st.pending.empty())
-    return;
-  auto n = std::min(st.pending.size(), st.opts.max_batch);
+  st.pending.clear();
+  auto n = st.window->take(st.opts.max_batch, st.pending);
+  if (n == 0)
+    return 0;
   std::vector<const transition_record*> batch;
   batch.reserve(n);
   for (size_t i = 0; i < n; ++i) {
@@ -69,8 +67,7 @@ void flush(journal_ptr self) {
                 n, describe(err));
   }
   if (!err) {
-    using namespace std::chrono;
-    auto now = duration_cast<nanoseconds>(steady_clock::now().time_since_epoch()).count();
+    auto now = steady_now_ns();
     for (size_t i = 0; i < n; ++i)
       st.metrics->commit_latency.record(now - st.pending[i].req.sent_ns);
     ++st.stats.batches;
@@ -80,18 +77,15 @@ void flush(journal_ptr self) {
       if (!r->definition_digest.empty())
         st.known_definitions.insert(r->definition_digest);
   }
-  // Written (or failed): these transitions no longer occupy the window.
-  st.window->release(n);
-  for (size_t i = 0; i < n; ++i) {
-    auto& p = st.pending[i];
-    self->send(caf::actor_cast<migration_actor>(p.sender), committed_atom::value,
-               p.req.record.first_seq, err);
-  }
-  st.pending.erase(st.pending.begin(), st.pending.begin() + static_cast<ptrdiff_t>(n));
-  if (!st.pending.empty()) {
-    st.flush_scheduled = true;
+  // Written (or failed): these transitions no longer occupy the window; waiting ones take
+  // their slots and go into the next batch.
+  auto again = st.window->release(n);
+  for (auto& p : st.pending)
+    self->send(p.from, committed_atom::value, p.req.record.first_seq, p.req.sent_ns, err);
+  st.pending.clear();
+  if (again)
     self->send(self, flush_atom::value);
-  }
+  return n;
 }
 
 journal_actor::behavior_type journal(journal_ptr self, std::shared_ptr<store> st,
@@ -104,16 +98,6 @@ journal_actor::behavior_type journal(journal_ptr self, std::shared_ptr<store> st
   if (self->state.opts.max_batch == 0)
     self->state.opts.max_batch = 1;
   return {
-    [=](append_atom, commit_request& req) {
-      auto& s = self->state;
-      s.pending.push_back(pending_commit{std::move(req), self->current_sender()});
-      // The flush goes behind every append already in the mailbox: all of them share the
-      // batch, and the fsync.
-      if (!s.flush_scheduled) {
-        s.flush_scheduled = true;
-        self->send(self, flush_atom::value);
-      }
-    },
     [=](flush_atom) { flush(self); },
     [=](stats_atom) { return self->state.stats; },
     [=](template_atom, const std::string& name,
@@ -146,8 +130,8 @@ journal_actor::behavior_type journal(journal_ptr self, std::shared_ptr<store> st
       return r->events;
     },
     [=](stop_atom) {
-      while (!self->state.pending.empty())
-        flush(self);
+      while (flush(self) != 0)
+        continue;
       auto stats = self->state.stats;
       self->quit();
       return stats;

@@ -13,6 +13,7 @@
 #include "actors/log.hpp"
 #include "actors/metrics.hpp"
 #include "actors/timer_service.hpp"
+#include "common/clock.hpp"
 #include "common/utf8.hpp"
 #include "persistence/journal_reader.hpp"
 #include "workflows/decide.hpp"
@@ -20,11 +21,6 @@
 namespace ferry {
 
 namespace {
-
-int64_t steady_ns() {
-  using namespace std::chrono;
-  return duration_cast<nanoseconds>(steady_clock::now().time_since_epoch()).count();
-}
 
 /// Called once the events it waited for are durable (or failed to be): error, and the
 /// sequence number durable by then.
@@ -45,17 +41,13 @@ struct migration_state {
   /// get requests waiting for the run to have nothing in flight.
   std::vector<caf::typed_response_promise<run_state>> gets;
   std::vector<watcher_actor> watchers;
-  /// Steady ns: when the run began to want a commit slot, then when it sent the transition.
-  int64_t mark_ns = 0;
   /// The armed wakeup (its id doubles as the generation a wakeup message carries).
   uint64_t timer_id = 0;
   time_ms timer_at = 0;
   uint32_t inflight_events = 0;
   uint32_t inflight_replies = 0;
+  /// A transition is in the commit window or being written.
   bool committing = false;
-  /// A slot of the commit window is ours / we queue for one.
-  bool has_slot = false;
-  bool awaiting_slot = false;
   run_status reported = run_status::pending;
   static inline const char* name = "ferry.migration";
 
@@ -145,35 +137,19 @@ bool idle(const migration_state& st) {
   return !st.committing && st.events.empty();
 }
 
-/// Leaves the commit window: gives back a slot or stops waiting for one.
+/// Leaves the commit window: a transition still waiting for a slot is dropped (the run
+/// resumes from what is durable).
 void leave_window(migration_ptr self) {
   auto& st = self->state;
-  if (st.has_slot) {
-    st.has_slot = false;
-    st.env->window->release();
-  } else if (st.awaiting_slot) {
-    st.awaiting_slot = false;
+  if (st.committing)
     st.env->window->cancel(caf::actor_cast<migration_actor>(self));
-  }
 }
 
-/// Sends what is pending to the journal, unless a transition is in flight.
+/// Hands what is pending to the journal, unless a transition is in flight.
 void flush(migration_ptr self) {
   auto& st = self->state;
   if (st.committing || st.pending_events() == 0)
     return;
-  if (!st.has_slot) {
-    if (st.awaiting_slot)
-      return;
-    st.mark_ns = steady_ns();
-    if (!st.env->window->acquire_or_wait(caf::actor_cast<migration_actor>(self))) {
-      st.awaiting_slot = true;
-      return;
-    }
-    st.has_slot = true;
-  }
-  auto now_ns = steady_ns();
-  st.env->metrics->window_wait.record(now_ns - st.mark_ns);
   commit_request req;
   auto& rec = req.record;
   rec.run = st.run.id;
@@ -191,11 +167,10 @@ void flush(migration_ptr self) {
   st.inflight_events = static_cast<uint32_t>(st.events.size());
   st.inflight_replies = static_cast<uint32_t>(st.replies.size());
   st.committing = true;
-  // The slot travels with the transition: the journal gives it back once it is written.
-  st.has_slot = false;
-  st.mark_ns = now_ns;
-  req.sent_ns = now_ns;
-  self->send(st.env->journal, append_atom::value, std::move(req));
+  // Into the journal's next batch when the window has a slot, else queued for one; the
+  // journal is sent a message only when it has not been told of a ready transition yet.
+  if (st.env->window->submit(caf::actor_cast<migration_actor>(self), std::move(req)))
+    self->send(st.env->journal, flush_atom::value);
 }
 
 /// Decides what is due now and sends it.
@@ -216,7 +191,7 @@ void finish_watch(migration_ptr self, const watcher_actor& w) {
   self->send(w, done_atom::value, self->state.run.id, self->state.run);
 }
 
-void on_committed(migration_ptr self, const caf::error& err) {
+void on_committed(migration_ptr self, int64_t sent_ns, const caf::error& err) {
   auto& st = self->state;
   st.committing = false;
   if (err) {
@@ -237,7 +212,7 @@ void on_committed(migration_ptr self, const caf::error& err) {
   auto& m = *st.env->metrics;
   m.transitions.fetch_add(1, std::memory_order_relaxed);
   m.events.fetch_add(st.inflight_events, std::memory_order_relaxed);
-  m.ack_latency.record(steady_ns() - st.mark_ns);
+  m.ack_latency.record(steady_now_ns() - sent_ns);
   auto n = st.inflight_events;
   auto durable = st.events[n - 1].seq;
   std::vector<event> committed{std::make_move_iterator(st.events.begin()),
@@ -310,7 +285,9 @@ caf::error apply_control(run_state& run, const control_request& req, std::vector
 
 migration_actor::behavior_type migration_behavior(migration_ptr self) {
   return {
-    [=](committed_atom, uint64_t, const caf::error& err) { on_committed(self, err); },
+    [=](committed_atom, uint64_t, int64_t sent_ns, const caf::error& err) {
+      on_committed(self, sent_ns, err);
+    },
     [=](result_atom, uint32_t task, uint32_t attempt, bool comp, const task_result& r) {
       auto& st = self->state;
       auto before = st.events.size();
@@ -369,15 +346,6 @@ migration_actor::behavior_type migration_behavior(migration_ptr self) {
       else
         st.watchers.push_back(w);
       return true;
-    },
-    [=](flush_atom) {
-      auto& st = self->state;
-      st.awaiting_slot = false;
-      st.has_slot = true;
-      if (st.pending_events() == 0 || st.committing)
-        leave_window(self);
-      else
-        flush(self);
     },
     [=](recover_atom) {
       auto& st = self->state;

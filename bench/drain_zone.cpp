@@ -10,7 +10,7 @@
 // under 60 s of wall time. Exits 1 when a migration fails or a limit was exceeded.
 //   build/bench/drain_zone [--vms 30000] [--hosts 1000] [--host-out 2] [--host-in 2]
 //     [--template live-precopy] [--speed 20000] [--threads 2] [--journal rocksdb|memory]
-//     [--policy sharing|stealing]
+//     [--policy sharing|stealing] [--window 384]
 #include <sys/resource.h>
 #include <dirent.h>
 
@@ -110,6 +110,7 @@ int main(int argc, char** argv) {
   size_t threads = 2;
   std::string journal = "rocksdb";
   std::string policy = "sharing";
+  size_t window = engine_options{}.max_inflight_commits;
   app.add_option("--vms", vms, "VMs in the drained zone (default 30000)");
   app.add_option("--hosts", hosts, "Hosts per zone (default 1000)");
   app.add_option("--host-out", host_out, "Migrations out of one host at once (default 2)");
@@ -121,6 +122,9 @@ int main(int argc, char** argv) {
     ->check(CLI::IsMember({"rocksdb", "memory"}));
   app.add_option("--policy", policy, "CAF scheduler policy: sharing (default) or stealing")
     ->check(CLI::IsMember({"sharing", "stealing"}));
+  app.add_option("--window", window,
+                 "Transitions in flight to the journal at once (default: the engine's, "
+                   + std::to_string(window) + ")");
   CLI11_PARSE(app, argc, argv);
   log().set_level(spdlog::level::warn);
 
@@ -132,6 +136,7 @@ int main(int argc, char** argv) {
   engine_options opts;
   opts.threads = threads;
   opts.scheduler_policy = policy;
+  opts.max_inflight_commits = window;
   if (journal == "rocksdb")
     opts.journal_path = dir.path() + "/journal";
   opts.fleet = model;

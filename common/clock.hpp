@@ -16,4 +16,10 @@ inline time_ms wall_now_ms() noexcept {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
+/// The steady clock in ns, for measuring latencies within the process.
+inline int64_t steady_now_ns() noexcept {
+  using namespace std::chrono;
+  return duration_cast<nanoseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
 } // namespace ferry
