@@ -338,11 +338,16 @@ using host_actor = caf::typed_actor<
   caf::replies_to<adopt_atom, vm_request>::with<state_changes>,
   /// A VM no longer runs here.
   caf::reacts_to<evict_atom, std::string>,
-  /// Takes an inbound or outbound migration slot for a key (a run), waiting in a queue that
-  /// is fair across peer hosts while the limit is reached. Idempotent by key.
-  caf::replies_to<acquire_atom, slot_dir, std::string, std::string>::with<bool>,
-  /// Gives a slot back; the next waiter gets it.
+  /// Takes an inbound or outbound migration slot for a key (a run) from a peer host, waiting
+  /// in a queue that is fair across peer hosts while the limit is reached; a waiter still
+  /// queued at its deadline (wall ms, 0: none) is answered deadline_exceeded. Idempotent by
+  /// key.
+  caf::replies_to<acquire_atom, slot_dir, std::string, std::string, time_ms>::with<bool>,
+  /// Gives a slot back, or withdraws a waiting request (answered cancelled); the next waiter
+  /// gets the slot.
   caf::reacts_to<unslot_atom, slot_dir, std::string>,
+  /// To itself: the earliest deadline of its slot waiters (wall ms) may have come.
+  caf::reacts_to<timeout_atom, uint64_t>,
   caf::replies_to<status_atom>::with<host_status>,
   /// The host's driver (thread-safe, asynchronous), for tasks to call.
   caf::replies_to<driver_atom>::with<hv::driver_ptr>>;

@@ -2,7 +2,10 @@
 // migrations) and on its migration slots (inbound and outbound limits, with a queue that is
 // fair across peer hosts). Owns the host's driver. Runs on CAF's scheduler; never blocks
 // (driver calls are asynchronous and run on the driver's own threads).
+#include <algorithm>
+#include <chrono>
 #include <deque>
+#include <functional>
 #include <map>
 #include <set>
 
@@ -15,31 +18,70 @@ namespace ferry {
 
 namespace {
 
-// One direction's slots: holders, and waiters queued per peer, served round-robin.
+// One direction's slots: holders, and waiters queued per peer, served round-robin. A waiter
+// may carry a deadline (wall ms, 0 = none): past it, it is answered deadline_exceeded instead
+// of being granted, so a slot never goes to an attempt its run has given up on.
 struct slot_pool {
+  struct waiter {
+    std::string key;
+    caf::typed_response_promise<bool> rp;
+    time_ms deadline = 0;
+  };
+
   uint32_t limit = 2;
   std::set<std::string> holders;
-  std::map<std::string, std::deque<std::pair<std::string, caf::typed_response_promise<bool>>>>
-    waiting;
+  std::map<std::string, std::deque<waiter>> waiting;
   std::deque<std::string> turn;
   uint32_t queued = 0;
 
-  // Grants slots to waiters while there is room, one peer after the other.
-  void grant() {
+  // Grants slots to waiters while there is room, one peer after the other; a waiter past its
+  // deadline is answered with `expired` (and takes no slot).
+  void grant(time_ms now, const std::function<caf::error()>& expired) {
     while (holders.size() < limit && !turn.empty()) {
       auto peer = turn.front();
       turn.pop_front();
       auto& q = waiting[peer];
-      auto [key, rp] = std::move(q.front());
+      auto w = std::move(q.front());
       q.pop_front();
       --queued;
       if (q.empty())
         waiting.erase(peer);
       else
         turn.push_back(peer);
-      holders.insert(key);
-      rp.deliver(true);
+      if (w.deadline != 0 && w.deadline <= now) {
+        w.rp.deliver(expired());
+        continue;
+      }
+      holders.insert(w.key);
+      w.rp.deliver(true);
     }
+  }
+
+  // Answers every waiter past its deadline with `expired`; the earliest deadline left (0:
+  // none).
+  time_ms expire(time_ms now, const std::function<caf::error()>& expired) {
+    time_ms next = 0;
+    for (auto i = waiting.begin(); i != waiting.end();) {
+      auto& q = i->second;
+      for (auto j = q.begin(); j != q.end();) {
+        if (j->deadline != 0 && j->deadline <= now) {
+          j->rp.deliver(expired());
+          j = q.erase(j);
+          --queued;
+          continue;
+        }
+        if (j->deadline != 0 && (next == 0 || j->deadline < next))
+          next = j->deadline;
+        ++j;
+      }
+      if (q.empty()) {
+        turn.erase(std::find(turn.begin(), turn.end(), i->first));
+        i = waiting.erase(i);
+      } else {
+        ++i;
+      }
+    }
+    return next;
   }
 };
 
@@ -51,6 +93,8 @@ struct host_state {
   std::map<std::string, fleet::reservation> reservations;
   fleet::capacity free;
   slot_pool in, out;
+  /// When the armed expiry of slot waiters fires (wall ms; 0: none armed).
+  time_ms expiry_at = 0;
   static inline const char* name = "ferry.host";
 
   const fleet::host& spec() const { return handles->model->hosts[index]; }
@@ -63,6 +107,27 @@ void report(host_ptr self) {
   auto& z = st.handles->zones[st.spec().zone];
   if (z)
     self->send(z, capacity_atom::value, st.index, st.free);
+}
+
+/// The answer to a slot waiter past its deadline.
+std::function<caf::error()> expired_slot(host_ptr self, slot_dir dir) {
+  return [self, dir] {
+    return make_error(errc::deadline_exceeded,
+                      "host \"" + self->state.spec().name + "\": no "
+                        + (dir == slot_dir::in ? "inbound" : "outbound")
+                        + " migration slot free before the attempt's deadline");
+  };
+}
+
+/// Arms the expiry of slot waiters for `at` unless one is armed for that time or earlier.
+void arm_expiry(host_ptr self, time_ms at) {
+  auto& st = self->state;
+  if (at == 0 || (st.expiry_at != 0 && st.expiry_at <= at))
+    return;
+  st.expiry_at = at;
+  auto now = wall_now_ms();
+  self->delayed_send(self, std::chrono::milliseconds{at > now ? at - now : 0},
+                     timeout_atom::value, static_cast<uint64_t>(at));
 }
 
 host_actor::behavior_type host_behavior(host_ptr self, fleet_handles_ptr handles,
@@ -147,8 +212,8 @@ host_actor::behavior_type host_behavior(host_ptr self, fleet_handles_ptr handles
       st.vms.erase(i);
       report(self);
     },
-    [=](acquire_atom, slot_dir dir, const std::string& key,
-        const std::string& peer) -> caf::result<bool> {
+    [=](acquire_atom, slot_dir dir, const std::string& key, const std::string& peer,
+        time_ms deadline) -> caf::result<bool> {
       auto& st = self->state;
       auto& pool = dir == slot_dir::in ? st.in : st.out;
       if (pool.holders.count(key))
@@ -157,12 +222,15 @@ host_actor::behavior_type host_behavior(host_ptr self, fleet_handles_ptr handles
         pool.holders.insert(key);
         return true;
       }
+      if (deadline != 0 && deadline <= wall_now_ms())
+        return expired_slot(self, dir)();
       auto rp = self->make_response_promise<bool>();
       auto& q = pool.waiting[peer];
       if (q.empty())
         pool.turn.push_back(peer);
-      q.emplace_back(key, rp);
+      q.push_back(slot_pool::waiter{key, rp, deadline});
       ++pool.queued;
+      arm_expiry(self, deadline);
       return rp;
     },
     [=](unslot_atom, slot_dir dir, const std::string& key) {
@@ -173,15 +241,26 @@ host_actor::behavior_type host_behavior(host_ptr self, fleet_handles_ptr handles
         for (auto i = pool.waiting.begin(); i != pool.waiting.end(); ++i) {
           auto& q = i->second;
           for (auto j = q.begin(); j != q.end(); ++j)
-            if (j->first == key) {
-              j->second.deliver(make_error(errc::cancelled, "slot request withdrawn"));
+            if (j->key == key) {
+              j->rp.deliver(make_error(errc::cancelled, "slot request withdrawn"));
               q.erase(j);
               --pool.queued;
               break;
             }
         }
       }
-      pool.grant();
+      pool.grant(wall_now_ms(), expired_slot(self, dir));
+    },
+    [=](timeout_atom, uint64_t at) {
+      auto& st = self->state;
+      if (static_cast<time_ms>(at) != st.expiry_at)
+        return; // superseded by an earlier one, which re-armed what is left
+      st.expiry_at = 0;
+      auto now = wall_now_ms();
+      auto next_in = st.in.expire(now, expired_slot(self, slot_dir::in));
+      auto next_out = st.out.expire(now, expired_slot(self, slot_dir::out));
+      auto next = next_in == 0 ? next_out : next_out == 0 ? next_in : std::min(next_in, next_out);
+      arm_expiry(self, next);
     },
     [=](status_atom) -> host_status {
       auto& st = self->state;

@@ -124,11 +124,12 @@ public:
     auto in_host = fleet_->hosts[to];
     auto slot_key = call.run + "/" + vm;
     auto c = call_of(call);
-    auto timeout = time_left(call);
+    auto deadline = call.deadline;
     auto* metrics = metrics_;
-    // The slots, then the migration, from a one-shot actor; the slots go back whatever
-    // happens (a slot request still queued is withdrawn).
-    sys_.spawn([=](caf::event_based_actor* self) {
+    // The slots, then the migration, asked from the fleet's caller actor; the slots go back
+    // whatever happens (a slot request still queued is withdrawn). The hosts answer a slot
+    // request still queued at the attempt's deadline with deadline_exceeded.
+    caller_job job{[=](caf::event_based_actor* self) {
       auto give_back = [=] {
         caf::anon_send(out_host, unslot_atom::value, slot_dir::out, slot_key);
         caf::anon_send(in_host, unslot_atom::value, slot_dir::in, slot_key);
@@ -137,11 +138,12 @@ public:
         give_back();
         done(failure_from(err));
       };
-      self->request(out_host, timeout, acquire_atom::value, slot_dir::out, slot_key, to_name)
+      self->request(out_host, caf::infinite, acquire_atom::value, slot_dir::out, slot_key,
+                    to_name, deadline)
         .then(
           [=](bool) {
-            self->request(in_host, timeout, acquire_atom::value, slot_dir::in, slot_key,
-                          from_name)
+            self->request(in_host, caf::infinite, acquire_atom::value, slot_dir::in, slot_key,
+                          from_name, deadline)
               .then(
                 [=](bool) {
                   src->migrate(req, c, [=](caf::expected<hv::migration_result> r) {
@@ -175,7 +177,8 @@ public:
                 failed);
           },
           failed);
-    });
+    }};
+    caf::anon_send(fleet_->caller, std::move(job));
   }
 
   /// Decides from one progress report whether the copy will fail; calls `cancel` once.

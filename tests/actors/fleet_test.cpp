@@ -124,7 +124,7 @@ TEST_CASE("migration slots are limited per direction and granted fairly across p
   auto client = f.sys->spawn([=](caf::event_based_actor* c) -> caf::behavior {
     return {
       [=](acquire_atom, const std::string& key, const std::string& peer) {
-        c->request(a1, 10s, acquire_atom::value, slot_dir::out, key, peer)
+        c->request(a1, 10s, acquire_atom::value, slot_dir::out, key, peer, time_ms{0})
           .then([=](bool) { c->send(me, key); });
       },
       [=](unslot_atom, const std::string& key) {
@@ -169,11 +169,61 @@ TEST_CASE("migration slots are limited per direction and granted fairly across p
   CHECK(granted == std::vector<std::string>{"r1", "r2", "r3", "r5"});
   // Idempotent: a key that holds a slot gets it again at once.
   CHECK(f.must<bool>(a1, acquire_atom::value, slot_dir::out, std::string{"r3"},
-                     std::string{"b1"}));
+                     std::string{"b1"}, time_ms{0}));
   self->send(client, unslot_atom::value, std::string{"r3"});
   next_grant();
   CHECK(granted.back() == "r4");
   caf::anon_send_exit(client, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("a slot request still queued at its deadline is answered deadline_exceeded and never "
+          "granted") {
+  fleet_fixture f;
+  auto a1 = f.rt->host("a1"); // outbound limit 2
+  caf::scoped_actor self{*f.sys};
+  CHECK(f.must<bool>(a1, acquire_atom::value, slot_dir::out, std::string{"r1"},
+                     std::string{"b1"}, time_ms{0}));
+  CHECK(f.must<bool>(a1, acquire_atom::value, slot_dir::out, std::string{"r2"},
+                     std::string{"b1"}, time_ms{0}));
+  // Full: a request whose deadline has passed is refused at once.
+  auto late = f.ask<bool>(a1, acquire_atom::value, slot_dir::out, std::string{"r3"},
+                          std::string{"c1"}, wall_now_ms() - 1);
+  REQUIRE_FALSE(late);
+  CHECK(code_of(late.error()) == errc::deadline_exceeded);
+  CHECK_THAT(message_of(late.error()),
+             Catch::Contains("host \"a1\": no outbound migration slot free before the "
+                             "attempt's deadline"));
+  // One that waits is answered at its deadline by the host's own timer; one without a
+  // deadline keeps waiting.
+  auto deadline = wall_now_ms() + 150;
+  auto forever = std::make_shared<std::promise<bool>>();
+  auto forever_answer = forever->get_future();
+  // (Once the request is sent it is in a1's mailbox, ahead of what the test sends next.)
+  auto sent = std::make_shared<std::promise<void>>();
+  auto sent_done = sent->get_future();
+  f.sys->spawn([=](caf::event_based_actor* c) {
+    c->request(a1, caf::infinite, acquire_atom::value, slot_dir::out, std::string{"r5"},
+               std::string{"c1"}, time_ms{0})
+      .then([=](bool b) { forever->set_value(b); },
+            [=](caf::error&) { forever->set_value(false); });
+    sent->set_value();
+  });
+  REQUIRE(sent_done.wait_for(10s) == std::future_status::ready);
+  auto expired = f.ask<bool>(a1, acquire_atom::value, slot_dir::out, std::string{"r4"},
+                             std::string{"b1"}, deadline);
+  REQUIRE_FALSE(expired);
+  CHECK(code_of(expired.error()) == errc::deadline_exceeded);
+  CHECK(wall_now_ms() >= deadline);
+  auto s = f.must<host_status>(a1, status_atom::value);
+  CHECK(s.out_active == 2);
+  CHECK(s.out_queued == 1);
+  // A slot given back goes to the waiter without a deadline, not to the expired one.
+  self->send(a1, unslot_atom::value, slot_dir::out, std::string{"r1"});
+  REQUIRE(forever_answer.wait_for(10s) == std::future_status::ready);
+  CHECK(forever_answer.get());
+  s = f.must<host_status>(a1, status_atom::value);
+  CHECK(s.out_active == 2);
+  CHECK(s.out_queued == 0);
 }
 
 TEST_CASE("a flip waits for pending I/O to drain, and fails at its deadline with nothing "
