@@ -57,6 +57,30 @@ struct slot_pool {
     }
   }
 
+  // Takes the waiter `key` out of the queue, answering it cancelled.
+  void withdraw(const std::string& key) {
+    for (auto i = waiting.begin(); i != waiting.end(); ++i) {
+      auto& q = i->second;
+      auto j = std::find_if(q.begin(), q.end(), [&](const waiter& w) { return w.key == key; });
+      if (j == q.end())
+        continue;
+      j->rp.deliver(make_error(errc::cancelled, "slot request withdrawn"));
+      q.erase(j);
+      --queued;
+      drop_if_empty(i);
+      return;
+    }
+  }
+
+  // Forgets peer `i`'s queue once it is empty: grant() serves only peers that wait.
+  std::map<std::string, std::deque<waiter>>::iterator
+  drop_if_empty(std::map<std::string, std::deque<waiter>>::iterator i) {
+    if (!i->second.empty())
+      return std::next(i);
+    turn.erase(std::find(turn.begin(), turn.end(), i->first));
+    return waiting.erase(i);
+  }
+
   // Answers every waiter past its deadline with `expired`; the earliest deadline left (0:
   // none).
   time_ms expire(time_ms now, const std::function<caf::error()>& expired) {
@@ -74,12 +98,7 @@ struct slot_pool {
           next = j->deadline;
         ++j;
       }
-      if (q.empty()) {
-        turn.erase(std::find(turn.begin(), turn.end(), i->first));
-        i = waiting.erase(i);
-      } else {
-        ++i;
-      }
+      i = drop_if_empty(i);
     }
     return next;
   }
@@ -236,19 +255,8 @@ host_actor::behavior_type host_behavior(host_ptr self, fleet_handles_ptr handles
     [=](unslot_atom, slot_dir dir, const std::string& key) {
       auto& st = self->state;
       auto& pool = dir == slot_dir::in ? st.in : st.out;
-      if (pool.holders.erase(key) == 0) {
-        // A waiter that gave up: take it out of the queue.
-        for (auto i = pool.waiting.begin(); i != pool.waiting.end(); ++i) {
-          auto& q = i->second;
-          for (auto j = q.begin(); j != q.end(); ++j)
-            if (j->key == key) {
-              j->rp.deliver(make_error(errc::cancelled, "slot request withdrawn"));
-              q.erase(j);
-              --pool.queued;
-              break;
-            }
-        }
-      }
+      if (pool.holders.erase(key) == 0)
+        pool.withdraw(key); // a waiter that gave up
       pool.grant(wall_now_ms(), expired_slot(self, dir));
     },
     [=](timeout_atom, uint64_t at) {

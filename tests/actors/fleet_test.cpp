@@ -226,6 +226,42 @@ TEST_CASE("a slot request still queued at its deadline is answered deadline_exce
   CHECK(s.out_queued == 0);
 }
 
+TEST_CASE("a withdrawn slot request leaves its peer's queue, and the next slot given back is "
+          "granted to nobody") {
+  fleet_fixture f;
+  auto a1 = f.rt->host("a1"); // outbound limit 2
+  caf::scoped_actor self{*f.sys};
+  CHECK(f.must<bool>(a1, acquire_atom::value, slot_dir::out, std::string{"r1"},
+                     std::string{"b1"}, time_ms{0}));
+  CHECK(f.must<bool>(a1, acquire_atom::value, slot_dir::out, std::string{"r2"},
+                     std::string{"b1"}, time_ms{0}));
+  // r3 waits (the only waiter of peer c1), then is withdrawn.
+  auto answer = std::make_shared<std::promise<errc>>();
+  auto answered = answer->get_future();
+  auto sent = std::make_shared<std::promise<void>>();
+  auto sent_done = sent->get_future();
+  f.sys->spawn([=](caf::event_based_actor* c) {
+    c->request(a1, caf::infinite, acquire_atom::value, slot_dir::out, std::string{"r3"},
+               std::string{"c1"}, time_ms{0})
+      .then([=](bool) { answer->set_value(errc::ok); },
+            [=](caf::error& err) { answer->set_value(code_of(err)); });
+    sent->set_value();
+  });
+  REQUIRE(sent_done.wait_for(10s) == std::future_status::ready);
+  self->send(a1, unslot_atom::value, slot_dir::out, std::string{"r3"});
+  REQUIRE(answered.wait_for(10s) == std::future_status::ready);
+  CHECK(answered.get() == errc::cancelled);
+  // A slot given back now finds no waiter (peer c1's queue is gone with its last waiter).
+  self->send(a1, unslot_atom::value, slot_dir::out, std::string{"r1"});
+  auto s = f.must<host_status>(a1, status_atom::value);
+  CHECK(s.out_active == 1);
+  CHECK(s.out_queued == 0);
+  CHECK(f.must<bool>(a1, acquire_atom::value, slot_dir::out, std::string{"r4"},
+                     std::string{"c1"}, time_ms{0}));
+  s = f.must<host_status>(a1, status_atom::value);
+  CHECK(s.out_active == 2);
+}
+
 TEST_CASE("a flip waits for pending I/O to drain, and fails at its deadline with nothing "
           "changed") {
   fleet_fixture f{partition_options{300ms}};
