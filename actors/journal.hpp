@@ -20,8 +20,9 @@ struct journal_options {
 struct engine_metrics;
 class commit_window;
 
-/// Spawns the journal over `st` (detached). It records commit latencies into `metrics` and
-/// gives each written transition's slot back to `window`; both must outlive it.
+/// Spawns the journal over `st` (detached). It takes the transitions ready in `window` when
+/// sent flush, records commit latencies into `metrics`, and gives each written transition's
+/// slot back to `window`; both must outlive it.
 journal_actor spawn_journal(caf::actor_system& sys, std::shared_ptr<store> st,
                             journal_options opts, engine_metrics* metrics,
                             commit_window* window);

@@ -1,6 +1,6 @@
 // The migration actor: one per run. It owns the run's state, turns inputs (executor results,
-// timer wakeups, operator actions) into events through workflows/, sends each transition
-// (events + checkpoint) to the journal, and dispatches the attempts a transition starts only
+// timer wakeups, operator actions) into events through workflows/, hands each transition
+// (events + checkpoint) to the journal through the commit window, and dispatches the attempts a transition starts only
 // once the journal acknowledged it as durable. At most one transition of a run is in flight;
 // inputs that arrive meanwhile go into the next one. Runs on CAF's scheduler.
 #pragma once
@@ -31,7 +31,7 @@ struct migration_env {
   const executor_registry* registry = nullptr;
   timer_service* timers = nullptr;
   engine_metrics* metrics = nullptr;
-  /// Bounds the transitions in flight to the journal.
+  /// The queue to the journal, which bounds the transitions in flight.
   commit_window* window = nullptr;
   /// For reading a run's history when a watcher subscribes.
   std::shared_ptr<const store> history;
