@@ -1,11 +1,10 @@
 // The host actor: the authority on one host's capacity (VMs it runs, reservations held for
 // migrations) and on its migration slots (inbound and outbound limits, with a queue that is
-// fair across peer hosts). Owns the host's driver. Runs on CAF's scheduler; never blocks
+// fair across peer hosts and answers a waiter still queued at its deadline). Owns the host's driver. Runs on CAF's scheduler; never blocks
 // (driver calls are asynchronous and run on the driver's own threads).
 #include <algorithm>
 #include <chrono>
 #include <deque>
-#include <functional>
 #include <map>
 #include <set>
 
@@ -17,6 +16,13 @@
 namespace ferry {
 
 namespace {
+
+/// The answer to a slot waiter of `host` past its deadline.
+caf::error expired_slot(const std::string& host, slot_dir dir) {
+  return make_error(errc::deadline_exceeded,
+                    "host \"" + host + "\": no " + (dir == slot_dir::in ? "inbound" : "outbound")
+                      + " migration slot free before the attempt's deadline");
+}
 
 // One direction's slots: holders, and waiters queued per peer, served round-robin. A waiter
 // may carry a deadline (wall ms, 0 = none): past it, it is answered deadline_exceeded instead
@@ -35,8 +41,8 @@ struct slot_pool {
   uint32_t queued = 0;
 
   // Grants slots to waiters while there is room, one peer after the other; a waiter past its
-  // deadline is answered with `expired` (and takes no slot).
-  void grant(time_ms now, const std::function<caf::error()>& expired) {
+  // deadline is answered deadline_exceeded (and takes no slot). `host`, `dir`: for the answer.
+  void grant(time_ms now, const std::string& host, slot_dir dir) {
     while (holders.size() < limit && !turn.empty()) {
       auto peer = turn.front();
       turn.pop_front();
@@ -49,7 +55,7 @@ struct slot_pool {
       else
         turn.push_back(peer);
       if (w.deadline != 0 && w.deadline <= now) {
-        w.rp.deliver(expired());
+        w.rp.deliver(expired_slot(host, dir));
         continue;
       }
       holders.insert(w.key);
@@ -81,15 +87,15 @@ struct slot_pool {
     return waiting.erase(i);
   }
 
-  // Answers every waiter past its deadline with `expired`; the earliest deadline left (0:
+  // Answers every waiter past its deadline deadline_exceeded; the earliest deadline left (0:
   // none).
-  time_ms expire(time_ms now, const std::function<caf::error()>& expired) {
+  time_ms expire(time_ms now, const std::string& host, slot_dir dir) {
     time_ms next = 0;
     for (auto i = waiting.begin(); i != waiting.end();) {
       auto& q = i->second;
       for (auto j = q.begin(); j != q.end();) {
         if (j->deadline != 0 && j->deadline <= now) {
-          j->rp.deliver(expired());
+          j->rp.deliver(expired_slot(host, dir));
           j = q.erase(j);
           --queued;
           continue;
@@ -126,16 +132,6 @@ void report(host_ptr self) {
   auto& z = st.handles->zones[st.spec().zone];
   if (z)
     self->send(z, capacity_atom::value, st.index, st.free);
-}
-
-/// The answer to a slot waiter past its deadline.
-std::function<caf::error()> expired_slot(host_ptr self, slot_dir dir) {
-  return [self, dir] {
-    return make_error(errc::deadline_exceeded,
-                      "host \"" + self->state.spec().name + "\": no "
-                        + (dir == slot_dir::in ? "inbound" : "outbound")
-                        + " migration slot free before the attempt's deadline");
-  };
 }
 
 /// Arms the expiry of slot waiters for `at` unless one is armed for that time or earlier.
@@ -242,7 +238,7 @@ host_actor::behavior_type host_behavior(host_ptr self, fleet_handles_ptr handles
         return true;
       }
       if (deadline != 0 && deadline <= wall_now_ms())
-        return expired_slot(self, dir)();
+        return expired_slot(st.spec().name, dir);
       auto rp = self->make_response_promise<bool>();
       auto& q = pool.waiting[peer];
       if (q.empty())
@@ -257,7 +253,7 @@ host_actor::behavior_type host_behavior(host_ptr self, fleet_handles_ptr handles
       auto& pool = dir == slot_dir::in ? st.in : st.out;
       if (pool.holders.erase(key) == 0)
         pool.withdraw(key); // a waiter that gave up
-      pool.grant(wall_now_ms(), expired_slot(self, dir));
+      pool.grant(wall_now_ms(), st.spec().name, dir);
     },
     [=](timeout_atom, uint64_t at) {
       auto& st = self->state;
@@ -265,8 +261,8 @@ host_actor::behavior_type host_behavior(host_ptr self, fleet_handles_ptr handles
         return; // superseded by an earlier one, which re-armed what is left
       st.expiry_at = 0;
       auto now = wall_now_ms();
-      auto next_in = st.in.expire(now, expired_slot(self, slot_dir::in));
-      auto next_out = st.out.expire(now, expired_slot(self, slot_dir::out));
+      auto next_in = st.in.expire(now, st.spec().name, slot_dir::in);
+      auto next_out = st.out.expire(now, st.spec().name, slot_dir::out);
       auto next = next_in == 0 ? next_out : next_out == 0 ? next_in : std::min(next_in, next_out);
       arm_expiry(self, next);
     },

@@ -69,6 +69,31 @@ struct fleet_fixture {
   host_status host(const std::string& name) {
     return must<host_status>(rt->host(name), status_atom::value);
   }
+
+  /// Takes both outbound slots of `h` (limit 2) for keys r1 and r2 of peer b1.
+  void fill_out_slots(const host_actor& h) {
+    for (auto key : {"r1", "r2"})
+      CHECK(must<bool>(h, acquire_atom::value, slot_dir::out, std::string{key},
+                       std::string{"b1"}, time_ms{0}));
+  }
+
+  /// Asks `h` for an outbound slot without a deadline from another actor; returns once the
+  /// request is in h's mailbox (ahead of what the caller sends next). The future holds
+  /// errc::ok when the slot is granted, else the answer's error code.
+  std::future<errc> queue_out_slot(const host_actor& h, const std::string& key,
+                                   const std::string& peer) {
+    auto answer = std::make_shared<std::promise<errc>>();
+    auto sent = std::make_shared<std::promise<void>>();
+    auto sent_done = sent->get_future();
+    sys->spawn([=](caf::event_based_actor* c) {
+      c->request(h, caf::infinite, acquire_atom::value, slot_dir::out, key, peer, time_ms{0})
+        .then([=](bool) { answer->set_value(errc::ok); },
+              [=](caf::error& err) { answer->set_value(code_of(err)); });
+      sent->set_value();
+    });
+    REQUIRE(sent_done.wait_for(10s) == std::future_status::ready);
+    return answer->get_future();
+  }
 };
 
 } // namespace
@@ -181,10 +206,7 @@ TEST_CASE("a slot request still queued at its deadline is answered deadline_exce
   fleet_fixture f;
   auto a1 = f.rt->host("a1"); // outbound limit 2
   caf::scoped_actor self{*f.sys};
-  CHECK(f.must<bool>(a1, acquire_atom::value, slot_dir::out, std::string{"r1"},
-                     std::string{"b1"}, time_ms{0}));
-  CHECK(f.must<bool>(a1, acquire_atom::value, slot_dir::out, std::string{"r2"},
-                     std::string{"b1"}, time_ms{0}));
+  f.fill_out_slots(a1);
   // Full: a request whose deadline has passed is refused at once.
   auto late = f.ask<bool>(a1, acquire_atom::value, slot_dir::out, std::string{"r3"},
                           std::string{"c1"}, wall_now_ms() - 1);
@@ -196,19 +218,7 @@ TEST_CASE("a slot request still queued at its deadline is answered deadline_exce
   // One that waits is answered at its deadline by the host's own timer; one without a
   // deadline keeps waiting.
   auto deadline = wall_now_ms() + 150;
-  auto forever = std::make_shared<std::promise<bool>>();
-  auto forever_answer = forever->get_future();
-  // (Once the request is sent it is in a1's mailbox, ahead of what the test sends next.)
-  auto sent = std::make_shared<std::promise<void>>();
-  auto sent_done = sent->get_future();
-  f.sys->spawn([=](caf::event_based_actor* c) {
-    c->request(a1, caf::infinite, acquire_atom::value, slot_dir::out, std::string{"r5"},
-               std::string{"c1"}, time_ms{0})
-      .then([=](bool b) { forever->set_value(b); },
-            [=](caf::error&) { forever->set_value(false); });
-    sent->set_value();
-  });
-  REQUIRE(sent_done.wait_for(10s) == std::future_status::ready);
+  auto forever_answer = f.queue_out_slot(a1, "r5", "c1");
   auto expired = f.ask<bool>(a1, acquire_atom::value, slot_dir::out, std::string{"r4"},
                              std::string{"b1"}, deadline);
   REQUIRE_FALSE(expired);
@@ -220,7 +230,7 @@ TEST_CASE("a slot request still queued at its deadline is answered deadline_exce
   // A slot given back goes to the waiter without a deadline, not to the expired one.
   self->send(a1, unslot_atom::value, slot_dir::out, std::string{"r1"});
   REQUIRE(forever_answer.wait_for(10s) == std::future_status::ready);
-  CHECK(forever_answer.get());
+  CHECK(forever_answer.get() == errc::ok);
   s = f.must<host_status>(a1, status_atom::value);
   CHECK(s.out_active == 2);
   CHECK(s.out_queued == 0);
@@ -231,23 +241,9 @@ TEST_CASE("a withdrawn slot request leaves its peer's queue, and the next slot g
   fleet_fixture f;
   auto a1 = f.rt->host("a1"); // outbound limit 2
   caf::scoped_actor self{*f.sys};
-  CHECK(f.must<bool>(a1, acquire_atom::value, slot_dir::out, std::string{"r1"},
-                     std::string{"b1"}, time_ms{0}));
-  CHECK(f.must<bool>(a1, acquire_atom::value, slot_dir::out, std::string{"r2"},
-                     std::string{"b1"}, time_ms{0}));
+  f.fill_out_slots(a1);
   // r3 waits (the only waiter of peer c1), then is withdrawn.
-  auto answer = std::make_shared<std::promise<errc>>();
-  auto answered = answer->get_future();
-  auto sent = std::make_shared<std::promise<void>>();
-  auto sent_done = sent->get_future();
-  f.sys->spawn([=](caf::event_based_actor* c) {
-    c->request(a1, caf::infinite, acquire_atom::value, slot_dir::out, std::string{"r3"},
-               std::string{"c1"}, time_ms{0})
-      .then([=](bool) { answer->set_value(errc::ok); },
-            [=](caf::error& err) { answer->set_value(code_of(err)); });
-    sent->set_value();
-  });
-  REQUIRE(sent_done.wait_for(10s) == std::future_status::ready);
+  auto answered = f.queue_out_slot(a1, "r3", "c1");
   self->send(a1, unslot_atom::value, slot_dir::out, std::string{"r3"});
   REQUIRE(answered.wait_for(10s) == std::future_status::ready);
   CHECK(answered.get() == errc::cancelled);
