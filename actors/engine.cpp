@@ -534,10 +534,10 @@ caf::expected<batch_status> engine::drain(const drain_request& req) {
   auto* f = fleet();
   if (!f)
     return make_error(errc::failed_precondition, "drain: the engine has no fleet");
-  auto snap = f->snapshot();
-  if (!snap)
-    return snap.error();
-  auto spec = drain_batch(req, f->model(), snap->vms);
+  auto vms = f->vms();
+  if (!vms)
+    return vms.error();
+  auto spec = drain_batch(req, f->model(), *vms);
   if (!spec)
     return spec.error();
   return submit_batch(*spec);

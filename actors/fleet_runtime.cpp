@@ -271,7 +271,7 @@ caf::expected<fleet_snapshot> fleet_runtime::snapshot() const {
       return x.error();
     s.leases.push_back(std::move(*x));
   }
-  auto vms = ask<std::vector<fleet::vm_location>>(sys_, t, handles_->directory, list_atom::value);
+  auto vms = this->vms();
   if (!vms)
     return vms.error();
   s.vms = std::move(*vms);
@@ -292,6 +292,11 @@ fleet_runtime::recommend(const recommend_request& req) const {
 caf::expected<fleet::vm_location> fleet_runtime::locate(const std::string& vm) const {
   return ask<fleet::vm_location>(sys_, opts_.call_timeout, handles_->directory,
                                  locate_atom::value, vm);
+}
+
+caf::expected<std::vector<fleet::vm_location>> fleet_runtime::vms() const {
+  return ask<std::vector<fleet::vm_location>>(sys_, opts_.call_timeout, handles_->directory,
+                                              list_atom::value);
 }
 
 caf::expected<lease_reply> fleet_runtime::lease(const std::string& partition,

@@ -61,6 +61,9 @@ public:
   caf::expected<std::vector<fleet::decision>> recommend(const recommend_request& req) const;
   /// Where a VM runs now and its type (the directory's answer).
   caf::expected<fleet::vm_location> locate(const std::string& vm) const;
+  /// Where every VM runs now and its type (the directory's list): what a drain needs, without
+  /// asking every host and partition as snapshot() does.
+  caf::expected<std::vector<fleet::vm_location>> vms() const;
   caf::expected<lease_reply> lease(const std::string& partition, const lease_request& req) const;
 
 private:
