@@ -1,7 +1,7 @@
 #include "persistence/codec.hpp"
 
 #include "common/errc.hpp"
-#include "common/utf8.hpp"
+#include "common/wire.hpp"
 #include "ferry/v1/journal.pb.h"
 #include "workflows/definition_codec.hpp"
 
@@ -12,53 +12,6 @@ namespace {
 caf::error bad(const std::string& what) {
   return make_error(errc::data_loss, what);
 }
-
-void put_varint(std::string& out, uint64_t v) {
-  while (v >= 0x80) {
-    out.push_back(static_cast<char>(v | 0x80));
-    v >>= 7;
-  }
-  out.push_back(static_cast<char>(v));
-}
-
-/// Appends a length-delimited field: the wire form of a bytes, string or message field.
-void put_field(std::string& out, uint32_t number, std::string_view bytes) {
-  put_varint(out, (uint64_t{number} << 3) | 2);
-  put_varint(out, bytes.size());
-  out.append(bytes.data(), bytes.size());
-}
-
-// The hot encoders write the protobuf wire format themselves, field by field in field-number
-// order and skipping proto3 defaults, exactly as the generated SerializeAsString does (the
-// codec tests compare the two byte for byte): no message objects to build and free per
-// transition. Integers of every width, enums and bools are varints; a negative int64 is its
-// two's complement, as protobuf writes it.
-struct wire {
-  std::string& out;
-
-  void varint(uint32_t number, uint64_t v) {
-    if (v == 0)
-      return;
-    put_varint(out, uint64_t{number} << 3);
-    put_varint(out, v);
-  }
-  void int64(uint32_t number, int64_t v) { varint(number, static_cast<uint64_t>(v)); }
-  void boolean(uint32_t number, bool v) { varint(number, v ? 1 : 0); }
-  void bytes(uint32_t number, std::string_view v) {
-    if (!v.empty())
-      put_field(out, number, v);
-  }
-  /// A string field: protobuf refuses to parse one that is not UTF-8, so text from outside
-  /// (a task's output or error, an operator's name or reason) that is not is written with
-  /// its stray bytes replaced by U+FFFD: a record the journal cannot read back would stop
-  /// the run's recovery.
-  void text(uint32_t number, std::string_view v) {
-    if (valid_utf8(v))
-      bytes(number, v);
-    else
-      bytes(number, to_valid_utf8(v));
-  }
-};
 
 void encode_event(const definition& def, const event& e, std::string& out) {
   wire w{out};

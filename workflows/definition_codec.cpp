@@ -8,6 +8,7 @@
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 
 #include "common/errc.hpp"
+#include "common/wire.hpp"
 #include "ferry/v1/workflow.pb.h"
 #include "proto/text_io.hpp"
 #include "workflows/validate.hpp"
@@ -181,12 +182,186 @@ std::string canonical(const v1::WorkflowDefinition& p) {
   return out;
 }
 
+// The canonical encoding written directly from a definition (common/wire.hpp), as
+// canonical(to_proto(d)) writes it: every definition a drain renders is encoded without
+// building its protobuf. Struct fields are maps, which the deterministic serialization writes
+// in key order with both key and value, as it writes the labels; a Value's kind is a oneof,
+// written even when it holds its type's default.
+
+/// Keys in strictly increasing order at every depth: what the direct encoder needs to write
+/// maps as the protobuf's deterministic serialization does (a definition decoded from
+/// protobuf always has them so; one built in code may not, and is encoded through protobuf).
+bool ordered(const params& fields);
+
+bool ordered(const value& v) {
+  if (v.kind == value::type::list) {
+    for (auto& x : v.items)
+      if (!ordered(x))
+        return false;
+    return true;
+  }
+  return v.kind != value::type::object || ordered(v.fields);
+}
+
+bool ordered(const params& fields) {
+  for (size_t i = 0; i < fields.size(); ++i) {
+    if (i > 0 && !(fields[i - 1].first < fields[i].first))
+      return false;
+    if (!ordered(fields[i].second))
+      return false;
+  }
+  return true;
+}
+
+bool ordered(const definition& d) {
+  for (auto& t : d.tasks)
+    if (!ordered(t.parameters) || (t.compensation && !ordered(t.compensation->parameters)))
+      return false;
+  return true;
+}
+
+void encode_struct(std::string& out, const params& fields);
+
+/// A google.protobuf.Value's fields.
+void encode_value(std::string& out, const value& v) {
+  using V = pb::Value;
+  switch (v.kind) {
+    case value::type::null: put_varint_field(out, V::kNullValueFieldNumber, 0); return;
+    case value::type::boolean: put_varint_field(out, V::kBoolValueFieldNumber, v.b); return;
+    case value::type::number: put_double_field(out, V::kNumberValueFieldNumber, v.n); return;
+    case value::type::string: put_field(out, V::kStringValueFieldNumber, v.s); return;
+    case value::type::list: {
+      std::string list;
+      std::string item;
+      for (auto& x : v.items) {
+        item.clear();
+        encode_value(item, x);
+        put_field(list, pb::ListValue::kValuesFieldNumber, item);
+      }
+      put_field(out, V::kListValueFieldNumber, list);
+      return;
+    }
+    case value::type::object: {
+      std::string fields;
+      encode_struct(fields, v.fields);
+      put_field(out, V::kStructValueFieldNumber, fields);
+      return;
+    }
+  }
+}
+
+/// A map entry: key (1) and value (2), both written whatever they hold.
+void put_entry(std::string& out, uint32_t number, std::string_view key, std::string_view val) {
+  put_varint(out, (uint64_t{number} << 3) | 2);
+  auto tag_and_length = [](size_t n) {
+    size_t len = 1;
+    for (auto x = n; x >= 0x80; x >>= 7)
+      ++len;
+    return 1 + len + n;
+  };
+  put_varint(out, tag_and_length(key.size()) + tag_and_length(val.size()));
+  put_field(out, 1, key);
+  put_field(out, 2, val);
+}
+
+/// A google.protobuf.Struct's fields: its map, in key order.
+void encode_struct(std::string& out, const params& fields) {
+  std::string val;
+  for (auto& [k, x] : fields) {
+    val.clear();
+    encode_value(val, x);
+    put_entry(out, pb::Struct::kFieldsFieldNumber, k, val);
+  }
+}
+
+void put_struct(std::string& out, uint32_t number, const params& ps) {
+  std::string s;
+  encode_struct(s, ps);
+  put_field(out, number, s);
+}
+
+/// A RetryPolicy's fields (explicit presence: a field set to 0 is written).
+void encode_retry(std::string& out, const retry_spec& r) {
+  using R = v1::RetryPolicy;
+  if (r.max_attempts)
+    put_varint_field(out, R::kMaxAttemptsFieldNumber, *r.max_attempts);
+  if (r.initial_backoff_ms)
+    put_varint_field(out, R::kInitialBackoffMsFieldNumber, *r.initial_backoff_ms);
+  if (r.max_backoff_ms)
+    put_varint_field(out, R::kMaxBackoffMsFieldNumber, *r.max_backoff_ms);
+  if (r.backoff_multiplier)
+    put_double_field(out, R::kBackoffMultiplierFieldNumber, *r.backoff_multiplier);
+  if (r.jitter)
+    put_double_field(out, R::kJitterFieldNumber, *r.jitter);
+  if (r.budget_ms)
+    put_varint_field(out, R::kBudgetMsFieldNumber, *r.budget_ms);
+}
+
+/// A RetryPolicy field, when any of its fields is set.
+void put_retry(std::string& out, uint32_t number, const retry_spec& r) {
+  std::string s;
+  encode_retry(s, r);
+  if (!s.empty())
+    put_field(out, number, s);
+}
+
+void encode_task(std::string& out, const task_def& t) {
+  using T = v1::TaskDefinition;
+  wire w{out};
+  w.bytes(T::kIdFieldNumber, t.id);
+  w.bytes(T::kKindFieldNumber, t.kind);
+  if (!t.parameters.empty())
+    put_struct(out, T::kParamsFieldNumber, t.parameters);
+  for (auto& dep : t.depends_on)
+    put_field(out, T::kDependsOnFieldNumber, dep);
+  put_retry(out, T::kRetryFieldNumber, t.retry_written);
+  w.varint(T::kTimeoutMsFieldNumber, t.timeout_ms);
+  if (t.compensation) {
+    using C = v1::Compensation;
+    auto& c = *t.compensation;
+    std::string comp;
+    wire cw{comp};
+    cw.bytes(C::kKindFieldNumber, c.kind);
+    if (!c.parameters.empty())
+      put_struct(comp, C::kParamsFieldNumber, c.parameters);
+    put_retry(comp, C::kRetryFieldNumber, c.retry_written);
+    cw.varint(C::kTimeoutMsFieldNumber, c.timeout_ms_written);
+    put_field(out, T::kCompensationFieldNumber, comp);
+  }
+  w.boolean(T::kPointOfNoReturnFieldNumber, t.point_of_no_return);
+  w.boolean(T::kGateFieldNumber, t.gate);
+  w.bytes(T::kDescriptionFieldNumber, t.description);
+}
+
+std::string encode(const definition& d) {
+  if (!ordered(d))
+    return canonical(to_proto(d));
+  using W = v1::WorkflowDefinition;
+  std::string out;
+  out.reserve(256 + 192 * d.tasks.size());
+  wire w{out};
+  w.bytes(W::kNameFieldNumber, d.name);
+  w.varint(W::kVersionFieldNumber, d.version);
+  std::string task;
+  for (auto& t : d.tasks) {
+    task.clear();
+    encode_task(task, t);
+    put_field(out, W::kTasksFieldNumber, task);
+  }
+  put_retry(out, W::kDefaultRetryFieldNumber, d.default_retry);
+  w.varint(W::kDefaultTimeoutMsFieldNumber, d.default_timeout_ms);
+  w.varint(W::kRetryBudgetFieldNumber, d.retry_budget);
+  for (auto& [k, v] : d.labels)
+    put_entry(out, W::kLabelsFieldNumber, k, v);
+  return out;
+}
+
 caf::expected<definition_ptr> finish(definition d, const kind_catalog* kinds) {
-  auto proto = to_proto(d);
+  auto encoded = encode(d);
   auto checked = kinds != nullptr ? validate(std::move(d), *kinds) : link(std::move(d));
   if (!checked)
     return checked.error();
-  checked->encoded = canonical(proto);
+  checked->encoded = std::move(encoded);
   checked->digest = sha256_hex(checked->encoded);
   return std::make_shared<const definition>(std::move(*checked));
 }
@@ -246,6 +421,14 @@ caf::expected<definition_ptr> decode_definition(std::string_view encoded) {
 
 caf::expected<definition_ptr> finish_definition(definition def, const kind_catalog& kinds) {
   return finish(std::move(def), &kinds);
+}
+
+std::string encode_definition(const definition& def) {
+  return encode(def);
+}
+
+std::string encode_definition_with_protobuf(const definition& def) {
+  return canonical(to_proto(def));
 }
 
 std::string render_definition(const definition& def, definition_format format) {

@@ -38,6 +38,15 @@ caf::expected<definition> decode_definition_as_written(std::string_view encoded)
 /// Fills in `encoded` and `digest` of a definition built in code, validating it first.
 caf::expected<definition_ptr> finish_definition(definition def, const kind_catalog& kinds);
 
+/// The canonical encoding of a definition's written fields (what `encoded` holds once it is
+/// finished): the deterministic protobuf serialization of its WorkflowDefinition, written
+/// directly.
+std::string encode_definition(const definition& def);
+
+/// The same bytes through the generated protobuf code: what encode_definition() is tested
+/// against.
+std::string encode_definition_with_protobuf(const definition& def);
+
 /// The definition in protobuf text format, or JSON.
 std::string render_definition(const definition& def, definition_format format);
 

@@ -17,6 +17,7 @@
 #include "hypervisor/sim_world.hpp"
 #include "tests/support/fault_plan.hpp"
 #include "tests/support/fleet_invariants.hpp"
+#include "workflows/definition_codec.hpp"
 
 using namespace ferry;
 using namespace std::chrono_literals;
@@ -68,6 +69,8 @@ struct sim_fleet {
     auto d = eng->render_template(name, args);
     INFO((d ? "" : describe(d.error())));
     REQUIRE(d);
+    // The renderer's encoding, written directly, is protobuf's byte for byte.
+    CHECK((*d)->encoded == encode_definition_with_protobuf(**d));
     return *d;
   }
 
