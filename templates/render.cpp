@@ -2,7 +2,8 @@
 // template as compiled when it was loaded (template_body: the tasks already in the engine's
 // own types), substitutes placeholders, expands for_each, drops what `when` excludes, links
 // the phases, and hands the result to the definition codec, which validates and encodes it
-// like any submitted definition. A drain renders once per VM: no protobuf is built here.
+// like any submitted definition. A drain renders once per VM: no protobuf is built here, nor
+// by the codec, which writes the canonical encoding directly.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -308,15 +309,28 @@ caf::expected<definition_ptr> render_body(const template_body& t, const values& 
       substituter sub{args};
       if (!tt.for_each.empty())
         sub.item = &args.at(tt.for_each).items[k];
-      auto& task = def.tasks.emplace_back(tt.task);
+      // The template's task field by field: its id, dependencies and description are
+      // written anew, not copied and then replaced.
+      auto& src = tt.task;
+      auto& task = def.tasks.emplace_back();
       task.id = ids[i][k];
-      task.depends_on = *deps;
+      task.kind = src.kind;
+      task.parameters = src.parameters;
+      if (k + 1 < ids[i].size())
+        task.depends_on = *deps;
+      else
+        task.depends_on = std::move(*deps);
+      task.retry_written = src.retry_written;
+      task.timeout_ms = src.timeout_ms;
+      task.compensation = src.compensation;
+      task.point_of_no_return = src.point_of_no_return;
+      task.gate = src.gate;
       if (auto err = sub.parameters(task.parameters, at))
         return err;
       if (task.compensation)
         if (auto err = sub.parameters(task.compensation->parameters, comp_at))
           return err;
-      auto desc = sub.text(task.description, desc_at);
+      auto desc = sub.text(src.description, desc_at);
       if (!desc)
         return desc.error();
       task.description = std::move(*desc);

@@ -295,3 +295,44 @@ TEST_CASE("a template in JSON loads like its text form") {
   CHECK(render_template_source(**again, template_format::text)
         == render_template_source(*t, template_format::text));
 }
+
+TEST_CASE("a rendered task keeps every field its template task wrote") {
+  auto t = load(R"(
+name: "full"
+parameters { name: "vm" type: VM required: true }
+parameters { name: "disks" type: STRING_LIST }
+migrate {
+  tasks { for_each: "disks" task {
+    id: "copy" kind: "step" description: "copy ${item} of ${vm}"
+    params { fields { key: "vm" value { string_value: "${vm}" } } }
+    retry { max_attempts: 7 initial_backoff_ms: 5 budget_ms: 9000 }
+    timeout_ms: 1234
+    compensation { kind: "step" params { fields { key: "vm" value { string_value: "${vm}" } } }
+                   retry { max_attempts: 2 } timeout_ms: 77 }
+    gate: true
+    point_of_no_return: true } }
+}
+)");
+  auto d = render(*t, {{"vm", value::of("web-1")}, {"disks", list({"d0", "d1"})}}, kinds());
+  INFO((d ? "" : describe(d.error())));
+  REQUIRE(d);
+  for (std::string id : {"copy-0", "copy-1"}) {
+    auto& x = task(**d, id);
+    CHECK(x.kind == "step");
+    CHECK(x.description == "copy d" + id.substr(5) + " of web-1");
+    CHECK(find_param(x.parameters, "vm")->s == "web-1");
+    CHECK(x.retry_written.max_attempts == 7u);
+    CHECK(x.retry_written.initial_backoff_ms == 5u);
+    CHECK(x.retry_written.budget_ms == 9000u);
+    CHECK_FALSE(x.retry_written.jitter);
+    CHECK(x.timeout_ms == 1234);
+    REQUIRE(x.compensation);
+    CHECK(x.compensation->kind == "step");
+    CHECK(find_param(x.compensation->parameters, "vm")->s == "web-1");
+    CHECK(x.compensation->retry_written.max_attempts == 2u);
+    CHECK(x.compensation->timeout_ms_written == 77);
+    CHECK(x.gate);
+    CHECK(x.point_of_no_return);
+    CHECK(x.depends_on.empty());
+  }
+}
