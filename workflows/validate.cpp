@@ -7,6 +7,7 @@
 
 #include "common/errc.hpp"
 #include "common/ids.hpp"
+#include "common/utf8.hpp"
 
 namespace ferry {
 
@@ -40,11 +41,40 @@ bool matches(param_type want, const value& v) {
   return false;
 }
 
+/// Every string in `v`, and every key of its objects, is UTF-8: protobuf, which the journal
+/// keeps definitions in, refuses to read back a string that is not.
+bool utf8_text(const value& v) {
+  switch (v.kind) {
+    case value::type::string: return valid_utf8(v.s);
+    case value::type::list:
+      return std::all_of(v.items.begin(), v.items.end(), [](auto& x) { return utf8_text(x); });
+    case value::type::object:
+      return std::all_of(v.fields.begin(), v.fields.end(), [](auto& f) {
+        return valid_utf8(f.first) && utf8_text(f.second);
+      });
+    default: return true;
+  }
+}
+
+caf::error check_text(const std::string& task, const std::string& prefix, const params& ps) {
+  for (auto& [name, v] : ps)
+    if (!valid_utf8(name) || !utf8_text(v))
+      return task_error(task, prefix + to_valid_utf8(name), "text that is not valid UTF-8");
+  return {};
+}
+
+bool by_name(const std::pair<std::string, value>& a, const std::pair<std::string, value>& b) {
+  return a.first < b.first;
+}
+
 caf::error check_params(const std::string& task, const std::string& prefix,
                         const kind_spec& spec, const params& ps) {
+  // Parameters decoded or rendered are in name order: a duplicate is next to its twin.
+  bool sorted = std::is_sorted(ps.begin(), ps.end(), by_name);
   std::set<std::string> seen;
-  for (auto& [name, v] : ps) {
-    if (!seen.insert(name).second)
+  for (size_t i = 0; i < ps.size(); ++i) {
+    auto& [name, v] = ps[i];
+    if (sorted ? i > 0 && ps[i - 1].first == name : !seen.insert(name).second)
       return task_error(task, prefix + name, "duplicate parameter");
     const param_spec* ps_spec = nullptr;
     for (auto& p : spec.params)
@@ -67,7 +97,7 @@ caf::error check_params(const std::string& task, const std::string& prefix,
                           + (v.kind == value::type::number ? " " + to_json(v) : ""));
   }
   for (auto& p : spec.params)
-    if (p.required && seen.count(p.name) == 0)
+    if (p.required && find_param(ps, p.name) == nullptr)
       return task_error(task, prefix + p.name,
                         "missing required parameter of kind " + quote(spec.name));
   return {};
@@ -123,6 +153,10 @@ caf::expected<definition> check(definition def, const kind_catalog* kinds) {
   if (auto err = check_retry("definition " + quote(def.name), "default_retry",
                              def.default_retry))
     return err;
+  for (auto& [k, v] : def.labels)
+    if (!valid_utf8(k) || !valid_utf8(v))
+      return field_error("definition " + quote(def.name), "labels",
+                         "label " + quote(to_valid_utf8(k)) + ": text that is not valid UTF-8");
   std::unordered_map<std::string, uint32_t> index;
   for (uint32_t i = 0; i < def.tasks.size(); ++i) {
     auto& t = def.tasks[i];
@@ -138,6 +172,8 @@ caf::expected<definition> check(definition def, const kind_catalog* kinds) {
     auto& t = def.tasks[i];
     if (t.kind.empty())
       return task_error(t.id, "kind", "missing");
+    if (auto err = check_text(t.id, "params.", t.parameters))
+      return err;
     if (kinds != nullptr) {
       auto spec = kinds->find(t.kind);
       if (spec == nullptr)
@@ -145,6 +181,8 @@ caf::expected<definition> check(definition def, const kind_catalog* kinds) {
       if (auto err = check_params(t.id, "params.", *spec, t.parameters))
         return err;
     }
+    if (!valid_utf8(t.description))
+      return task_error(t.id, "description", "text that is not valid UTF-8");
     if (auto err = check_retry("task " + quote(t.id), "retry", t.retry_written))
       return err;
     t.retry = resolve(t.retry_written, def.default_retry);
@@ -155,6 +193,8 @@ caf::expected<definition> check(definition def, const kind_catalog* kinds) {
       auto& c = *t.compensation;
       if (c.kind.empty())
         return task_error(t.id, "compensation.kind", "missing");
+      if (auto err = check_text(t.id, "compensation.params.", c.parameters))
+        return err;
       if (kinds != nullptr) {
         auto cspec = kinds->find(c.kind);
         if (cspec == nullptr)

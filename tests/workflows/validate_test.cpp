@@ -775,3 +775,56 @@ TEST_CASE("a definition built in code with its parameters out of order encodes a
             [](auto& a, auto& b) { return a.first < b.first; });
   CHECK(encode_definition(sorted) == encode_definition(d));
 }
+
+TEST_CASE("a definition built in code with text that is not UTF-8 is refused, naming the "
+          "field, rather than journaled as a record that cannot be read back") {
+  auto base = [] {
+    definition d;
+    d.name = "wf";
+    task_def t;
+    t.id = "a";
+    t.kind = "effect";
+    t.parameters = {{"log", value::of("fine")}};
+    d.tasks.push_back(t);
+    return d;
+  };
+  const std::string bad = "caf\xc3 \xff";
+  auto refused = [&](definition d, const std::string& owner, const std::string& field) {
+    auto f = finish_definition(std::move(d), kinds());
+    REQUIRE_FALSE(f);
+    CHECK(code_of(f.error()) == errc::invalid_argument);
+    CHECK_THAT(message_of(f.error()),
+               StartsWith(owner + ": field \"" + field + "\": ") && Contains("UTF-8"));
+  };
+  auto d = base();
+  d.tasks[0].parameters[0].second = value::of(bad);
+  refused(d, "task \"a\"", "params.log");
+  d = base();
+  value nested;
+  nested.kind = value::type::list;
+  nested.items.push_back(value::of("ok"));
+  nested.items.push_back(value::of(bad));
+  d.tasks[0].kind = "noop";
+  d.tasks[0].parameters.clear();
+  d.tasks[0].compensation = compensation_def{};
+  d.tasks[0].compensation->kind = "effect";
+  d.tasks[0].compensation->parameters = {{"log", nested}};
+  refused(d, "task \"a\"", "compensation.params.log");
+  d = base();
+  d.tasks[0].description = bad;
+  refused(d, "task \"a\"", "description");
+  d = base();
+  d.labels["owner"] = bad;
+  refused(d, "definition \"wf\"", "labels");
+  d = base();
+  d.labels[bad] = "x";
+  refused(d, "definition \"wf\"", "labels");
+  // What is accepted can be read back.
+  d = base();
+  d.tasks[0].description = "café ☕";
+  auto ok = finish_definition(d, kinds());
+  REQUIRE(ok);
+  auto back = decode_definition((*ok)->encoded);
+  REQUIRE(back);
+  CHECK((*back)->tasks[0].description == "café ☕");
+}
