@@ -3,6 +3,12 @@
 #include <cstdint>
 #include <cstring>
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
+#include <immintrin.h>
+#define FERRY_SHA_NI 1
+#endif
+
 namespace ferry {
 
 namespace {
@@ -23,7 +29,7 @@ inline uint32_t rotr(uint32_t x, int n) {
   return (x >> n) | (x << (32 - n));
 }
 
-void block(uint32_t h[8], const unsigned char* p) {
+void portable_block(uint32_t h[8], const unsigned char* p) {
   uint32_t w[64];
   for (int i = 0; i < 16; ++i)
     w[i] = (uint32_t{p[4 * i]} << 24) | (uint32_t{p[4 * i + 1]} << 16)
@@ -54,16 +60,79 @@ void block(uint32_t h[8], const unsigned char* p) {
   h[4] += e; h[5] += f; h[6] += g; h[7] += hh;
 }
 
-} // namespace
+void portable(uint32_t h[8], const unsigned char* p, size_t blocks) {
+  for (size_t i = 0; i < blocks; ++i)
+    portable_block(h, p + 64 * i);
+}
 
-std::string sha256_hex(std::string_view data) {
+#ifdef FERRY_SHA_NI
+// The x86 SHA extensions (Intel's reference sequence): four rounds per pair of
+// sha256rnds2, the message schedule with sha256msg1/msg2, the state held as ABEF and CDGH.
+__attribute__((target("sha,sse4.1,ssse3"))) void sha_ni(uint32_t h[8], const unsigned char* p,
+                                                         size_t blocks) {
+  const __m128i swap = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+  __m128i tmp = _mm_shuffle_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h)), 0xB1);
+  __m128i s1 = _mm_shuffle_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + 4)), 0x1B);
+  __m128i s0 = _mm_alignr_epi8(tmp, s1, 8); // ABEF
+  s1 = _mm_blend_epi16(s1, tmp, 0xF0);      // CDGH
+  for (size_t b = 0; b < blocks; ++b, p += 64) {
+    __m128i abef = s0;
+    __m128i cdgh = s1;
+    __m128i m[4];
+    for (int g = 0; g < 16; ++g) {
+      if (g < 4)
+        m[g] = _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * g)),
+                                swap);
+      auto& w = m[g % 4];
+      __m128i msg = _mm_add_epi32(w, _mm_loadu_si128(reinterpret_cast<const __m128i*>(k + 4 * g)));
+      s1 = _mm_sha256rnds2_epu32(s1, s0, msg);
+      if (g >= 3 && g <= 14) {
+        auto& next = m[(g + 1) % 4];
+        next = _mm_add_epi32(next, _mm_alignr_epi8(w, m[(g + 3) % 4], 4));
+        next = _mm_sha256msg2_epu32(next, w);
+      }
+      s0 = _mm_sha256rnds2_epu32(s0, s1, _mm_shuffle_epi32(msg, 0x0E));
+      if (g >= 1 && g <= 12) {
+        auto& prev = m[(g + 3) % 4];
+        prev = _mm_sha256msg1_epu32(prev, w);
+      }
+    }
+    s0 = _mm_add_epi32(s0, abef);
+    s1 = _mm_add_epi32(s1, cdgh);
+  }
+  tmp = _mm_shuffle_epi32(s0, 0x1B);      // FEBA
+  s1 = _mm_shuffle_epi32(s1, 0xB1);       // DCHG
+  s0 = _mm_blend_epi16(tmp, s1, 0xF0);    // DCBA
+  s1 = _mm_alignr_epi8(s1, tmp, 8);       // HGFE
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(h), s0);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(h + 4), s1);
+}
+
+bool has_sha_ni() {
+  unsigned a, b, c, d;
+  if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_SSE4_1) || !(c & bit_SSSE3))
+    return false;
+  return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & bit_SHA);
+}
+#endif
+
+using compress_fn = void (*)(uint32_t*, const unsigned char*, size_t);
+
+compress_fn pick(bool portable_only) {
+#ifdef FERRY_SHA_NI
+  if (!portable_only && has_sha_ni())
+    return sha_ni;
+#endif
+  return portable;
+}
+
+std::string digest(std::string_view data, compress_fn compress) {
   uint32_t h[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                    0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
   auto p = reinterpret_cast<const unsigned char*>(data.data());
   size_t n = data.size();
   size_t full = n / 64;
-  for (size_t i = 0; i < full; ++i)
-    block(h, p + 64 * i);
+  compress(h, p, full);
   unsigned char tail[128] = {0};
   size_t rest = n - 64 * full;
   std::memcpy(tail, p + 64 * full, rest);
@@ -72,14 +141,28 @@ std::string sha256_hex(std::string_view data) {
   uint64_t bits = static_cast<uint64_t>(n) * 8;
   for (int i = 0; i < 8; ++i)
     tail[tail_len - 1 - i] = static_cast<unsigned char>(bits >> (8 * i));
-  for (size_t off = 0; off < tail_len; off += 64)
-    block(h, tail + off);
+  compress(h, tail, tail_len / 64);
   static const char* hex = "0123456789abcdef";
   std::string out(64, '0');
   for (int i = 0; i < 8; ++i)
     for (int j = 0; j < 8; ++j)
       out[8 * i + j] = hex[(h[i] >> (28 - 4 * j)) & 0xf];
   return out;
+}
+
+} // namespace
+
+std::string sha256_hex(std::string_view data) {
+  static const compress_fn compress = pick(false);
+  return digest(data, compress);
+}
+
+std::string sha256_hex_portable(std::string_view data) {
+  return digest(data, portable);
+}
+
+bool sha256_accelerated() {
+  return pick(false) != portable;
 }
 
 } // namespace ferry

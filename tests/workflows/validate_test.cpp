@@ -15,6 +15,7 @@
 #include "common/errc.hpp"
 #include "ferry/v1/workflow.pb.h"
 #include "workflows/definition_codec.hpp"
+#include "workflows/sha256.hpp"
 #include "workflows/validate.hpp"
 
 using namespace ferry;
@@ -827,4 +828,31 @@ TEST_CASE("a definition built in code with text that is not UTF-8 is refused, na
   auto back = decode_definition((*ok)->encoded);
   REQUIRE(back);
   CHECK((*back)->tasks[0].description == "café ☕");
+}
+
+TEST_CASE("SHA-256 gives the standard's digests, with the CPU's SHA instructions as without") {
+  const std::pair<std::string, std::string> known[] = {
+    {"", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+    {"abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+    {"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+     "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"},
+    {std::string(1000000, 'a'),
+     "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"},
+  };
+  for (auto& [in, digest] : known) {
+    INFO("input of " << in.size() << " bytes");
+    CHECK(sha256_hex(in) == digest);
+    CHECK(sha256_hex_portable(in) == digest);
+  }
+  // Every length across the block and padding boundaries, arbitrary bytes.
+  uint64_t x = 0x2545f4914f6cdd1dull;
+  std::string in;
+  for (size_t n = 0; n < 300; ++n) {
+    INFO("input of " << n << " bytes (accelerated: " << sha256_accelerated() << ")");
+    REQUIRE(sha256_hex(in) == sha256_hex_portable(in));
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    in.push_back(static_cast<char>(x >> 56));
+  }
 }
