@@ -197,8 +197,13 @@ caf::expected<template_body> compile_template(const v1::MigrationTemplate& t) {
     return make_error(errc::data_loss, "template \"" + b.name + "\": tasks undecodable");
   b.default_retry = written->default_retry;
   for (size_t i = 0; i < b.tasks.size(); ++i) {
-    b.tasks[i].task = std::move(written->tasks[i]);
-    b.by_id.emplace(b.tasks[i].task.id, i);
+    auto& x = b.tasks[i];
+    x.task = std::move(written->tasks[i]);
+    x.skeleton = x.task;
+    x.skeleton.id.clear();
+    x.skeleton.depends_on.clear();
+    x.skeleton.description.clear();
+    b.by_id.emplace(x.task.id, i);
   }
   return b;
 }
@@ -309,28 +314,19 @@ caf::expected<definition_ptr> render_body(const template_body& t, const values& 
       substituter sub{args};
       if (!tt.for_each.empty())
         sub.item = &args.at(tt.for_each).items[k];
-      // The template's task field by field: its id, dependencies and description are
-      // written anew, not copied and then replaced.
-      auto& src = tt.task;
-      auto& task = def.tasks.emplace_back();
+      // Its id, dependencies and description are written anew, not copied and replaced.
+      auto& task = def.tasks.emplace_back(tt.skeleton);
       task.id = ids[i][k];
-      task.kind = src.kind;
-      task.parameters = src.parameters;
       if (k + 1 < ids[i].size())
         task.depends_on = *deps;
       else
         task.depends_on = std::move(*deps);
-      task.retry_written = src.retry_written;
-      task.timeout_ms = src.timeout_ms;
-      task.compensation = src.compensation;
-      task.point_of_no_return = src.point_of_no_return;
-      task.gate = src.gate;
       if (auto err = sub.parameters(task.parameters, at))
         return err;
       if (task.compensation)
         if (auto err = sub.parameters(task.compensation->parameters, comp_at))
           return err;
-      auto desc = sub.text(src.description, desc_at);
+      auto desc = sub.text(tt.task.description, desc_at);
       if (!desc)
         return desc.error();
       task.description = std::move(*desc);

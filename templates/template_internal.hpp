@@ -24,6 +24,9 @@ struct template_task {
   /// A STRING_LIST parameter: one instance per element ("id-0", "id-1"...). Empty: one.
   std::string for_each;
   task_def task;
+  /// `task` without its id, dependencies and description, which every rendering writes anew:
+  /// what a rendered task is copied from.
+  task_def skeleton;
   /// `template "T": phase "P" task "ID"`: what its errors begin with.
   std::string where;
 };
