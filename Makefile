@@ -3,7 +3,7 @@
 BUILD ?= build
 JOBS ?= 2
 BUILD_TYPE ?= RelWithDebInfo
-BENCHES := engine_throughput memory_per_run recovery fleet_scale drain_zone journal_verify api_throughput
+BENCHES := engine_throughput memory_per_run recovery fleet_scale drain_zone render_template journal_verify api_throughput
 
 .PHONY: all deps configure build demo demo-real test test-e2e bench bench-real clean
 

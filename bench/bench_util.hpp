@@ -1,5 +1,5 @@
-// Helpers shared by the benchmarks: temporary journal directories, memory readings from
-// /proc, submitting runs in waves, and a flat JSON object printer. Benchmarks print one JSON
+// Helpers shared by the benchmarks: a simulated fleet, temporary journal directories, memory
+// readings from /proc, submitting runs in waves, and a flat JSON object printer. Benchmarks print one JSON
 // object on stdout.
 #pragma once
 
@@ -60,6 +60,31 @@ inline size_t submit_in_waves(engine& e, const definition_ptr& def, size_t runs,
   while (acked.load() < runs)
     std::this_thread::sleep_for(std::chrono::milliseconds{1});
   return failed.load();
+}
+
+/// A simulated fleet (text format) of two zones, z0 and z1, of `hosts` hosts each ("h0-7",
+/// "h1-7"); `vms` small VMs ("vm12") spread over zone z0's hosts, room for them in z1.
+inline std::string two_zone_fleet(size_t vms, size_t hosts) {
+  std::string out;
+  out.reserve(vms * 80 + hosts * 200);
+  out += "zones { name: \"z0\" }\nzones { name: \"z1\" }\n";
+  out += "links { a: \"z0\" b: \"z1\" bandwidth_mib_s: 100000 }\n";
+  out += "vm_types { name: \"small\" vcpus: 2 memory_mib: 2048 }\n";
+  auto per_host = (vms + hosts - 1) / hosts;
+  auto cap = std::to_string(per_host * 2 + 8);
+  auto mem = std::to_string((per_host + 4) * 2048);
+  for (size_t z = 0; z < 2; ++z)
+    for (size_t h = 0; h < hosts; ++h) {
+      auto name = "h" + std::to_string(z) + "-" + std::to_string(h);
+      out += "hosts { name: \"" + name + "\" zone: \"z" + std::to_string(z)
+             + "\" driver: \"sim://z" + std::to_string(z) + "/" + name
+             + "\" capacity { vcpus: " + cap + " memory_mib: " + mem
+             + " slots: " + std::to_string(per_host + 4) + " } }\n";
+    }
+  for (size_t v = 0; v < vms; ++v)
+    out += "vms { name: \"vm" + std::to_string(v) + "\" type: \"small\" host: \"h0-"
+           + std::to_string(v % hosts) + "\" }\n";
+  return out;
 }
 
 /// A fresh directory under $TMPDIR (or /tmp), removed on destruction unless `keep`.

@@ -73,30 +73,6 @@ double thread_cpu_s(const std::string& name) {
   return total;
 }
 
-/// Two zones of `hosts` hosts each; `vms` small VMs spread over zone z0's hosts.
-std::string fleet_text(size_t vms, size_t hosts) {
-  std::string out;
-  out.reserve(vms * 80 + hosts * 200);
-  out += "zones { name: \"z0\" }\nzones { name: \"z1\" }\n";
-  out += "links { a: \"z0\" b: \"z1\" bandwidth_mib_s: 100000 }\n";
-  out += "vm_types { name: \"small\" vcpus: 2 memory_mib: 2048 }\n";
-  auto per_host = (vms + hosts - 1) / hosts;
-  auto cap = std::to_string(per_host * 2 + 8);
-  auto mem = std::to_string((per_host + 4) * 2048);
-  for (size_t z = 0; z < 2; ++z)
-    for (size_t h = 0; h < hosts; ++h) {
-      auto name = "h" + std::to_string(z) + "-" + std::to_string(h);
-      out += "hosts { name: \"" + name + "\" zone: \"z" + std::to_string(z)
-             + "\" driver: \"sim://z" + std::to_string(z) + "/" + name
-             + "\" capacity { vcpus: " + cap + " memory_mib: " + mem
-             + " slots: " + std::to_string(per_host + 4) + " } }\n";
-    }
-  for (size_t v = 0; v < vms; ++v)
-    out += "vms { name: \"vm" + std::to_string(v) + "\" type: \"small\" host: \"h0-"
-           + std::to_string(v % hosts) + "\" }\n";
-  return out;
-}
-
 } // namespace
 
 int main(int argc, char** argv) {
@@ -128,7 +104,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   log().set_level(spdlog::level::warn);
 
-  auto model = bench::must(fleet::load_fleet(fleet_text(vms, hosts)), "drain_zone");
+  auto model = bench::must(fleet::load_fleet(bench::two_zone_fleet(vms, hosts)), "drain_zone");
   bench::temp_dir dir{"ferry-drain-zone"};
   hv::sim_options so;
   so.speed = speed;
