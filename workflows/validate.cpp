@@ -103,17 +103,21 @@ caf::error check_params(const std::string& task, const std::string& prefix,
   return {};
 }
 
-caf::error check_retry(const std::string& owner, const std::string& field,
+/// `owner`: "task" or "definition"; `name`: its id or name (spelled out only in an error).
+caf::error check_retry(const char* owner, const std::string& name, const char* field,
                        const retry_spec& r) {
+  auto field_error = [&](const char* f, const std::string& what) {
+    return ferry::field_error(owner + (" " + quote(name)), std::string{field} + f, what);
+  };
   if (r.max_attempts && *r.max_attempts < 1)
-    return field_error(owner, field + ".max_attempts", "must be at least 1");
+    return field_error(".max_attempts", "must be at least 1");
   if (r.backoff_multiplier && (!std::isfinite(*r.backoff_multiplier)
                                || *r.backoff_multiplier < 1.0))
-    return field_error(owner, field + ".backoff_multiplier", "must be at least 1.0");
+    return field_error(".backoff_multiplier", "must be at least 1.0");
   if (r.jitter && (!std::isfinite(*r.jitter) || *r.jitter < 0.0 || *r.jitter > 1.0))
-    return field_error(owner, field + ".jitter", "must be between 0 and 1");
+    return field_error(".jitter", "must be between 0 and 1");
   if (r.initial_backoff_ms && r.max_backoff_ms && *r.max_backoff_ms < *r.initial_backoff_ms)
-    return field_error(owner, field + ".max_backoff_ms",
+    return field_error(".max_backoff_ms",
                        "must not be less than initial_backoff_ms");
   return {};
 }
@@ -150,7 +154,7 @@ caf::expected<definition> check(definition def, const kind_catalog* kinds) {
   if (def.tasks.empty())
     return make_error(errc::invalid_argument,
                       "definition " + quote(def.name) + ": field \"tasks\": no tasks");
-  if (auto err = check_retry("definition " + quote(def.name), "default_retry",
+  if (auto err = check_retry("definition", def.name, "default_retry",
                              def.default_retry))
     return err;
   for (auto& [k, v] : def.labels)
@@ -158,6 +162,7 @@ caf::expected<definition> check(definition def, const kind_catalog* kinds) {
       return field_error("definition " + quote(def.name), "labels",
                          "label " + quote(to_valid_utf8(k)) + ": text that is not valid UTF-8");
   std::unordered_map<std::string, uint32_t> index;
+  index.reserve(def.tasks.size());
   for (uint32_t i = 0; i < def.tasks.size(); ++i) {
     auto& t = def.tasks[i];
     if (t.id.empty())
@@ -168,6 +173,10 @@ caf::expected<definition> check(definition def, const kind_catalog* kinds) {
     if (!index.emplace(t.id, i).second)
       return task_error(t.id, "id", "duplicate task id");
   }
+  // Per task: the last task (index) that listed it as a dependency; the same marks then
+  // collect each task's transitive dependents without a set.
+  constexpr uint32_t none = UINT32_MAX;
+  std::vector<uint32_t> listed(def.tasks.size(), none);
   for (uint32_t i = 0; i < def.tasks.size(); ++i) {
     auto& t = def.tasks[i];
     if (t.kind.empty())
@@ -183,7 +192,7 @@ caf::expected<definition> check(definition def, const kind_catalog* kinds) {
     }
     if (!valid_utf8(t.description))
       return task_error(t.id, "description", "text that is not valid UTF-8");
-    if (auto err = check_retry("task " + quote(t.id), "retry", t.retry_written))
+    if (auto err = check_retry("task", t.id, "retry", t.retry_written))
       return err;
     t.retry = resolve(t.retry_written, def.default_retry);
     t.effective_timeout_ms = t.timeout_ms != 0 ? t.timeout_ms
@@ -203,7 +212,7 @@ caf::expected<definition> check(definition def, const kind_catalog* kinds) {
         if (auto err = check_params(t.id, "compensation.params.", *cspec, c.parameters))
           return err;
       }
-      if (auto err = check_retry("task " + quote(t.id), "compensation.retry",
+      if (auto err = check_retry("task", t.id, "compensation.retry",
                                  c.retry_written))
         return err;
       // Undoing must be more patient than doing: unless told otherwise, a compensation
@@ -214,7 +223,6 @@ caf::expected<definition> check(definition def, const kind_catalog* kinds) {
       c.retry = resolve(c.retry_written, comp_defaults);
       c.timeout_ms = c.timeout_ms_written != 0 ? c.timeout_ms_written : t.effective_timeout_ms;
     }
-    std::set<uint32_t> seen;
     t.deps.clear();
     for (auto& d : t.depends_on) {
       auto j = index.find(d);
@@ -223,8 +231,9 @@ caf::expected<definition> check(definition def, const kind_catalog* kinds) {
                                                 + ": no task has that id");
       if (j->second == i)
         return task_error(t.id, "depends_on", "depends on itself");
-      if (!seen.insert(j->second).second)
+      if (listed[j->second] == i)
         return task_error(t.id, "depends_on", "dependency " + quote(d) + " listed twice");
+      listed[j->second] = i;
       t.deps.push_back(j->second);
     }
   }
@@ -270,15 +279,23 @@ caf::expected<definition> check(definition def, const kind_catalog* kinds) {
     return task_error(def.tasks[at].id, "depends_on", "cycle: " + cycle);
   }
   // Transitive dependents, in reverse topological order.
+  std::fill(listed.begin(), listed.end(), none);
   for (auto k = order.rbegin(); k != order.rend(); ++k) {
     auto& t = def.tasks[*k];
-    std::set<uint32_t> all;
+    auto& all = t.transitive_dependents;
+    all.clear();
+    auto add = [&](uint32_t j) {
+      if (listed[j] != *k) {
+        listed[j] = *k;
+        all.push_back(j);
+      }
+    };
     for (auto j : t.dependents) {
-      all.insert(j);
-      all.insert(def.tasks[j].transitive_dependents.begin(),
-                 def.tasks[j].transitive_dependents.end());
+      add(j);
+      for (auto x : def.tasks[j].transitive_dependents)
+        add(x);
     }
-    t.transitive_dependents.assign(all.begin(), all.end());
+    std::sort(all.begin(), all.end());
   }
   // Output references: "@{id}" names the output of a task this one depends on, directly or
   // not (so the output exists, and is still there when this task's compensation runs).
