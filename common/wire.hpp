@@ -30,6 +30,26 @@ inline void put_field(std::string& out, uint32_t number, std::string_view bytes)
   out.append(bytes.data(), bytes.size());
 }
 
+/// Appends a length-delimited field whose content `write()` appends to `out` in place, no
+/// temporary string: the length goes before it once it is known.
+template <class Write>
+void put_nested(std::string& out, uint32_t number, Write write) {
+  put_varint(out, (uint64_t{number} << 3) | 2);
+  auto at = out.size();
+  out.append(5, '\0'); // room for the longest length a string can have on the wire
+  write();
+  auto len = out.size() - at - 5;
+  char buf[5];
+  size_t n = 0;
+  for (auto v = len; ; v >>= 7) {
+    buf[n++] = static_cast<char>(v < 0x80 ? v : (v & 0x7f) | 0x80);
+    if (v < 0x80)
+      break;
+  }
+  std::memcpy(&out[at], buf, n);
+  out.erase(at + n, 5 - n);
+}
+
 /// Appends a varint field even when it is 0 (a field with explicit presence, a oneof member).
 inline void put_varint_field(std::string& out, uint32_t number, uint64_t v) {
   put_varint(out, uint64_t{number} << 3);

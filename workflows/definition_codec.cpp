@@ -230,79 +230,49 @@ void encode_value(std::string& out, const value& v) {
     case value::type::boolean: put_varint_field(out, V::kBoolValueFieldNumber, v.b); return;
     case value::type::number: put_double_field(out, V::kNumberValueFieldNumber, v.n); return;
     case value::type::string: put_field(out, V::kStringValueFieldNumber, v.s); return;
-    case value::type::list: {
-      std::string list;
-      std::string item;
-      for (auto& x : v.items) {
-        item.clear();
-        encode_value(item, x);
-        put_field(list, pb::ListValue::kValuesFieldNumber, item);
-      }
-      put_field(out, V::kListValueFieldNumber, list);
+    case value::type::list:
+      put_nested(out, V::kListValueFieldNumber, [&] {
+        for (auto& x : v.items)
+          put_nested(out, pb::ListValue::kValuesFieldNumber, [&] { encode_value(out, x); });
+      });
       return;
-    }
-    case value::type::object: {
-      std::string fields;
-      encode_struct(fields, v.fields);
-      put_field(out, V::kStructValueFieldNumber, fields);
+    case value::type::object:
+      put_nested(out, V::kStructValueFieldNumber, [&] { encode_struct(out, v.fields); });
       return;
-    }
   }
 }
 
-/// A map entry: key (1) and value (2), both written whatever they hold.
-void put_entry(std::string& out, uint32_t number, std::string_view key, std::string_view val) {
-  put_varint(out, (uint64_t{number} << 3) | 2);
-  auto tag_and_length = [](size_t n) {
-    size_t len = 1;
-    for (auto x = n; x >= 0x80; x >>= 7)
-      ++len;
-    return 1 + len + n;
-  };
-  put_varint(out, tag_and_length(key.size()) + tag_and_length(val.size()));
-  put_field(out, 1, key);
-  put_field(out, 2, val);
-}
-
-/// A google.protobuf.Struct's fields: its map, in key order.
+/// A google.protobuf.Struct's fields: its map, in key order, each entry with its key (1) and
+/// value (2) whatever they hold.
 void encode_struct(std::string& out, const params& fields) {
-  std::string val;
-  for (auto& [k, x] : fields) {
-    val.clear();
-    encode_value(val, x);
-    put_entry(out, pb::Struct::kFieldsFieldNumber, k, val);
-  }
+  for (auto& [k, x] : fields)
+    put_nested(out, pb::Struct::kFieldsFieldNumber, [&] {
+      put_field(out, 1, k);
+      put_nested(out, 2, [&] { encode_value(out, x); });
+    });
 }
 
-void put_struct(std::string& out, uint32_t number, const params& ps) {
-  std::string s;
-  encode_struct(s, ps);
-  put_field(out, number, s);
-}
-
-/// A RetryPolicy's fields (explicit presence: a field set to 0 is written).
-void encode_retry(std::string& out, const retry_spec& r) {
-  using R = v1::RetryPolicy;
-  if (r.max_attempts)
-    put_varint_field(out, R::kMaxAttemptsFieldNumber, *r.max_attempts);
-  if (r.initial_backoff_ms)
-    put_varint_field(out, R::kInitialBackoffMsFieldNumber, *r.initial_backoff_ms);
-  if (r.max_backoff_ms)
-    put_varint_field(out, R::kMaxBackoffMsFieldNumber, *r.max_backoff_ms);
-  if (r.backoff_multiplier)
-    put_double_field(out, R::kBackoffMultiplierFieldNumber, *r.backoff_multiplier);
-  if (r.jitter)
-    put_double_field(out, R::kJitterFieldNumber, *r.jitter);
-  if (r.budget_ms)
-    put_varint_field(out, R::kBudgetMsFieldNumber, *r.budget_ms);
-}
-
-/// A RetryPolicy field, when any of its fields is set.
+/// A RetryPolicy field, when any of its fields is set (explicit presence: a field set to 0
+/// is written).
 void put_retry(std::string& out, uint32_t number, const retry_spec& r) {
-  std::string s;
-  encode_retry(s, r);
-  if (!s.empty())
-    put_field(out, number, s);
+  if (!r.max_attempts && !r.initial_backoff_ms && !r.max_backoff_ms && !r.backoff_multiplier
+      && !r.jitter && !r.budget_ms)
+    return;
+  using R = v1::RetryPolicy;
+  put_nested(out, number, [&] {
+    if (r.max_attempts)
+      put_varint_field(out, R::kMaxAttemptsFieldNumber, *r.max_attempts);
+    if (r.initial_backoff_ms)
+      put_varint_field(out, R::kInitialBackoffMsFieldNumber, *r.initial_backoff_ms);
+    if (r.max_backoff_ms)
+      put_varint_field(out, R::kMaxBackoffMsFieldNumber, *r.max_backoff_ms);
+    if (r.backoff_multiplier)
+      put_double_field(out, R::kBackoffMultiplierFieldNumber, *r.backoff_multiplier);
+    if (r.jitter)
+      put_double_field(out, R::kJitterFieldNumber, *r.jitter);
+    if (r.budget_ms)
+      put_varint_field(out, R::kBudgetMsFieldNumber, *r.budget_ms);
+  });
 }
 
 void encode_task(std::string& out, const task_def& t) {
@@ -311,7 +281,7 @@ void encode_task(std::string& out, const task_def& t) {
   w.bytes(T::kIdFieldNumber, t.id);
   w.bytes(T::kKindFieldNumber, t.kind);
   if (!t.parameters.empty())
-    put_struct(out, T::kParamsFieldNumber, t.parameters);
+    put_nested(out, T::kParamsFieldNumber, [&] { encode_struct(out, t.parameters); });
   for (auto& dep : t.depends_on)
     put_field(out, T::kDependsOnFieldNumber, dep);
   put_retry(out, T::kRetryFieldNumber, t.retry_written);
@@ -319,14 +289,13 @@ void encode_task(std::string& out, const task_def& t) {
   if (t.compensation) {
     using C = v1::Compensation;
     auto& c = *t.compensation;
-    std::string comp;
-    wire cw{comp};
-    cw.bytes(C::kKindFieldNumber, c.kind);
-    if (!c.parameters.empty())
-      put_struct(comp, C::kParamsFieldNumber, c.parameters);
-    put_retry(comp, C::kRetryFieldNumber, c.retry_written);
-    cw.varint(C::kTimeoutMsFieldNumber, c.timeout_ms_written);
-    put_field(out, T::kCompensationFieldNumber, comp);
+    put_nested(out, T::kCompensationFieldNumber, [&] {
+      w.bytes(C::kKindFieldNumber, c.kind);
+      if (!c.parameters.empty())
+        put_nested(out, C::kParamsFieldNumber, [&] { encode_struct(out, c.parameters); });
+      put_retry(out, C::kRetryFieldNumber, c.retry_written);
+      w.varint(C::kTimeoutMsFieldNumber, c.timeout_ms_written);
+    });
   }
   w.boolean(T::kPointOfNoReturnFieldNumber, t.point_of_no_return);
   w.boolean(T::kGateFieldNumber, t.gate);
@@ -338,21 +307,20 @@ std::string encode(const definition& d) {
     return canonical(to_proto(d));
   using W = v1::WorkflowDefinition;
   std::string out;
-  out.reserve(256 + 192 * d.tasks.size());
+  out.reserve(256 + 256 * d.tasks.size());
   wire w{out};
   w.bytes(W::kNameFieldNumber, d.name);
   w.varint(W::kVersionFieldNumber, d.version);
-  std::string task;
-  for (auto& t : d.tasks) {
-    task.clear();
-    encode_task(task, t);
-    put_field(out, W::kTasksFieldNumber, task);
-  }
+  for (auto& t : d.tasks)
+    put_nested(out, W::kTasksFieldNumber, [&] { encode_task(out, t); });
   put_retry(out, W::kDefaultRetryFieldNumber, d.default_retry);
   w.varint(W::kDefaultTimeoutMsFieldNumber, d.default_timeout_ms);
   w.varint(W::kRetryBudgetFieldNumber, d.retry_budget);
   for (auto& [k, v] : d.labels)
-    put_entry(out, W::kLabelsFieldNumber, k, v);
+    put_nested(out, W::kLabelsFieldNumber, [&] {
+      put_field(out, 1, k);
+      put_field(out, 2, v);
+    });
   return out;
 }
 
