@@ -24,6 +24,7 @@
 #include "persistence/store.hpp"
 #include "tests/integration/crash_workload.hpp"
 #include "tests/support/test_kinds.hpp"
+#include "tests/support/replay_check.hpp"
 
 using namespace ferry;
 
@@ -177,11 +178,7 @@ TEST_CASE("a controller killed with SIGKILL at random points loses no run and ap
     auto lease = lt == fleet_state.leases.end() ? fleet::lease_state::none
                                                 : lt->second.first.state_of("hb0");
     CHECK(lease == (ok ? fleet::lease_state::standby : fleet::lease_state::none));
-    auto checkpoint = reader->checkpoint(r.id);
-    auto replayed = reader->replay(r.id);
-    REQUIRE(checkpoint);
-    REQUIRE(replayed);
-    CHECK(diff(*checkpoint, *replayed).empty());
+    test::replays_to_checkpoint(*reader, r.id);
   }
   // The whole journal verifies, as `ferry journal verify` checks it, after the crashes.
   auto rep = verify_journal(*reader, {}, 0);

@@ -632,7 +632,7 @@ TEST_CASE("the canonical encoding is protobuf's deterministic serialization of t
 
 namespace {
 
-// Random definitions for the canonical encoder: every field, set or not, values of every
+// Random definitions (and bytes) for the encoders: every field, set or not, values of every
 // kind at any depth, keys and strings that are empty or not ASCII, numbers at the edges.
 struct definition_gen {
   uint64_t x;
@@ -845,14 +845,11 @@ TEST_CASE("SHA-256 gives the standard's digests, with the CPU's SHA instructions
     CHECK(sha256_hex_portable(in) == digest);
   }
   // Every length across the block and padding boundaries, arbitrary bytes.
-  uint64_t x = 0x2545f4914f6cdd1dull;
+  definition_gen bytes{0x2545f4914f6cdd1dull};
   std::string in;
   for (size_t n = 0; n < 300; ++n) {
     INFO("input of " << n << " bytes (accelerated: " << sha256_accelerated() << ")");
     REQUIRE(sha256_hex(in) == sha256_hex_portable(in));
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    in.push_back(static_cast<char>(x >> 56));
+    in.push_back(static_cast<char>(bytes.next() >> 56));
   }
 }
