@@ -325,11 +325,11 @@ std::string encode(const definition& d) {
 }
 
 caf::expected<definition_ptr> finish(definition d, const kind_catalog* kinds) {
-  auto encoded = encode(d);
   auto checked = kinds != nullptr ? validate(std::move(d), *kinds) : link(std::move(d));
   if (!checked)
     return checked.error();
-  checked->encoded = std::move(encoded);
+  // Validation fills in only what is derived: the written fields it encodes are as given.
+  checked->encoded = encode(*checked);
   checked->digest = sha256_hex(checked->encoded);
   return std::make_shared<const definition>(std::move(*checked));
 }
