@@ -12,6 +12,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "common/thread_name.hpp"
+
 namespace ferry {
 
 namespace {
@@ -149,6 +151,7 @@ private:
 class effect_executor final : public task_executor {
 public:
   effect_executor() : worker_([this] { loop(); }) {
+    name_thread(worker_, "ferry.effect");
   }
   ~effect_executor() override {
     {

@@ -29,6 +29,7 @@
 #include "actors/migration.hpp"
 #include "actors/timer_service.hpp"
 #include "common/utf8.hpp"
+#include "common/thread_name.hpp"
 
 namespace ferry {
 
@@ -391,6 +392,7 @@ caf::expected<std::unique_ptr<engine>> engine::open(engine_options opts) {
                                                   + ret.archive_dir + ": " + ec.message());
     auto* e = eng.get();
     eng->impl_->retention = std::thread([e] { e->impl_->retention_loop(*e); });
+    name_thread(eng->impl_->retention, "ferry.retention");
   }
   return eng;
 }

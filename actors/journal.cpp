@@ -16,6 +16,7 @@
 #include "actors/commit_window.hpp"
 #include "actors/metrics.hpp"
 #include "common/clock.hpp"
+#include "common/thread_name.hpp"
 
 namespace ferry {
 
@@ -91,6 +92,8 @@ size_t flush(journal_ptr self) {
 journal_actor::behavior_type journal(journal_ptr self, std::shared_ptr<store> st,
                                      journal_options opts, engine_metrics* metrics,
                                      commit_window* window) {
+  // Detached: this runs on the journal's own thread, which keeps the name.
+  name_this_thread("ferry.journal");
   self->state.st = std::move(st);
   self->state.opts = opts;
   self->state.metrics = metrics;

@@ -3,9 +3,12 @@
 #include <chrono>
 #include <vector>
 
+#include "common/thread_name.hpp"
+
 namespace ferry {
 
 timer_service::timer_service() : thread_([this] { loop(); }) {
+  name_thread(thread_, "ferry.timers");
 }
 
 timer_service::~timer_service() {

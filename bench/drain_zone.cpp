@@ -4,7 +4,9 @@
 // batch's limits and the hosts' own slots), every transition journaled in RocksDB with the
 // WAL synced. Prints one JSON object: wall_s (submit to the batch's end), simulated_s (the
 // simulator's clock over the drain), cpu_us_per_migration (the whole process),
-// engine_cpu_us_per_migration (the process less the simulator's thread), peak_rss_bytes,
+// engine_cpu_us_per_migration (the process less the simulator's thread) and its split by
+// thread (CAF's workers, the journal's thread, RocksDB's background threads, the rest),
+// resident memory before and after the drain and at its peak,
 // the batch's outcome, and what each migration cost the journal (transitions, events,
 // tasks dispatched, journal write batches). Targets: engine CPU per migration under 100 µs, the whole drain
 // under 60 s of wall time. Exits 1 when a migration fails or a limit was exceeded.
@@ -17,6 +19,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include <CLI/CLI.hpp>
@@ -37,12 +40,12 @@ double process_cpu_s() {
          + static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
-/// CPU seconds of the threads named `name` (/proc/self/task/*/comm).
-double thread_cpu_s(const std::string& name) {
-  double total = 0;
+/// CPU seconds of each live thread of this process, by name (/proc/self/task/*/comm).
+std::map<std::string, double> thread_cpu_s() {
+  std::map<std::string, double> out;
   auto* dir = ::opendir("/proc/self/task");
   if (!dir)
-    return 0;
+    return out;
   auto ticks = static_cast<double>(::sysconf(_SC_CLK_TCK));
   while (auto* e = ::readdir(dir)) {
     std::string tid = e->d_name;
@@ -51,13 +54,13 @@ double thread_cpu_s(const std::string& name) {
     std::ifstream comm{"/proc/self/task/" + tid + "/comm"};
     std::string c;
     std::getline(comm, c);
-    if (c != name)
-      continue;
     std::ifstream stat{"/proc/self/task/" + tid + "/stat"};
     std::string line;
     std::getline(stat, line);
     // Fields after the command (which may hold spaces): state is field 3; utime 14, stime 15.
     auto close = line.rfind(')');
+    if (close == std::string::npos)
+      continue;
     std::istringstream is{line.substr(close + 2)};
     std::string f;
     double ut = 0, st = 0;
@@ -67,9 +70,21 @@ double thread_cpu_s(const std::string& name) {
       if (i == 15)
         st = std::stod(f);
     }
-    total += (ut + st) / ticks;
+    out[c] += (ut + st) / ticks;
   }
   ::closedir(dir);
+  return out;
+}
+
+/// The CPU seconds of the threads whose name starts with `prefix`, from `t1` less `t0`.
+double cpu_of(const std::map<std::string, double>& t0, const std::map<std::string, double>& t1,
+              const std::string& prefix) {
+  double total = 0;
+  for (auto& [name, s] : t1)
+    if (name.compare(0, prefix.size(), prefix) == 0) {
+      auto i = t0.find(name);
+      total += s - (i == t0.end() ? 0.0 : i->second);
+    }
   return total;
 }
 
@@ -133,14 +148,23 @@ int main(int argc, char** argv) {
   auto dispatches0 = em.dispatches.load();
   auto batches0 = e->journal_statistics();
   auto sim0 = world->metrics().now_ms;
+  auto rss0 = bench::rss_bytes();
   auto cpu0 = process_cpu_s();
-  auto sim_cpu0 = thread_cpu_s("ferry.sim");
+  auto threads0 = thread_cpu_s();
   auto t0 = std::chrono::steady_clock::now();
   auto started = bench::must(e->drain(req), "drain_zone");
   auto s = bench::must(e->wait_batch(started.name, std::chrono::hours(2)), "drain_zone");
   auto wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   auto cpu = process_cpu_s() - cpu0;
-  auto sim_cpu = thread_cpu_s("ferry.sim") - sim_cpu0;
+  auto rss1 = bench::rss_bytes();
+  auto threads1 = thread_cpu_s();
+  auto sim_cpu = cpu_of(threads0, threads1, "ferry.sim");
+  // The engine's share by thread: CAF's scheduler workers (CAF names them caf.multiplexer),
+  // the journal's thread, RocksDB's background threads; the rest (CAF's clock, the deadline
+  // timer, threads that ended...) is the engine's CPU less these.
+  auto workers_cpu = cpu_of(threads0, threads1, "caf.multiplexer");
+  auto journal_cpu = cpu_of(threads0, threads1, "ferry.journal");
+  auto rocksdb_cpu = cpu_of(threads0, threads1, "rocksdb:");
   auto simulated = static_cast<double>(world->metrics().now_ms - sim0) / 1000.0;
   auto n = static_cast<double>(std::max<uint32_t>(s.succeeded, 1));
   auto batches1 = e->journal_statistics();
@@ -161,11 +185,18 @@ int main(int argc, char** argv) {
     .add("cpu_us_per_migration", cpu * 1e6 / n)
     .add("engine_cpu_us_per_migration", (cpu - sim_cpu) * 1e6 / n)
     .add("sim_cpu_us_per_migration", sim_cpu * 1e6 / n)
+    .add("workers_cpu_us_per_migration", workers_cpu * 1e6 / n)
+    .add("journal_cpu_us_per_migration", journal_cpu * 1e6 / n)
+    .add("rocksdb_cpu_us_per_migration", rocksdb_cpu * 1e6 / n)
+    .add("other_engine_cpu_us_per_migration",
+         (cpu - sim_cpu - workers_cpu - journal_cpu - rocksdb_cpu) * 1e6 / n)
     .add("transitions_per_migration", per(transitions0, em.transitions.load()))
     .add("events_per_migration", per(events0, em.events.load()))
     .add("dispatches_per_migration", per(dispatches0, em.dispatches.load()))
     .add("journal_batches_per_migration",
          batches0 && batches1 ? per(batches0->batches, batches1->batches) : 0.0)
+    .add("rss_before_drain_bytes", rss0)
+    .add("rss_after_drain_bytes", rss1)
     .add("peak_rss_bytes", bench::peak_rss_bytes())
     .print();
   e->close();

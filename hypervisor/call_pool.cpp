@@ -8,6 +8,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/thread_name.hpp"
+
 namespace ferry::hv {
 
 // What the pool's threads share with it. The threads hold it by shared_ptr, so a thread
@@ -28,6 +30,7 @@ struct call_pool::shared {
   /// Starts a thread. Requires mtx (the new thread waits for it before it looks around).
   void spawn_locked(const std::shared_ptr<shared>& self) {
     std::thread t{[self] { self->work(); }};
+    name_thread(t, "ferry.libvirt");
     auto id = t.get_id();
     workers.emplace(id, std::move(t));
     ++idle;

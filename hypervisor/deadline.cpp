@@ -1,8 +1,11 @@
 #include "hypervisor/deadline.hpp"
 
+#include "common/thread_name.hpp"
+
 namespace ferry::hv {
 
 deadline_timer::deadline_timer() : thread_([this] { loop(); }) {
+  name_thread(thread_, "ferry.deadline");
 }
 
 deadline_timer::~deadline_timer() {

@@ -21,6 +21,8 @@
 
 #include <libvirt/libvirt-qemu.h>
 
+#include "common/thread_name.hpp"
+
 namespace ferry::hv {
 
 namespace libvirt_detail {
@@ -49,11 +51,13 @@ void init_libvirt(bool event_loop) {
       virResetLastError();
       return;
     }
-    std::thread{[] {
+    std::thread t{[] {
       for (;;)
         if (virEventRunDefaultImpl() < 0)
           virResetLastError();
-    }}.detach();
+    }};
+    name_thread(t, "ferry.virevent");
+    t.detach();
   });
 }
 

@@ -10,13 +10,13 @@
 // collect run after mtx_ is released.
 #include "hypervisor/sim_world.hpp"
 
-#include <pthread.h>
-
 #include <cstdio>
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
+
+#include "common/thread_name.hpp"
 
 namespace ferry::hv {
 
@@ -72,6 +72,8 @@ sim_world::sim_world(sim_options opts) : opts_(std::move(opts)), jitter_state_(o
   if (opts_.speed > 0) {
     base_real_ = std::chrono::steady_clock::now();
     thread_ = std::thread([this] { loop(); });
+    // Named, so that tools (and the benchmarks) can tell the simulator's CPU from the engine's.
+    name_thread(thread_, "ferry.sim");
   }
 }
 
@@ -229,8 +231,6 @@ void sim_world::run_to(uint64_t target_us) {
 }
 
 void sim_world::loop() {
-  // Named, so that tools (and the benchmarks) can tell the simulator's CPU from the engine's.
-  ::pthread_setname_np(::pthread_self(), "ferry.sim");
   std::unique_lock<std::mutex> lk(mtx_);
   while (!stop_) {
     auto target = clock_us();

@@ -16,6 +16,7 @@
 
 #include "actors/fleet_runtime.hpp"
 #include "common/errc.hpp"
+#include "common/thread_name.hpp"
 
 namespace ferry::daemon {
 
@@ -170,6 +171,7 @@ caf::expected<std::unique_ptr<metrics_server>> metrics_server::start(const std::
   if (pipe2(s->wake_, O_CLOEXEC) != 0)
     return make_error(errc::internal, "metrics: pipe: " + std::string{std::strerror(errno)});
   s->thread_ = std::thread{[p = s.get()] { p->serve(); }};
+  name_thread(s->thread_, "ferry.metrics");
   return s;
 }
 

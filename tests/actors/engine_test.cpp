@@ -4,9 +4,11 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <future>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "actors/engine.hpp"
@@ -310,6 +312,30 @@ TEST_CASE("submitting the same run id again is idempotent; another definition is
   auto all = f.eng->list();
   REQUIRE(all);
   CHECK(all->size() == 1);
+}
+
+TEST_CASE("the engine's threads carry their names") {
+  test::temp_dir dir;
+  fixture f{dir.path()};
+  // A run that went through the journal: the journal's thread has started and named itself.
+  CHECK(f.wait(f.submit("name: \"named\" tasks { id: \"a\" kind: \"noop\" }")).status
+        == run_status::succeeded);
+  std::multiset<std::string> names;
+  for (auto& t : std::filesystem::directory_iterator{"/proc/self/task"}) {
+    std::ifstream comm{t.path() / "comm"};
+    std::string name;
+    std::getline(comm, name);
+    names.insert(name);
+  }
+  INFO("threads: " << [&] {
+    std::string all;
+    for (auto& n : names)
+      all += n + " ";
+    return all;
+  }());
+  CHECK(names.count("ferry.journal") == 1);
+  CHECK(names.count("ferry.timers") == 1);
+  CHECK(names.count("ferry.effect") == 1);
 }
 
 TEST_CASE("a run at rest lets go of its definition; reading it back finds it in the journal") {
