@@ -40,9 +40,14 @@ double process_cpu_s() {
          + static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
-/// CPU seconds of each live thread of this process, by name (/proc/self/task/*/comm).
-std::map<std::string, double> thread_cpu_s() {
-  std::map<std::string, double> out;
+struct thread_cpu {
+  std::string name;
+  double s = 0;
+};
+
+/// CPU seconds of each live thread of this process, by thread id (/proc/self/task/*).
+std::map<std::string, thread_cpu> thread_cpu_s() {
+  std::map<std::string, thread_cpu> out;
   auto* dir = ::opendir("/proc/self/task");
   if (!dir)
     return out;
@@ -70,20 +75,21 @@ std::map<std::string, double> thread_cpu_s() {
       if (i == 15)
         st = std::stod(f);
     }
-    out[c] += (ut + st) / ticks;
+    out[tid] = thread_cpu{c, (ut + st) / ticks};
   }
   ::closedir(dir);
   return out;
 }
 
-/// The CPU seconds of the threads whose name starts with `prefix`, from `t1` less `t0`.
-double cpu_of(const std::map<std::string, double>& t0, const std::map<std::string, double>& t1,
-              const std::string& prefix) {
+/// CPU seconds between `t0` and `t1` of the threads alive at `t1` whose name starts with
+/// `prefix`.
+double cpu_of(const std::map<std::string, thread_cpu>& t0,
+              const std::map<std::string, thread_cpu>& t1, const std::string& prefix) {
   double total = 0;
-  for (auto& [name, s] : t1)
-    if (name.compare(0, prefix.size(), prefix) == 0) {
-      auto i = t0.find(name);
-      total += s - (i == t0.end() ? 0.0 : i->second);
+  for (auto& [tid, t] : t1)
+    if (t.name.compare(0, prefix.size(), prefix) == 0) {
+      auto i = t0.find(tid);
+      total += t.s - (i == t0.end() ? 0.0 : i->second.s);
     }
   return total;
 }
