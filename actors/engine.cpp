@@ -28,8 +28,8 @@
 #include "actors/log.hpp"
 #include "actors/migration.hpp"
 #include "actors/timer_service.hpp"
-#include "common/utf8.hpp"
 #include "common/thread_name.hpp"
+#include "common/utf8.hpp"
 
 namespace ferry {
 
