@@ -1,6 +1,6 @@
 // Helpers shared by the benchmarks: a simulated fleet, temporary journal directories, memory
-// readings from /proc, submitting runs in waves, and a flat JSON object printer. Benchmarks print one JSON
-// object on stdout.
+// readings from /proc, submitting runs in waves, and a flat JSON object printer. Benchmarks
+// print one JSON object on stdout.
 #pragma once
 
 #include <atomic>

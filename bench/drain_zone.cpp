@@ -6,10 +6,10 @@
 // simulator's clock over the drain), cpu_us_per_migration (the whole process),
 // engine_cpu_us_per_migration (the process less the simulator's thread) and its split by
 // thread (CAF's workers, the journal's thread, RocksDB's background threads, the rest),
-// resident memory before and after the drain and at its peak,
-// the batch's outcome, and what each migration cost the journal (transitions, events,
-// tasks dispatched, journal write batches). Targets: engine CPU per migration under 100 µs, the whole drain
-// under 60 s of wall time. Exits 1 when a migration fails or a limit was exceeded.
+// resident memory before and after the drain and at its peak, the batch's outcome, and what
+// each migration cost the journal (transitions, events, tasks dispatched, journal write
+// batches). Targets: engine CPU per migration under 100 µs, the whole drain under 60 s of
+// wall time. Exits 1 when a migration fails or a limit was exceeded.
 //   build/bench/drain_zone [--vms 30000] [--hosts 1000] [--host-out 2] [--host-in 2]
 //     [--template live-precopy] [--speed 20000] [--threads 2] [--journal rocksdb|memory]
 //     [--policy sharing|stealing] [--window 384]
