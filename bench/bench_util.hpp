@@ -1,13 +1,18 @@
 // Helpers shared by the benchmarks: a simulated fleet, temporary journal directories, memory
-// readings from /proc, submitting runs in waves, and a flat JSON object printer. Benchmarks
-// print one JSON object on stdout.
+// and CPU readings from /proc, submitting runs in waves, and a flat JSON object printer.
+// Benchmarks print one JSON object on stdout.
 #pragma once
+
+#include <dirent.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <thread>
 #include <filesystem>
 #include <fstream>
@@ -127,6 +132,76 @@ inline uint64_t proc_status_bytes(const std::string& field) {
 
 inline uint64_t rss_bytes() { return proc_status_bytes("VmRSS"); }
 inline uint64_t peak_rss_bytes() { return proc_status_bytes("VmHWM"); }
+
+/// CPU seconds the whole process used so far (user and system).
+inline double process_cpu_s() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec)
+         + static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+/// CPU seconds the calling thread used so far.
+inline double this_thread_cpu_s() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+/// A thread's name and the CPU seconds it used so far.
+struct thread_cpu {
+  std::string name;
+  double s = 0;
+};
+
+/// CPU seconds of each live thread of this process, by thread id (/proc/self/task/*).
+inline std::map<std::string, thread_cpu> cpu_by_thread() {
+  std::map<std::string, thread_cpu> out;
+  auto* dir = ::opendir("/proc/self/task");
+  if (!dir)
+    return out;
+  auto ticks = static_cast<double>(::sysconf(_SC_CLK_TCK));
+  while (auto* e = ::readdir(dir)) {
+    std::string tid = e->d_name;
+    if (tid == "." || tid == "..")
+      continue;
+    std::ifstream comm{"/proc/self/task/" + tid + "/comm"};
+    std::string c;
+    std::getline(comm, c);
+    std::ifstream stat{"/proc/self/task/" + tid + "/stat"};
+    std::string line;
+    std::getline(stat, line);
+    // Fields after the command (which may hold spaces): state is field 3; utime 14, stime 15.
+    auto close = line.rfind(')');
+    if (close == std::string::npos)
+      continue;
+    std::istringstream is{line.substr(close + 2)};
+    std::string f;
+    double ut = 0, st = 0;
+    for (int i = 3; i <= 15 && is >> f; ++i) {
+      if (i == 14)
+        ut = std::stod(f);
+      if (i == 15)
+        st = std::stod(f);
+    }
+    out[tid] = thread_cpu{c, (ut + st) / ticks};
+  }
+  ::closedir(dir);
+  return out;
+}
+
+/// CPU seconds between `t0` and `t1` of the threads alive at `t1` whose name starts with
+/// `prefix`.
+inline double cpu_of(const std::map<std::string, thread_cpu>& t0,
+                     const std::map<std::string, thread_cpu>& t1, const std::string& prefix) {
+  double total = 0;
+  for (auto& [tid, t] : t1)
+    if (t.name.compare(0, prefix.size(), prefix) == 0) {
+      auto i = t0.find(tid);
+      total += t.s - (i == t0.end() ? 0.0 : i->second.s);
+    }
+  return total;
+}
 
 /// Prints {"k": v, ...} on one line.
 class json_object {

@@ -13,14 +13,8 @@
 //   build/bench/drain_zone [--vms 30000] [--hosts 1000] [--host-out 2] [--host-in 2]
 //     [--template live-precopy] [--speed 20000] [--threads 2] [--journal rocksdb|memory]
 //     [--policy sharing|stealing] [--window 384]
-#include <sys/resource.h>
-#include <dirent.h>
-
 #include <chrono>
 #include <cstdio>
-#include <fstream>
-#include <map>
-#include <sstream>
 
 #include <CLI/CLI.hpp>
 
@@ -31,70 +25,6 @@
 
 using namespace ferry;
 
-namespace {
-
-double process_cpu_s() {
-  rusage u{};
-  ::getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec)
-         + static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
-
-struct thread_cpu {
-  std::string name;
-  double s = 0;
-};
-
-/// CPU seconds of each live thread of this process, by thread id (/proc/self/task/*).
-std::map<std::string, thread_cpu> thread_cpu_s() {
-  std::map<std::string, thread_cpu> out;
-  auto* dir = ::opendir("/proc/self/task");
-  if (!dir)
-    return out;
-  auto ticks = static_cast<double>(::sysconf(_SC_CLK_TCK));
-  while (auto* e = ::readdir(dir)) {
-    std::string tid = e->d_name;
-    if (tid == "." || tid == "..")
-      continue;
-    std::ifstream comm{"/proc/self/task/" + tid + "/comm"};
-    std::string c;
-    std::getline(comm, c);
-    std::ifstream stat{"/proc/self/task/" + tid + "/stat"};
-    std::string line;
-    std::getline(stat, line);
-    // Fields after the command (which may hold spaces): state is field 3; utime 14, stime 15.
-    auto close = line.rfind(')');
-    if (close == std::string::npos)
-      continue;
-    std::istringstream is{line.substr(close + 2)};
-    std::string f;
-    double ut = 0, st = 0;
-    for (int i = 3; i <= 15 && is >> f; ++i) {
-      if (i == 14)
-        ut = std::stod(f);
-      if (i == 15)
-        st = std::stod(f);
-    }
-    out[tid] = thread_cpu{c, (ut + st) / ticks};
-  }
-  ::closedir(dir);
-  return out;
-}
-
-/// CPU seconds between `t0` and `t1` of the threads alive at `t1` whose name starts with
-/// `prefix`.
-double cpu_of(const std::map<std::string, thread_cpu>& t0,
-              const std::map<std::string, thread_cpu>& t1, const std::string& prefix) {
-  double total = 0;
-  for (auto& [tid, t] : t1)
-    if (t.name.compare(0, prefix.size(), prefix) == 0) {
-      auto i = t0.find(tid);
-      total += t.s - (i == t0.end() ? 0.0 : i->second.s);
-    }
-  return total;
-}
-
-} // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"drain_zone: drain a zone of the simulated fleet through the scheduler"};
@@ -155,22 +85,22 @@ int main(int argc, char** argv) {
   auto batches0 = e->journal_statistics();
   auto sim0 = world->metrics().now_ms;
   auto rss0 = bench::rss_bytes();
-  auto cpu0 = process_cpu_s();
-  auto threads0 = thread_cpu_s();
+  auto cpu0 = bench::process_cpu_s();
+  auto threads0 = bench::cpu_by_thread();
   auto t0 = std::chrono::steady_clock::now();
   auto started = bench::must(e->drain(req), "drain_zone");
   auto s = bench::must(e->wait_batch(started.name, std::chrono::hours(2)), "drain_zone");
   auto wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  auto cpu = process_cpu_s() - cpu0;
+  auto cpu = bench::process_cpu_s() - cpu0;
   auto rss1 = bench::rss_bytes();
-  auto threads1 = thread_cpu_s();
-  auto sim_cpu = cpu_of(threads0, threads1, "ferry.sim");
+  auto threads1 = bench::cpu_by_thread();
+  auto sim_cpu = bench::cpu_of(threads0, threads1, "ferry.sim");
   // The engine's share by thread: CAF's scheduler workers (CAF names them caf.multiplexer),
   // the journal's thread, RocksDB's background threads; the rest (CAF's clock, the deadline
   // timer, threads that ended...) is the engine's CPU less these.
-  auto workers_cpu = cpu_of(threads0, threads1, "caf.multiplexer");
-  auto journal_cpu = cpu_of(threads0, threads1, "ferry.journal");
-  auto rocksdb_cpu = cpu_of(threads0, threads1, "rocksdb:");
+  auto workers_cpu = bench::cpu_of(threads0, threads1, "caf.multiplexer");
+  auto journal_cpu = bench::cpu_of(threads0, threads1, "ferry.journal");
+  auto rocksdb_cpu = bench::cpu_of(threads0, threads1, "rocksdb:");
   auto simulated = static_cast<double>(world->metrics().now_ms - sim0) / 1000.0;
   auto n = static_cast<double>(std::max<uint32_t>(s.succeeded, 1));
   auto batches1 = e->journal_statistics();

@@ -1,7 +1,8 @@
 // engine_throughput: N concurrent runs of a five-task workflow (hot_unplug, copy, flip,
 // hot_plug, cleanup; kind noop) on a RocksDB journal synced on every commit. Prints one JSON
 // object: runs_per_s, durable_transitions_per_s, p50_run_ms, p99_run_ms, p99_commit_ms,
-// peak_rss_bytes, and more.
+// peak_rss_bytes, the process's CPU per run and per durable transition (what the engine costs
+// with tasks that do nothing) split by thread, and more.
 //   build/bench/engine_throughput [--runs 10000] [--threads 0] [--max-batch 4096] [--db DIR]
 #include <algorithm>
 #include <atomic>
@@ -49,6 +50,8 @@ int main(int argc, char** argv) {
   std::atomic<size_t> submitted{0};
   std::atomic<size_t> failed{0};
   std::atomic<int64_t> submitted_ns{0};
+  auto cpu0 = bench::process_cpu_s();
+  auto threads0 = bench::cpu_by_thread();
   auto start = std::chrono::steady_clock::now();
   for (size_t i = 0; i < runs; ++i)
     e.submit_async(def, {}, [&](caf::expected<run_id> id) {
@@ -65,8 +68,16 @@ int main(int argc, char** argv) {
          && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds{1});
   auto elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  auto cpu = bench::process_cpu_s() - cpu0;
+  auto threads1 = bench::cpu_by_thread();
+  auto workers_cpu = bench::cpu_of(threads0, threads1, "caf.multiplexer");
+  auto journal_cpu = bench::cpu_of(threads0, threads1, "ferry.journal");
+  auto rocksdb_cpu = bench::cpu_of(threads0, threads1, "rocksdb:");
   auto done = m.runs_succeeded.load();
   auto transitions = m.transitions.load();
+  auto per_transition = [&](double s) {
+    return transitions == 0 ? 0.0 : s * 1e6 / static_cast<double>(transitions);
+  };
   auto p99_commit_ms = static_cast<double>(m.commit_latency.quantile(0.99)) / 1e6;
   auto p50_commit_ms = static_cast<double>(m.commit_latency.quantile(0.50)) / 1e6;
   auto p99_window_ms = static_cast<double>(m.window_wait.quantile(0.99)) / 1e6;
@@ -93,6 +104,11 @@ int main(int argc, char** argv) {
     .add("runs_per_s", static_cast<double>(done) / elapsed)
     .add("durable_transitions_per_s", static_cast<double>(transitions) / elapsed)
     .add("transitions", transitions)
+    .add("cpu_us_per_run", done == 0 ? 0.0 : cpu * 1e6 / static_cast<double>(done))
+    .add("cpu_us_per_transition", per_transition(cpu))
+    .add("workers_cpu_us_per_transition", per_transition(workers_cpu))
+    .add("journal_cpu_us_per_transition", per_transition(journal_cpu))
+    .add("rocksdb_cpu_us_per_transition", per_transition(rocksdb_cpu))
     .add("p50_run_ms", static_cast<double>(bench::quantile(durations, 0.50)))
     .add("p99_run_ms", static_cast<double>(bench::quantile(durations, 0.99)))
     .add("p50_commit_ms", p50_commit_ms)

@@ -7,8 +7,6 @@
 // in z0); each VM is rendered with a target host in z1.
 //   build/bench/render_template [--renders 30000] [--template live-precopy] [--vms 30000]
 //     [--hosts 1000]
-#include <ctime>
-
 #include <CLI/CLI.hpp>
 
 #include "actors/log.hpp"
@@ -17,16 +15,6 @@
 #include "hypervisor/sim_world.hpp"
 
 using namespace ferry;
-
-namespace {
-
-double thread_cpu_s() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
-}
-
-} // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"render_template: render a migration template for many VMs"};
@@ -63,7 +51,7 @@ int main(int argc, char** argv) {
   };
   std::vector<std::string> raw(3);
   size_t tasks = 0, bytes = 0;
-  auto cpu0 = thread_cpu_s();
+  auto cpu0 = bench::this_thread_cpu_s();
   auto t0 = std::chrono::steady_clock::now();
   for (size_t i = 0; i < renders; ++i) {
     raw[0] = "vm=vm" + std::to_string(i % vms);
@@ -75,7 +63,7 @@ int main(int argc, char** argv) {
     bytes = d->encoded.size();
   }
   auto wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  auto cpu = thread_cpu_s() - cpu0;
+  auto cpu = bench::this_thread_cpu_s() - cpu0;
   auto n = static_cast<double>(std::max<size_t>(renders, 1));
   bench::json_object()
     .add("template", template_name)
