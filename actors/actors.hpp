@@ -6,12 +6,15 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/actor_control_block.hpp>
 #include <caf/atom.hpp>
+#include <caf/expected.hpp>
 #include <caf/meta/type_name.hpp>
 #include <caf/typed_actor.hpp>
 #include <caf/replies_to.hpp>
@@ -34,6 +37,11 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferry::task_text)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferry::batch_record)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferry::batch_status)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<ferry::batch_status>)
+// A callback: stays in the process.
+namespace ferry {
+class submit_reply;
+}
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferry::submit_reply)
 
 namespace ferry {
 
@@ -58,6 +66,7 @@ using template_atom = caf::atom_constant<caf::atom("template")>;
 using batch_atom = caf::atom_constant<caf::atom("batch")>;
 using observe_atom = caf::atom_constant<caf::atom("observe")>;
 using cancel_atom = caf::atom_constant<caf::atom("cancel")>;
+using submitted_atom = caf::atom_constant<caf::atom("submitted")>;
 using archive_atom = caf::atom_constant<caf::atom("archive")>;
 // the fleet
 using reserve_atom = caf::atom_constant<caf::atom("reserve")>;
@@ -120,6 +129,28 @@ struct submit_request {
   /// The run waits in SCHEDULED until then; 0 = at once.
   time_ms not_before = 0;
   std::string actor;
+};
+
+/// Where the answer to a submission sent as a message (rather than as a request) goes: the
+/// run's id once its first transition is durable, or why it did not start. Called once, on an
+/// engine thread; when every copy is dropped uncalled (the engine stopped first), called with
+/// `unavailable` where the last copy goes. For a sender with many submissions in flight at
+/// once (a batch, submit_async): CAF 0.17 keeps the handlers of an actor's requests awaiting an
+/// answer in a flat array it searches and closes up on every answer, so thousands of requests
+/// in flight make each answer cost thousands of steps.
+class submit_reply {
+public:
+  using callback = std::function<void(caf::expected<run_id>)>;
+
+  submit_reply() = default;
+  explicit submit_reply(callback fn);
+
+  /// Hands over the outcome; only the first call of all copies counts.
+  void operator()(caf::expected<run_id> outcome) const;
+
+private:
+  struct state;
+  std::shared_ptr<state> st_;
 };
 
 /// Which runs list() returns.
@@ -286,6 +317,8 @@ using journal_actor = caf::typed_actor<
 using engine_actor = caf::typed_actor<
   /// Starts a run; answers with its id once its first transition is durable.
   caf::replies_to<submit_atom, submit_request>::with<run_id>,
+  /// The same, the answer going to the submit_reply (many submissions in flight at once).
+  caf::reacts_to<submit_atom, submit_request, submit_reply>,
   caf::replies_to<get_atom, run_id>::with<run_state>,
   caf::replies_to<list_atom, list_filter>::with<std::vector<run_summary>>,
   caf::replies_to<control_atom, run_id, control_request>::with<control_ack>,
@@ -321,7 +354,10 @@ using scheduler_actor = caf::typed_actor<
   /// Answers once the batch is finished.
   caf::replies_to<done_atom, std::string>::with<batch_status>,
   /// From the engine actor: a run came to rest.
-  caf::reacts_to<status_atom, run_summary>>;
+  caf::reacts_to<status_atom, run_summary>,
+  /// From a submit_reply: the run of the batch's item started (durable), or the error it did
+  /// not start with.
+  caf::reacts_to<submitted_atom, std::string, run_id, caf::error>>;
 
 // -- the fleet ------------------------------------------------------------------------------
 

@@ -35,23 +35,6 @@ namespace ferry {
 
 namespace {
 
-/// A submission waiting for its answer, handed to the submitter actor.
-struct submit_job {
-  submit_request req;
-  std::function<void(caf::expected<run_id>)> done;
-};
-
-} // namespace
-
-} // namespace ferry
-
-// Stays in the process: it carries a callback.
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferry::submit_job)
-
-namespace ferry {
-
-namespace {
-
 /// CAF's own errors, translated once into Ferry's codes.
 caf::error translate(caf::error err) {
   if (!err || err.category() == errc_category::value)
@@ -102,8 +85,6 @@ struct engine::impl {
   scheduler_actor scheduler;
   std::unique_ptr<fleet_runtime> fleet;
   template_registry templates;
-  /// Forwards submit_async's submissions to the engine and calls back with the answers.
-  caf::actor submitter;
   uint64_t recovered = 0;
   /// Checkpoints that could not be decoded on open (logged, skipped).
   uint64_t unreadable = 0;
@@ -336,16 +317,6 @@ caf::expected<std::unique_ptr<engine>> engine::open(engine_options opts) {
   // Generated run ids continue from the wall clock: unique across restarts.
   auto seed = static_cast<uint64_t>(wall_now_ms()) << 12;
   p->front = spawn_engine(*p->sys, p->env, p->st, seed);
-  p->submitter = p->sys->spawn([front = p->front](caf::event_based_actor* self) -> caf::behavior {
-    return {
-      [=](submit_job& job) {
-        auto done = std::move(job.done);
-        self->request(front, caf::infinite, submit_atom::value, std::move(job.req))
-          .then([done](run_id& id) { done(std::move(id)); },
-                [done](caf::error& err) { done(translate(std::move(err))); });
-      },
-    };
-  });
   // From here on, a failure closes the engine (its destructor stops the actors it started).
   std::unique_ptr<engine> eng{new engine(std::move(p))};
   auto& q = *eng->impl_;
@@ -446,8 +417,6 @@ void engine::close() {
   p.timers->stop();
   p.registry.reset();
   p.fleet.reset();
-  caf::anon_send_exit(p.submitter, caf::exit_reason::user_shutdown);
-  p.submitter = nullptr;
   p.journal = nullptr;
   p.front = nullptr;
   // Run actors point at the environment, so it goes after them; its handles go now, or the
@@ -637,8 +606,15 @@ void engine::submit_async(definition_ptr def, submit_options opts,
       return;
     }
   }
-  caf::anon_send(impl_->submitter,
-                 submit_job{make_request(std::move(def), std::move(opts)), std::move(done)});
+  // Straight to the engine actor, the answer through a submit_reply: as many submissions may
+  // be in flight as the caller likes.
+  caf::anon_send(impl_->front, submit_atom::value, make_request(std::move(def), std::move(opts)),
+                 submit_reply{[done = std::move(done)](caf::expected<run_id> id) {
+                   if (id)
+                     done(std::move(id));
+                   else
+                     done(translate(std::move(id.error())));
+                 }});
 }
 
 caf::expected<run_state> engine::get(const run_id& id) {

@@ -160,7 +160,9 @@ public:
   /// Starts a run; returns its id once its first transition is durable.
   caf::expected<run_id> submit(definition_ptr def, submit_options opts = {});
 
-  /// Starts a run without waiting; `done` gets the id (or the error) once durable.
+  /// Starts a run without waiting; `done` gets the id once the run's first transition is
+  /// durable, or the error: exactly once, also when the engine closes first (unavailable,
+  /// then possibly on the thread closing it). Any number may be in flight at once.
   void submit_async(definition_ptr def, submit_options opts,
                     std::function<void(caf::expected<run_id>)> done);
 

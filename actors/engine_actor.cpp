@@ -1,6 +1,7 @@
 #include "actors/engine_actor.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <map>
 #include <set>
@@ -15,6 +16,25 @@
 #include "workflows/definition_codec.hpp"
 
 namespace ferry {
+
+struct submit_reply::state {
+  callback fn;
+  std::atomic<bool> called{false};
+
+  ~state() {
+    if (!called.load(std::memory_order_acquire) && fn)
+      fn(make_error(errc::unavailable, "the engine stopped before the run started"));
+  }
+};
+
+submit_reply::submit_reply(callback fn) : st_(std::make_shared<state>()) {
+  st_->fn = std::move(fn);
+}
+
+void submit_reply::operator()(caf::expected<run_id> outcome) const {
+  if (st_ && !st_->called.exchange(true, std::memory_order_acq_rel) && st_->fn)
+    st_->fn(std::move(outcome));
+}
 
 namespace {
 
@@ -169,6 +189,43 @@ void watch_at_rest(engine_ptr self, const run_id& id, uint64_t from, const watch
   self->send(w, done_atom::value, id, std::move(*state));
 }
 
+/// Starts the run `req` asks for: `reply` gets its id once the run's first transition is
+/// durable (at once when the run exists with the same definition), or the error.
+void submit(engine_ptr self, submit_request& req, submit_reply reply) {
+  auto& st = self->state;
+  if (st.stopping)
+    return reply(make_error(errc::unavailable, "the engine is shutting down"));
+  if (!req.def)
+    return reply(make_error(errc::invalid_argument, "submit: field \"definition\": missing"));
+  req.def = intern(st, req.def);
+  if (!req.id.empty() && !valid_id(req.id))
+    return reply(make_error(errc::invalid_argument,
+                            "submit: field \"run_id\": must be 1 to 64 characters of "
+                            "[A-Za-z0-9_.-], got \"" + req.id + "\""));
+  auto id = req.id;
+  if (id.empty()) {
+    do {
+      id = generate_id(st, *req.def);
+    } while (st.runs.count(id) != 0);
+  }
+  if (auto i = st.runs.find(id); i != st.runs.end()) {
+    if (i->second.digest == req.def->digest)
+      return reply(id);
+    return reply(make_error(errc::already_exists,
+                            "submit: field \"run_id\": run \"" + id
+                              + "\" exists with another definition (\""
+                              + (i->second.name ? *i->second.name : std::string{"?"}) + "\")"));
+  }
+  if (req.seed == 0)
+    req.seed = (st.next_seed = st.next_seed * 6364136223846793005ULL + 1442695040888963407ULL);
+  run_entry entry;
+  entry.status = run_status::pending;
+  entry.name = intern_name(st, req.def->name);
+  entry.digest = req.def->digest;
+  entry.actor = spawn_new_run(self->system(), st.env, id, std::move(req), std::move(reply));
+  st.runs.emplace(id, std::move(entry));
+}
+
 engine_actor::behavior_type engine_fn(engine_ptr self, std::shared_ptr<migration_env> env,
                                       std::shared_ptr<const store> st, uint64_t id_seed) {
   self->state.env = std::move(env);
@@ -177,41 +234,17 @@ engine_actor::behavior_type engine_fn(engine_ptr self, std::shared_ptr<migration
   self->state.next_seed = id_seed * 0x9e3779b97f4a7c15ULL + 1;
   return {
     [=](submit_atom, submit_request& req) -> caf::result<run_id> {
-      auto& st = self->state;
-      if (st.stopping)
-        return make_error(errc::unavailable, "the engine is shutting down");
-      if (!req.def)
-        return make_error(errc::invalid_argument, "submit: field \"definition\": missing");
-      req.def = intern(st, req.def);
-      if (!req.id.empty() && !valid_id(req.id))
-        return make_error(errc::invalid_argument,
-                          "submit: field \"run_id\": must be 1 to 64 characters of "
-                          "[A-Za-z0-9_.-], got \"" + req.id + "\"");
-      auto id = req.id;
-      if (id.empty()) {
-        do {
-          id = generate_id(st, *req.def);
-        } while (st.runs.count(id) != 0);
-      }
-      if (auto i = st.runs.find(id); i != st.runs.end()) {
-        if (i->second.digest == req.def->digest)
-          return id;
-        return make_error(errc::already_exists,
-                          "submit: field \"run_id\": run \"" + id
-                            + "\" exists with another definition (\""
-                            + (i->second.name ? *i->second.name : std::string{"?"}) + "\")");
-      }
-      if (req.seed == 0)
-        req.seed = (st.next_seed = st.next_seed * 6364136223846793005ULL
-                                   + 1442695040888963407ULL);
-      run_entry entry;
-      entry.status = run_status::pending;
-      entry.name = intern_name(st, req.def->name);
-      entry.digest = req.def->digest;
       auto rp = self->make_response_promise<run_id>();
-      entry.actor = spawn_new_run(self->system(), st.env, id, std::move(req), rp);
-      st.runs.emplace(id, std::move(entry));
+      submit(self, req, submit_reply{[rp](caf::expected<run_id> x) mutable {
+               if (x)
+                 rp.deliver(std::move(*x));
+               else
+                 rp.deliver(std::move(x.error()));
+             }});
       return rp;
+    },
+    [=](submit_atom, submit_request& req, submit_reply& reply) {
+      submit(self, req, std::move(reply));
     },
     [=](get_atom, const run_id& id) -> caf::result<run_state> {
       auto& st = self->state;

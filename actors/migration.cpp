@@ -366,8 +366,7 @@ migration_actor::behavior_type migration_behavior(migration_ptr self) {
 }
 
 migration_actor::behavior_type new_run(migration_ptr self, const migration_env* env, run_id id,
-                                       submit_request req,
-                                       caf::typed_response_promise<run_id> reply) {
+                                       submit_request req, submit_reply reply) {
   auto& st = self->state;
   st.env = env;
   st.run.id = id;
@@ -379,15 +378,15 @@ migration_actor::behavior_type new_run(migration_ptr self, const migration_env* 
   e.not_before = req.not_before;
   e.actor = req.actor;
   if (auto err = emit(st.run, std::move(e), st.events)) {
-    reply.deliver(err);
+    reply(err);
     self->quit(err);
     return migration_behavior(self);
   }
-  st.replies.emplace_back([reply, id](const caf::error& err, uint64_t) mutable {
+  st.replies.emplace_back([reply, id](const caf::error& err, uint64_t) {
     if (err)
-      reply.deliver(err);
+      reply(err);
     else
-      reply.deliver(id);
+      reply(id);
   });
   self->send(self, recover_atom::value);
   return migration_behavior(self);
@@ -406,8 +405,7 @@ migration_actor::behavior_type resumed_run(migration_ptr self, const migration_e
 } // namespace
 
 migration_actor spawn_new_run(caf::actor_system& sys, std::shared_ptr<const migration_env> env,
-                              run_id id, submit_request req,
-                              caf::typed_response_promise<run_id> reply) {
+                              run_id id, submit_request req, submit_reply reply) {
   return sys.spawn(new_run, env.get(), std::move(id), std::move(req), std::move(reply));
 }
 

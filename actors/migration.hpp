@@ -1,20 +1,18 @@
 // The migration actor: one per run. It owns the run's state, turns inputs (executor results,
 // timer wakeups, operator actions) into events through workflows/, hands each transition
-// (events + checkpoint) to the journal through the commit window, and dispatches the attempts a transition starts only
-// once the journal acknowledged it as durable. At most one transition of a run is in flight;
-// inputs that arrive meanwhile go into the next one. Runs on CAF's scheduler.
+// (events + checkpoint) to the journal through the commit window, and dispatches the attempts
+// a transition starts only once the journal acknowledged it as durable. At most one transition
+// of a run is in flight; inputs that arrive meanwhile go into the next one. Runs on CAF's
+// scheduler.
 #pragma once
 
-#include <memory>
-
-#include <caf/fwd.hpp>
-#include <caf/typed_response_promise.hpp>
-
-#include "actors/actors.hpp"
-
 #include <functional>
+#include <memory>
 #include <optional>
 
+#include <caf/fwd.hpp>
+
+#include "actors/actors.hpp"
 #include "actors/executor.hpp"
 
 namespace ferry {
@@ -40,10 +38,9 @@ struct migration_env {
 };
 
 /// Starts a new run: writes RUN_STARTED (with the definition) and its first decisions, then
-/// answers `reply` with the run's id.
+/// tells `reply` the run's id (or the error that stopped it).
 migration_actor spawn_new_run(caf::actor_system& sys, std::shared_ptr<const migration_env> env,
-                              run_id id, submit_request req,
-                              caf::typed_response_promise<run_id> reply);
+                              run_id id, submit_request req, submit_reply reply);
 
 /// Resumes a run from its checkpoint: re-dispatches its attempts in flight with the same
 /// idempotency keys, then carries on.

@@ -533,22 +533,29 @@ void start_item(scheduler_ptr self, batch_rt& b, size_t i, const migration_templ
   log().debug("batch {}: {} starts as run {}{}", spec.name, vm, it.run,
              m && it.dst != npos ? " (to " + m->hosts[it.dst].name + ")" : "");
   ++b.submitting;
-  auto answered = [self, name = spec.name] {
-    auto i = self->state.batches.find(name);
-    if (i != self->state.batches.end() && --i->second.submitting == 0 && i->second.loaded)
-      deliver_started(self, i->second);
-  };
-  self->request(st.env->engine, caf::infinite, submit_atom::value, std::move(req))
-    .then([answered](run_id&) { answered(); },
-          [self, run = it.run, answered](caf::error& err) {
-            // Not started: as if it failed at once.
-            run_summary s;
-            s.id = run;
-            s.status = run_status::failed;
-            s.reason = "not started: " + describe(err);
-            on_rest(self, s);
-            answered();
-          });
+  // The answer comes back as a message (submitted_atom): a batch has many submissions in
+  // flight at once.
+  auto reply = submit_reply{[me = caf::actor_cast<scheduler_actor>(self), name = spec.name,
+                             run = it.run](caf::expected<run_id> id) {
+    caf::anon_send(me, submitted_atom::value, name, run, id ? caf::error{} : id.error());
+  }};
+  self->send(st.env->engine, submit_atom::value, std::move(req), std::move(reply));
+}
+
+/// A submission of batch `name` was answered: its run started, or did not (`err`).
+void on_submitted(scheduler_ptr self, const std::string& name, const run_id& run,
+                  const caf::error& err) {
+  if (err) {
+    // Not started: as if it failed at once.
+    run_summary s;
+    s.id = run;
+    s.status = run_status::failed;
+    s.reason = "not started: " + describe(err);
+    on_rest(self, s);
+  }
+  auto i = self->state.batches.find(name);
+  if (i != self->state.batches.end() && --i->second.submitting == 0 && i->second.loaded)
+    deliver_started(self, i->second);
 }
 
 void on_rest(scheduler_ptr self, const run_summary& s, bool live) {
@@ -872,6 +879,9 @@ scheduler_actor spawn_scheduler(caf::actor_system& sys,
         return rp;
       },
       [=](status_atom, run_summary& s) { on_rest(self, s); },
+      [=](submitted_atom, const std::string& name, const run_id& run, const caf::error& err) {
+        on_submitted(self, name, run, err);
+      },
     };
   };
   return sys.spawn(self_fn, std::move(env));

@@ -4,6 +4,8 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -571,4 +573,90 @@ TEST_CASE("an unreadable checkpoint is reported and skipped; the other runs resu
   f.complete(id, "b", 1);
   f.complete(id, "c", 1);
   CHECK(f.wait(id).status == run_status::succeeded);
+}
+
+TEST_CASE("a submit_reply passes on the first outcome only, and unavailable when dropped "
+          "uncalled") {
+  std::vector<caf::expected<run_id>> got;
+  {
+    submit_reply reply{[&](caf::expected<run_id> x) { got.push_back(std::move(x)); }};
+    auto copy = reply;
+    copy(run_id{"r1"});
+    reply(make_error(errc::internal, "too late"));
+  }
+  REQUIRE(got.size() == 1);
+  REQUIRE(got[0]);
+  CHECK(*got[0] == "r1");
+  got.clear();
+  {
+    submit_reply reply{[&](caf::expected<run_id> x) { got.push_back(std::move(x)); }};
+    auto copy = reply;
+  }
+  REQUIRE(got.size() == 1);
+  REQUIRE(!got[0]);
+  CHECK(code_of(got[0].error()) == errc::unavailable);
+}
+
+TEST_CASE("submit_async answers each of thousands of submissions in flight at once") {
+  test::temp_dir dir;
+  fixture f{dir.path()};
+  auto def = f.load(R"(name: "many"
+tasks { id: "a" kind: "noop" }
+tasks { id: "b" kind: "noop" depends_on: "a" })");
+  constexpr size_t n = 3000;
+  std::mutex mtx;
+  std::condition_variable cv;
+  size_t answered = 0;
+  std::set<run_id> ids;
+  std::vector<std::string> errors;
+  for (size_t i = 0; i < n; ++i)
+    f.eng->submit_async(def, {}, [&](caf::expected<run_id> id) {
+      std::lock_guard<std::mutex> guard{mtx};
+      if (id)
+        ids.insert(*id);
+      else
+        errors.push_back(describe(id.error()));
+      ++answered;
+      cv.notify_all();
+    });
+  {
+    std::unique_lock<std::mutex> lock{mtx};
+    REQUIRE(cv.wait_for(lock, 60s, [&] { return answered == n; }));
+  }
+  CHECK(errors.empty());
+  REQUIRE(ids.size() == n);
+  for (auto& id : ids)
+    REQUIRE(f.wait(id).status == run_status::succeeded);
+}
+
+TEST_CASE("submissions in flight when the engine closes are each answered once: started, or "
+          "unavailable") {
+  constexpr size_t n = 2000;
+  std::vector<std::atomic<int>> calls(n);
+  std::atomic<size_t> started{0};
+  std::atomic<size_t> unavailable{0};
+  std::mutex mtx;
+  std::vector<std::string> other;
+  {
+    test::temp_dir dir;
+    fixture f{dir.path()};
+    auto def = f.load(R"(name: "closing" tasks { id: "a" kind: "noop" })");
+    for (size_t i = 0; i < n; ++i)
+      f.eng->submit_async(def, {}, [&, i](caf::expected<run_id> id) {
+        calls[i].fetch_add(1);
+        if (id) {
+          started.fetch_add(1);
+        } else if (code_of(id.error()) == errc::unavailable) {
+          unavailable.fetch_add(1);
+        } else {
+          std::lock_guard<std::mutex> guard{mtx};
+          other.push_back(describe(id.error()));
+        }
+      });
+    f.eng->close();
+  }
+  CHECK(other.empty());
+  CHECK(started.load() + unavailable.load() == n);
+  for (size_t i = 0; i < n; ++i)
+    REQUIRE(calls[i].load() == 1);
 }
