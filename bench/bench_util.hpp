@@ -203,6 +203,23 @@ inline double cpu_of(const std::map<std::string, thread_cpu>& t0,
   return total;
 }
 
+/// The engine's CPU seconds between two readings, by the threads it runs on
+/// (docs/architecture.md, "Threads").
+struct engine_cpu_split {
+  /// CAF's scheduler workers (CAF names them caf.multiplexer).
+  double workers = 0;
+  /// The journal's thread.
+  double journal = 0;
+  /// RocksDB's flush and compaction threads.
+  double rocksdb = 0;
+};
+
+inline engine_cpu_split split_engine_cpu(const std::map<std::string, thread_cpu>& t0,
+                                         const std::map<std::string, thread_cpu>& t1) {
+  return {cpu_of(t0, t1, "caf.multiplexer"), cpu_of(t0, t1, "ferry.journal"),
+          cpu_of(t0, t1, "rocksdb:")};
+}
+
 /// Prints {"k": v, ...} on one line.
 class json_object {
 public:

@@ -25,7 +25,6 @@
 
 using namespace ferry;
 
-
 int main(int argc, char** argv) {
   CLI::App app{"drain_zone: drain a zone of the simulated fleet through the scheduler"};
   size_t vms = 30000;
@@ -95,12 +94,9 @@ int main(int argc, char** argv) {
   auto rss1 = bench::rss_bytes();
   auto threads1 = bench::cpu_by_thread();
   auto sim_cpu = bench::cpu_of(threads0, threads1, "ferry.sim");
-  // The engine's share by thread: CAF's scheduler workers (CAF names them caf.multiplexer),
-  // the journal's thread, RocksDB's background threads; the rest (CAF's clock, the deadline
-  // timer, threads that ended...) is the engine's CPU less these.
-  auto workers_cpu = bench::cpu_of(threads0, threads1, "caf.multiplexer");
-  auto journal_cpu = bench::cpu_of(threads0, threads1, "ferry.journal");
-  auto rocksdb_cpu = bench::cpu_of(threads0, threads1, "rocksdb:");
+  // The engine's share by thread; the rest (CAF's clock, the deadline timer, threads that
+  // ended...) is the engine's CPU less these.
+  auto split = bench::split_engine_cpu(threads0, threads1);
   auto simulated = static_cast<double>(world->metrics().now_ms - sim0) / 1000.0;
   auto n = static_cast<double>(std::max<uint32_t>(s.succeeded, 1));
   auto batches1 = e->journal_statistics();
@@ -121,11 +117,11 @@ int main(int argc, char** argv) {
     .add("cpu_us_per_migration", cpu * 1e6 / n)
     .add("engine_cpu_us_per_migration", (cpu - sim_cpu) * 1e6 / n)
     .add("sim_cpu_us_per_migration", sim_cpu * 1e6 / n)
-    .add("workers_cpu_us_per_migration", workers_cpu * 1e6 / n)
-    .add("journal_cpu_us_per_migration", journal_cpu * 1e6 / n)
-    .add("rocksdb_cpu_us_per_migration", rocksdb_cpu * 1e6 / n)
+    .add("workers_cpu_us_per_migration", split.workers * 1e6 / n)
+    .add("journal_cpu_us_per_migration", split.journal * 1e6 / n)
+    .add("rocksdb_cpu_us_per_migration", split.rocksdb * 1e6 / n)
     .add("other_engine_cpu_us_per_migration",
-         (cpu - sim_cpu - workers_cpu - journal_cpu - rocksdb_cpu) * 1e6 / n)
+         (cpu - sim_cpu - split.workers - split.journal - split.rocksdb) * 1e6 / n)
     .add("transitions_per_migration", per(transitions0, em.transitions.load()))
     .add("events_per_migration", per(events0, em.events.load()))
     .add("dispatches_per_migration", per(dispatches0, em.dispatches.load()))

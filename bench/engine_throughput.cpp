@@ -3,7 +3,8 @@
 // object: runs_per_s, durable_transitions_per_s, p50_run_ms, p99_run_ms, p99_commit_ms,
 // peak_rss_bytes, the process's CPU per run and per durable transition (what the engine costs
 // with tasks that do nothing) split by thread, and more.
-//   build/bench/engine_throughput [--runs 10000] [--threads 0] [--max-batch 4096] [--db DIR]
+//   build/bench/engine_throughput [--runs 10000] [--threads 0] [--max-batch 4096]
+//     [--window 384] [--policy sharing|stealing] [--no-sync] [--db DIR]
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -70,9 +71,7 @@ int main(int argc, char** argv) {
   auto elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   auto cpu = bench::process_cpu_s() - cpu0;
   auto threads1 = bench::cpu_by_thread();
-  auto workers_cpu = bench::cpu_of(threads0, threads1, "caf.multiplexer");
-  auto journal_cpu = bench::cpu_of(threads0, threads1, "ferry.journal");
-  auto rocksdb_cpu = bench::cpu_of(threads0, threads1, "rocksdb:");
+  auto split = bench::split_engine_cpu(threads0, threads1);
   auto done = m.runs_succeeded.load();
   auto transitions = m.transitions.load();
   auto per_transition = [&](double s) {
@@ -106,9 +105,9 @@ int main(int argc, char** argv) {
     .add("transitions", transitions)
     .add("cpu_us_per_run", done == 0 ? 0.0 : cpu * 1e6 / static_cast<double>(done))
     .add("cpu_us_per_transition", per_transition(cpu))
-    .add("workers_cpu_us_per_transition", per_transition(workers_cpu))
-    .add("journal_cpu_us_per_transition", per_transition(journal_cpu))
-    .add("rocksdb_cpu_us_per_transition", per_transition(rocksdb_cpu))
+    .add("workers_cpu_us_per_transition", per_transition(split.workers))
+    .add("journal_cpu_us_per_transition", per_transition(split.journal))
+    .add("rocksdb_cpu_us_per_transition", per_transition(split.rocksdb))
     .add("p50_run_ms", static_cast<double>(bench::quantile(durations, 0.50)))
     .add("p99_run_ms", static_cast<double>(bench::quantile(durations, 0.99)))
     .add("p50_commit_ms", p50_commit_ms)
