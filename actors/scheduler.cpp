@@ -631,101 +631,140 @@ batch_rt& install(scheduler_ptr self, batch_record rec) {
   return b;
 }
 
-/// Looks up every run of a batch, then starts what may start and answers who waits in
-/// `on_started`.
-void resume_runs(scheduler_ptr self, const std::string& name) {
-  auto& st = self->state;
-  auto& b = st.batches.at(name);
-  auto pending = std::make_shared<size_t>(b.items.size());
-  auto settle = [self, name, pending]() mutable {
-    if (--*pending != 0)
-      return;
-    auto& b = self->state.batches.at(name);
-    b.loaded = true;
-    if (b.rec.cancelled) {
-      b.stopped = true;
-      skip_waiting(self, b, "the batch was cancelled");
-    } else if (b.rec.finished) {
-      // Items of a finished batch without a run never started (no window, no room...).
-      b.stopped = true;
-      skip_waiting(self, b, "did not start");
-    }
-    for (size_t i = 0; i < b.items.size(); ++i)
-      if (!b.stopped)
-        enqueue(b, i, self->state);
-    pump(self, b);
-    // Answered once the runs it started are durable.
-    if (b.submitting == 0)
-      deliver_started(self, b);
-  };
-  auto* m = model_of(st);
-  for (size_t i = 0; i < b.items.size(); ++i) {
-    auto& vm = b.rec.spec.items[i].vm;
-    auto apply = [self, name, i, m](const run_state& rs, bool fallback) {
-      auto& b = self->state.batches.at(name);
-      auto& it = b.items[i];
-      // A fallback found running: it left the queue its main run's rollback put it in.
-      dequeue(b, i);
-      it.run = rs.id;
-      it.fallback = fallback;
-      auto host = [&](const char* label) {
-        if (!m || !rs.def)
-          return npos;
-        auto l = rs.def->labels.find(label);
-        return l == rs.def->labels.end() ? npos : m->find_host(l->second);
-      };
-      it.src = host("param.source");
-      it.dst = host("param.target");
-      if (m && it.src == npos) {
-        auto l = self->state.loc.find(b.rec.spec.items[i].vm);
-        if (l != self->state.loc.end())
-          it.src = m->find_host(l->second.first);
-      }
-      if (m) {
-        auto l = self->state.loc.find(b.rec.spec.items[i].vm);
-        auto type = l != self->state.loc.end() ? m->find_type(l->second.second) : npos;
-        if (type != npos)
-          it.need = m->types[type].need();
-      }
-      it.moves = it.dst != npos && it.dst != it.src;
-      it.src_zone = m && it.src != npos ? m->hosts[it.src].zone : npos;
-      it.dst_zone = m && it.dst != npos ? m->hosts[it.dst].zone : it.src_zone;
-      it.ph = phase::running;
-      count(b, it, +1);
-      self->state.runs[rs.id] = {name, i};
-      if (!is_resting(rs.status))
-        return;
-      run_summary s;
-      s.id = rs.id;
-      s.status = rs.status;
-      s.reason = rs.reason;
-      // Its pump does nothing: the batch is not loaded yet.
-      on_rest(self, s, false);
-    };
-    auto main_id = batch_run_id(name, vm);
-    self->request(st.env->engine, caf::infinite, get_atom::value, main_id)
-      .then(
-        [self, name, i, apply, settle, vm](run_state& rs) mutable {
-          auto& b = self->state.batches.at(name);
-          if (rs.status == run_status::rolled_back && !b.rec.spec.fallback_template.empty()) {
-            apply(rs, false);
-            // Its fallback may have started too.
-            self->request(self->state.env->engine, caf::infinite, get_atom::value,
-                          batch_fallback_run_id(name, vm))
-              .then([apply, settle](run_state& fs) mutable {
-                      apply(fs, true);
-                      settle();
-                    },
-                    [settle](caf::error&) mutable { settle(); });
-            return;
-          }
-          apply(rs, false);
-          settle();
-        },
-        [settle](caf::error&) mutable { settle(); });
+/// Requests an actor keeps in flight at once when it asks about many things (paced). CAF 0.17
+/// keeps an actor's requests that await an answer in a flat array it searches and closes up
+/// on every answer: 30,000 asked at once cost hundreds of millions of steps.
+constexpr size_t requests_in_flight = 64;
+
+/// Requests under way of one paced() call.
+struct pacing {
+  size_t n;
+  size_t next;
+  size_t pending;
+  std::function<void(size_t, std::function<void()>)> ask;
+  std::function<void()> done;
+};
+
+/// Asks for the next i; its settled() asks for the one after, or calls done() after the last.
+void pace_next(const std::shared_ptr<pacing>& p) {
+  auto i = p->next++;
+  p->ask(i, [p] {
+    if (--p->pending == 0)
+      return p->done();
+    if (p->next < p->n)
+      pace_next(p);
+  });
+}
+
+/// Calls `ask(i, settled)` for every i in [0, n), at most requests_in_flight at a time; `ask`
+/// sends its request(s) and calls `settled()` once, when the answer for i is handled. Calls
+/// `done()` after the last one settled (at once when n is 0).
+void paced(size_t n, std::function<void(size_t, std::function<void()>)> ask,
+           std::function<void()> done) {
+  if (n == 0) {
+    done();
+    return;
   }
-  if (b.items.empty())
+  auto p = std::make_shared<pacing>(pacing{n, 0, n, std::move(ask), std::move(done)});
+  for (size_t k = 0; k < requests_in_flight && k < n; ++k)
+    pace_next(p);
+}
+
+/// Takes the run found for item `i` (its fallback's when `fallback`) into the batch.
+void adopt_run(scheduler_ptr self, const std::string& name, size_t i, const run_state& rs,
+               bool fallback) {
+  auto* m = model_of(self->state);
+  auto& b = self->state.batches.at(name);
+  auto& it = b.items[i];
+  // A fallback found running: it left the queue its main run's rollback put it in.
+  dequeue(b, i);
+  it.run = rs.id;
+  it.fallback = fallback;
+  auto host = [&](const char* label) {
+    if (!m || !rs.def)
+      return npos;
+    auto l = rs.def->labels.find(label);
+    return l == rs.def->labels.end() ? npos : m->find_host(l->second);
+  };
+  it.src = host("param.source");
+  it.dst = host("param.target");
+  if (m && it.src == npos) {
+    auto l = self->state.loc.find(b.rec.spec.items[i].vm);
+    if (l != self->state.loc.end())
+      it.src = m->find_host(l->second.first);
+  }
+  if (m) {
+    auto l = self->state.loc.find(b.rec.spec.items[i].vm);
+    auto type = l != self->state.loc.end() ? m->find_type(l->second.second) : npos;
+    if (type != npos)
+      it.need = m->types[type].need();
+  }
+  it.moves = it.dst != npos && it.dst != it.src;
+  it.src_zone = m && it.src != npos ? m->hosts[it.src].zone : npos;
+  it.dst_zone = m && it.dst != npos ? m->hosts[it.dst].zone : it.src_zone;
+  it.ph = phase::running;
+  count(b, it, +1);
+  self->state.runs[rs.id] = {name, i};
+  if (!is_resting(rs.status))
+    return;
+  run_summary s;
+  s.id = rs.id;
+  s.status = rs.status;
+  s.reason = rs.reason;
+  // Its pump does nothing: the batch is not loaded yet.
+  on_rest(self, s, false);
+}
+
+/// Every run of the batch looked up: starts what may start and answers who waits in
+/// `on_started`.
+void runs_looked_up(scheduler_ptr self, const std::string& name) {
+  auto& b = self->state.batches.at(name);
+  b.loaded = true;
+  if (b.rec.cancelled) {
+    b.stopped = true;
+    skip_waiting(self, b, "the batch was cancelled");
+  } else if (b.rec.finished) {
+    // Items of a finished batch without a run never started (no window, no room...).
+    b.stopped = true;
+    skip_waiting(self, b, "did not start");
+  }
+  for (size_t i = 0; i < b.items.size(); ++i)
+    if (!b.stopped)
+      enqueue(b, i, self->state);
+  pump(self, b);
+  // Answered once the runs it started are durable.
+  if (b.submitting == 0)
     deliver_started(self, b);
+}
+
+/// Looks up every run of a batch (paced), then starts what may start and answers who waits
+/// in `on_started`.
+void resume_runs(scheduler_ptr self, const std::string& name) {
+  auto ask = [self, name](size_t i, std::function<void()> settled) {
+    auto vm = self->state.batches.at(name).rec.spec.items[i].vm;
+    self->request(self->state.env->engine, caf::infinite, get_atom::value, batch_run_id(name, vm))
+      .then(
+        [self, name, i, vm, settled](run_state& rs) {
+          auto& b = self->state.batches.at(name);
+          bool fallback = rs.status == run_status::rolled_back
+                          && !b.rec.spec.fallback_template.empty();
+          adopt_run(self, name, i, rs, false);
+          if (!fallback)
+            return settled();
+          // Its fallback may have started too.
+          self->request(self->state.env->engine, caf::infinite, get_atom::value,
+                        batch_fallback_run_id(name, vm))
+            .then(
+              [self, name, i, settled](run_state& fs) {
+                adopt_run(self, name, i, fs, true);
+                settled();
+              },
+              [settled](caf::error&) { settled(); });
+        },
+        [settled](caf::error&) { settled(); });
+  };
+  paced(self->state.batches.at(name).items.size(), ask,
+        [self, name] { runs_looked_up(self, name); });
 }
 
 /// Learns where every VM runs and each host's free capacity, then calls `then`.
@@ -746,31 +785,21 @@ void load_fleet(scheduler_ptr self, std::function<void()> then) {
         auto& f = *st.env->fleet;
         auto n = f.hosts.size();
         auto free = std::make_shared<std::vector<fleet::capacity>>(n);
-        auto pending = std::make_shared<size_t>(n);
-        if (n == 0) {
-          then();
-          return;
-        }
-        for (size_t h = 0; h < n; ++h)
-          self->request(f.hosts[h], caf::infinite, status_atom::value)
+        auto ask = [self, free](size_t h, std::function<void()> settled) {
+          self->request(self->state.env->fleet->hosts[h], caf::infinite, status_atom::value)
             .then(
-              [self, h, free, pending, then](host_status& hs) {
+              [free, h, settled](host_status& hs) {
                 (*free)[h] = hs.free;
-                if (--*pending == 0) {
-                  for (auto& [name, b] : self->state.batches)
-                    if (!b.loaded)
-                      b.free = *free;
-                  then();
-                }
+                settled();
               },
-              [self, pending, free, then](caf::error&) {
-                if (--*pending == 0) {
-                  for (auto& [name, b] : self->state.batches)
-                    if (!b.loaded)
-                      b.free = *free;
-                  then();
-                }
-              });
+              [settled](caf::error&) { settled(); });
+        };
+        paced(n, ask, [self, free, then] {
+          for (auto& [name, b] : self->state.batches)
+            if (!b.loaded)
+              b.free = *free;
+          then();
+        });
       },
       [then](caf::error& err) {
         log().error("scheduler: the fleet directory does not answer: {}", describe(err));
