@@ -883,15 +883,14 @@ scheduler_actor spawn_scheduler(caf::actor_system& sys,
           b.stopped = true;
           persist(self, b);
           skip_waiting(self, b, "the batch was cancelled");
+          // The runs' answers tell nothing the scheduler waits for (each run's coming to rest
+          // does), so no request is kept open for them.
+          control_request req;
+          req.action = control_request::op::cancel;
+          req.actor = "batch " + name;
           for (auto& it : b.items)
-            if (it.ph == phase::running) {
-              control_request req;
-              req.action = control_request::op::cancel;
-              req.actor = "batch " + name;
-              self->request(st.env->engine, caf::infinite, control_atom::value, it.run,
-                            std::move(req))
-                .then([](control_ack&) {}, [](caf::error&) {});
-            }
+            if (it.ph == phase::running)
+              caf::anon_send(st.env->engine, control_atom::value, it.run, req);
           finish_if_done(self, b);
         }
         return status_of(st, b, true);
