@@ -688,14 +688,12 @@ void adopt_run(scheduler_ptr self, const std::string& name, size_t i, const run_
   };
   it.src = host("param.source");
   it.dst = host("param.target");
-  if (m && it.src == npos) {
-    auto l = self->state.loc.find(b.rec.spec.items[i].vm);
-    if (l != self->state.loc.end())
+  // Where the VM runs now and its type, from the scheduler's map of the fleet.
+  auto l = m ? self->state.loc.find(b.rec.spec.items[i].vm) : self->state.loc.end();
+  if (l != self->state.loc.end()) {
+    if (it.src == npos)
       it.src = m->find_host(l->second.first);
-  }
-  if (m) {
-    auto l = self->state.loc.find(b.rec.spec.items[i].vm);
-    auto type = l != self->state.loc.end() ? m->find_type(l->second.second) : npos;
+    auto type = m->find_type(l->second.second);
     if (type != npos)
       it.need = m->types[type].need();
   }
