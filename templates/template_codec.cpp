@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -82,10 +83,12 @@ std::string check_arg(const template_param& p, const value& v, const fleet::mode
   auto got = [&] { return std::string{" (got "} + to_string(v.kind) + ")"; };
   switch (p.type) {
     case t::integer:
-      if (v.kind != value::type::number || std::floor(v.n) != v.n)
+      if (v.kind != value::type::number || std::floor(v.n) != v.n || !std::isfinite(v.n))
         return "expected an integer" + (v.kind == value::type::number ? std::string{} : got());
       return {};
     case t::number:
+      if (v.kind == value::type::number && !std::isfinite(v.n))
+        return "expected a finite number";
       return v.kind == value::type::number ? "" : "expected a number" + got();
     case t::boolean:
       return v.kind == value::type::boolean ? "" : "expected true or false" + got();
@@ -409,6 +412,36 @@ caf::expected<template_ptr> load_template_file(const std::string& path,
   return t;
 }
 
+namespace {
+
+/// `text` as a number when it is written as one in decimal: an optional minus, digits, an
+/// optional fraction and an optional exponent (no spaces, signs before digits, hex, inf or nan).
+std::optional<double> decimal(const std::string& text) {
+  size_t i = text.size() > 0 && text[0] == '-' ? 1 : 0;
+  auto digits = [&] {
+    auto from = i;
+    while (i < text.size() && text[i] >= '0' && text[i] <= '9')
+      ++i;
+    return i > from;
+  };
+  if (!digits())
+    return std::nullopt;
+  if (i < text.size() && text[i] == '.' && (++i, !digits()))
+    return std::nullopt;
+  if (i < text.size() && (text[i] == 'e' || text[i] == 'E')) {
+    ++i;
+    if (i < text.size() && (text[i] == '+' || text[i] == '-'))
+      ++i;
+    if (!digits())
+      return std::nullopt;
+  }
+  if (i != text.size())
+    return std::nullopt;
+  return std::strtod(text.c_str(), nullptr);
+}
+
+} // namespace
+
 caf::expected<definition_ptr> render(const migration_template& t, const template_args& args,
                                      const kind_catalog& kinds, const fleet::model* fleet,
                                      const vm_locator& locate) {
@@ -431,6 +464,9 @@ caf::expected<template_args> parse_template_args(const migration_template& t,
     if (!p)
       return make_error(errc::invalid_argument, "template \"" + t.name + "\": parameter \""
                                                   + name + "\": not a parameter of the template");
+    if (out.count(name) > 0)
+      return make_error(errc::invalid_argument, "template \"" + t.name + "\": parameter \""
+                                                  + name + "\": given more than once");
     auto bad = [&](const char* what) {
       return make_error(errc::invalid_argument, "template \"" + t.name + "\": parameter \""
                                                   + name + "\": \"" + text + "\" is not " + what);
@@ -438,11 +474,14 @@ caf::expected<template_args> parse_template_args(const migration_template& t,
     switch (p->type) {
       case template_param_type::integer:
       case template_param_type::number: {
-        char* end = nullptr;
-        auto n = std::strtod(text.c_str(), &end);
-        if (text.empty() || *end != '\0')
+        auto n = decimal(text);
+        if (!n)
           return bad("a number");
-        out[name] = value::of(n);
+        if (!std::isfinite(*n))
+          return bad("a number in range");
+        if (p->type == template_param_type::integer && std::floor(*n) != *n)
+          return bad("an integer");
+        out[name] = value::of(*n);
         break;
       }
       case template_param_type::boolean:

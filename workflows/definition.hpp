@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/clock.hpp"
@@ -107,11 +108,32 @@ enum class param_type : uint8_t { any, boolean, number, integer, string, list, o
 const char* to_string(param_type x) noexcept;
 
 struct param_spec {
+  param_spec() = default;
+  param_spec(std::string name, param_type type, bool required = false,
+             std::string description = {})
+    : name(std::move(name)), type(type), required(required),
+      description(std::move(description)) {
+  }
+
   std::string name;
   param_type type = param_type::any;
   bool required = false;
   std::string description;
+  /// For number and integer parameters: the smallest and largest value taken (inclusive).
+  std::optional<double> min;
+  std::optional<double> max;
 };
+
+/// The largest values of parameters kept in 32-bit fields, and of integers a double holds exactly.
+constexpr double uint32_limit = 4294967295.0;
+constexpr double exact_integer_limit = 9007199254740991.0;
+
+/// `p`, taking values from `min` to `max` only.
+inline param_spec within(param_spec p, double min, double max) {
+  p.min = min;
+  p.max = max;
+  return p;
+}
 
 /// What validation knows of a task kind: its parameters.
 struct kind_spec {

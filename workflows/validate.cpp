@@ -63,6 +63,15 @@ caf::error check_text(const std::string& task, const std::string& prefix, const 
   return {};
 }
 
+/// "must be at least 1, got -5", "must be between 1 and 4294967295, got 1e+12".
+std::string out_of_range(const param_spec& p, const value& v) {
+  auto bound = [](double x) { return to_json(value::of(x)); };
+  std::string what = p.min && p.max ? "must be between " + bound(*p.min) + " and " + bound(*p.max)
+                     : p.min        ? "must be at least " + bound(*p.min)
+                                    : "must be at most " + bound(*p.max);
+  return what + ", got " + to_json(v);
+}
+
 bool by_name(const std::pair<std::string, value>& a, const std::pair<std::string, value>& b) {
   return a.first < b.first;
 }
@@ -95,6 +104,9 @@ caf::error check_params(const std::string& task, const std::string& prefix,
                         std::string{"bad parameter type: expected "} + to_string(ps_spec->type)
                           + ", got " + to_string(v.kind)
                           + (v.kind == value::type::number ? " " + to_json(v) : ""));
+    if (v.kind == value::type::number && ((ps_spec->min && v.n < *ps_spec->min)
+                                          || (ps_spec->max && v.n > *ps_spec->max)))
+      return task_error(task, prefix + name, out_of_range(*ps_spec, v));
   }
   for (auto& p : spec.params)
     if (p.required && find_param(ps, p.name) == nullptr)

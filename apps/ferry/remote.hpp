@@ -53,8 +53,9 @@ void print_json(const google::protobuf::Message& m);
 /// Exit code of a run at rest: 0 succeeded, 1 rolled back, 2 failed, 3 aborted.
 int exit_of_status(int run_status_value);
 
-/// Splits "NAME=VALUE" arguments into `out`; on a malformed one prints
-/// "ferry CMD: --param "x": expected NAME=VALUE" and returns false.
+/// Splits "NAME=VALUE" arguments into `out`; on a malformed one, or a NAME given twice, prints
+/// "ferry CMD: --param "x": expected NAME=VALUE" (or "... given more than once") and returns
+/// false.
 template <class Map>
 bool split_params(const std::vector<std::string>& params, Map& out, const char* cmd) {
   for (auto& p : params) {
@@ -63,7 +64,13 @@ bool split_params(const std::vector<std::string>& params, Map& out, const char* 
       std::fprintf(stderr, "ferry %s: --param \"%s\": expected NAME=VALUE\n", cmd, p.c_str());
       return false;
     }
-    out[p.substr(0, eq)] = p.substr(eq + 1);
+    auto name = p.substr(0, eq);
+    if (out.count(name) > 0) {
+      std::fprintf(stderr, "ferry %s: --param \"%s\": given more than once\n", cmd,
+                   name.c_str());
+      return false;
+    }
+    out[name] = p.substr(eq + 1);
   }
   return true;
 }

@@ -139,6 +139,46 @@ TEST_CASE("every built-in template is loaded and validated") {
     CHECK(names.count(n) == 1);
 }
 
+TEST_CASE("a number outside what a task kind takes is refused before anything is journaled") {
+  sim_fleet s;
+  // A negative downtime or a zero budget used to reach the copy as a wrapped 32-bit number.
+  struct {
+    const char* name;
+    double n;
+    const char* refusal;
+  } cases[] = {
+    {"max_downtime_ms", -5, "must be between 1 and 4294967295, got -5"},
+    {"max_downtime_ms", 1e10, "must be between 1 and 4294967295, got 10000000000"},
+    {"time_budget_s", 0, "must be between 1 and 4294967295, got 0"},
+    {"bandwidth_mib_s", -1, "must be between 0 and 9007199254740991, got -1"},
+  };
+  for (auto& c : cases) {
+    auto a = args({{"vm", "web-1"}});
+    a[c.name] = value::of(c.n);
+    auto d = s.eng->render_template("live-precopy", a);
+    REQUIRE(!d);
+    CHECK(code_of(d.error()) == errc::invalid_argument);
+    CHECK_THAT(message_of(d.error()), Catch::Contains("task \"precopy\": field \"params."
+                                                      + std::string{c.name} + "\": "
+                                                      + c.refusal));
+  }
+  auto def = s.eng->load(R"({"name": "shrink", "tasks": [{"id": "cpus", "kind": "vm.set_vcpus",
+      "params": {"vm": "web-1", "host": "a1", "vcpus": 0}}]})");
+  REQUIRE(!def);
+  CHECK_THAT(message_of(def.error()),
+             Catch::Contains("task \"cpus\": field \"params.vcpus\": must be between 1 and "
+                             "4294967295, got 0"));
+  auto runs = s.eng->list();
+  REQUIRE(runs);
+  CHECK(runs->empty());
+  // In range, the same parameters render.
+  auto a = args({{"vm", "web-1"}});
+  a["max_downtime_ms"] = value::of(1.0);
+  a["time_budget_s"] = value::of(4294967295.0);
+  a["bandwidth_mib_s"] = value::of(0.0);
+  CHECK(s.eng->render_template("live-precopy", a));
+}
+
 TEST_CASE("live migration with network storage flips the leases and resumes on the target") {
   sim_fleet s;
   auto r = s.run("live-network-storage", args({{"vm", "web-1"}}));

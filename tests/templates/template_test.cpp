@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cstdlib>
 #include <string>
 
 #include "common/errc.hpp"
@@ -285,6 +286,27 @@ TEST_CASE("command-line arguments are parsed by the parameters' types") {
              Catch::Contains("parameter \"cpus\": \"four\" is not a number"));
   CHECK_THAT(message_of(parse_template_args(*t, {"novalue"}).error()),
              Catch::Contains("expected NAME=VALUE"));
+}
+
+TEST_CASE("a parameter given twice, or a number not written in decimal, is refused") {
+  auto t = load(live);
+  CHECK_THAT(message_of(parse_template_args(*t, {"vm=web-1", "vm=web-2"}).error()),
+             Catch::Contains("parameter \"vm\": given more than once"));
+  for (auto text : {"0x10", " 4", "4 ", "+4", "inf", "nan", "4.", ".5", "1e", "--4", ""})
+    CHECK_THAT(message_of(parse_template_args(*t, {std::string{"cpus="} + text}).error()),
+               Catch::Contains("parameter \"cpus\": \"" + std::string{text}
+                               + "\" is not a number"));
+  CHECK_THAT(message_of(parse_template_args(*t, {"cpus=1e999"}).error()),
+             Catch::Contains("parameter \"cpus\": \"1e999\" is not a number in range"));
+  for (auto text : {"2.5", "6e-1"})
+    CHECK_THAT(message_of(parse_template_args(*t, {std::string{"cpus="} + text}).error()),
+               Catch::Contains("parameter \"cpus\": \"" + std::string{text}
+                               + "\" is not an integer"));
+  for (auto text : {"-4", "0", "1E3", "5e1", "007"}) {
+    auto a = parse_template_args(*t, {std::string{"cpus="} + text});
+    REQUIRE(a);
+    CHECK(a->at("cpus").n == std::strtod(text, nullptr));
+  }
 }
 
 TEST_CASE("a template in JSON loads like its text form") {

@@ -48,6 +48,12 @@ const kind_catalog& kinds() {
                         param("forever", param_type::boolean),
                         param("message", param_type::string)}));
     k.add(kind("effect", {param("log", param_type::string, true)}));
+    auto at_least_one = param("lo", param_type::integer);
+    at_least_one.min = 1;
+    auto at_most_ten = param("hi", param_type::number);
+    at_most_ten.max = 10;
+    k.add(kind("bounded", {at_least_one, at_most_ten,
+                           within(param("both", param_type::integer), 0, uint32_limit)}));
     return k;
   }();
   return catalog;
@@ -205,6 +211,23 @@ TEST_CASE("an integer parameter given a string is refused naming both types") {
 TEST_CASE("an integer parameter given 1.5 is refused naming the number") {
   require_task_error(wf(task("s", "sleep", with_params(num("ms", "1.5")))), "s", "params.ms",
                      "bad parameter type: expected integer, got number 1.5");
+}
+
+TEST_CASE("a number outside its kind's bounds is refused naming the bounds and the number") {
+  require_task_error(wf(task("b", "bounded", with_params(num("lo", "0")))), "b", "params.lo",
+                     "must be at least 1, got 0");
+  require_task_error(wf(task("b", "bounded", with_params(num("hi", "10.5")))), "b", "params.hi",
+                     "must be at most 10, got 10.5");
+  require_task_error(wf(task("b", "bounded", with_params(num("both", "-5")))), "b", "params.both",
+                     "must be between 0 and 4294967295, got -5");
+  require_task_error(wf(task("b", "bounded", with_params(num("both", "4294967296")))), "b",
+                     "params.both", "must be between 0 and 4294967295, got 4294967296");
+  // The bounds are inclusive.
+  auto d = load_ok(wf(task("b", "bounded", with_params(num("lo", "1") + num("hi", "10")
+                                                      + num("both", "4294967295")))));
+  CHECK(*find_param(task_named(*d, "b").parameters, "both") == value::of(4294967295.0));
+  load_ok(wf(task("b", "bounded", with_params(num("lo", "1e12") + num("hi", "-3")
+                                                + num("both", "0")))));
 }
 
 TEST_CASE("bool and string parameters are type-checked too") {
