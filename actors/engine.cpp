@@ -10,6 +10,7 @@
 #include <future>
 #include <thread>
 #include <mutex>
+#include <set>
 #include <unordered_map>
 
 #include <caf/actor_system.hpp>
@@ -464,9 +465,40 @@ caf::expected<batch_status> engine::submit_batch(const batch_spec& spec) {
                         "batch: " + field + ": no template \"" + name + "\"");
     return t;
   };
-  if (!spec.fallback_template.empty())
-    if (auto t = find(spec.fallback_template, "fallback_template"); !t)
+  template_ptr fallback;
+  if (!spec.fallback_template.empty()) {
+    auto t = find(spec.fallback_template, "fallback_template");
+    if (!t)
       return t.error();
+    fallback = *t;
+  }
+  // What the arguments make of a template's tasks (a number out of a kind's range...) is
+  // found by rendering: one item per template and arguments is rendered here as the scheduler
+  // will render it when it starts, so that the batch is refused now rather than each of its
+  // items failing then. The target the scheduler would choose is stood in for by the VM's
+  // host.
+  std::set<std::string> probed;
+  auto probe = [&](const migration_template& t, const std::string& vm,
+                   std::map<std::string, std::string> args) -> caf::error {
+    std::string key = t.name;
+    for (auto& [k, v] : args)
+      key += '\0' + k + '=' + v;
+    if (!probed.insert(std::move(key)).second)
+      return {};
+    if (model && t.find("target") && args.count("target") == 0) {
+      auto v = model->find_vm(vm);
+      if (v != fleet::npos && model->vms[v].host != fleet::npos)
+        args["target"] = model->hosts[model->vms[v].host].name;
+    }
+    std::vector<std::string> raw{"vm=" + vm};
+    for (auto& [k, v] : args)
+      raw.push_back(k + "=" + v);
+    auto a = parse_template_args(t, raw);
+    if (!a)
+      return a.error();
+    auto d = render(t, *a);
+    return d ? caf::error{} : d.error();
+  };
   for (size_t i = 0; i < spec.items.size(); ++i) {
     auto& it = spec.items[i];
     auto field = "items[" + std::to_string(i) + "]";
@@ -477,15 +509,22 @@ caf::expected<batch_status> engine::submit_batch(const batch_spec& spec) {
     if (model && model->find_vm(it.vm) == fleet::npos)
       return make_error(errc::invalid_argument,
                         "batch: " + field + ".vm: \"" + it.vm + "\" is not in the fleet");
-    std::vector<std::string> raw{"vm=" + it.vm};
     auto args = spec.args;
     for (auto& [k, v] : it.args)
       args[k] = v;
-    for (auto& [k, v] : args)
-      raw.push_back(k + "=" + v);
-    if (auto a = parse_template_args(**t, raw); !a)
+    if (auto err = probe(**t, it.vm, args))
       return make_error(errc::invalid_argument,
-                        "batch: " + field + ".args: " + message_of(a.error()));
+                        "batch: " + field + ".args: " + message_of(err));
+    if (fallback) {
+      // The fallback takes what it knows of the item's arguments.
+      for (auto a = args.begin(); a != args.end();)
+        a = fallback->find(a->first) ? std::next(a) : args.erase(a);
+      if (auto err = probe(*fallback, it.vm, args))
+        return make_error(errc::invalid_argument, "batch: " + field
+                                                    + ".args (fallback_template \""
+                                                    + fallback->name + "\"): "
+                                                    + message_of(err));
+    }
   }
   batch_record rec;
   rec.spec = spec;

@@ -402,8 +402,8 @@ void start_item(scheduler_ptr self, batch_rt& b, size_t i, const migration_templ
 /// read since already shows its outcome).
 void on_rest(scheduler_ptr self, const run_summary& s, bool live = true);
 
-/// Starts what may start.
-void pump(scheduler_ptr self, batch_rt& b) {
+/// One pass of pump().
+void pump_once(scheduler_ptr self, batch_rt& b) {
   auto& st = self->state;
   if (!b.loaded || b.rec.finished)
     return;
@@ -484,6 +484,18 @@ void pump(scheduler_ptr self, batch_rt& b) {
     b.ready.clear();
   }
   finish_if_done(self, b);
+}
+
+/// Starts what may start. An item that fails as it starts (its definition does not render,
+/// say) ends no run, and no run's end would pump again: what it lets start (the items behind
+/// it, those that wait for it) is started by another pass.
+void pump(scheduler_ptr self, batch_rt& b) {
+  for (;;) {
+    auto done = b.done;
+    pump_once(self, b);
+    if (b.done == done || b.rec.finished || b.ready.empty())
+      return;
+  }
 }
 
 void start_item(scheduler_ptr self, batch_rt& b, size_t i, const migration_template& t,

@@ -385,6 +385,43 @@ TEST_CASE("cancelling a batch cancels its runs in flight and starts nothing more
   CHECK(f.world->domains("sim://zone-a/a4").size() == 20);
 }
 
+/// A template whose VM must be of type medium: its definition renders for some VMs, not for
+/// others.
+const char* picky_template = R"(
+name: "picky"
+version: 1
+parameters { name: "vm" type: VM required: true }
+parameters { name: "size" type: STRING from_vm: "vm.type" choices: "medium" }
+migrate { tasks { task { id: "check" kind: "noop" } } }
+)";
+
+TEST_CASE("items whose definitions do not render fail with the reason, and the batch finishes") {
+  fleet_env f;
+  REQUIRE(f.eng->put_template(picky_template));
+  batch_spec b;
+  b.name = "picky";
+  b.template_name = "picky";
+  // db-1 renders; the 20 small VMs on a4 do not. More of them than the scheduler tries from
+  // one host at a time: those it did not get to must not be left waiting for a run to end
+  // (there is none). db-1 waits for drain-00, and may start once drain-00 has failed.
+  b.items.push_back({"db-1", {}, {}, 0, 0, {"drain-00"}});
+  for (auto& vm : drain_vms())
+    b.items.push_back({vm, {}, {}, 0, 0, {}});
+  REQUIRE(f.eng->submit_batch(b));
+  auto s = f.finish("picky");
+  CHECK(s.succeeded == 1);
+  CHECK(s.failed == 20);
+  REQUIRE(s.items.size() == 21);
+  CHECK(s.items[0].state == "succeeded");
+  for (size_t i = 1; i < s.items.size(); ++i) {
+    CHECK(s.items[i].state == "failed");
+    CHECK(s.items[i].run.empty());
+    CHECK_THAT(s.items[i].reason, Catch::Contains("parameter \"size\": \"small\" is not one of "
+                                                  "medium"));
+  }
+  CHECK(f.world->domains("sim://zone-a/a4").size() == 20);
+}
+
 TEST_CASE("a batch is checked before anything starts, each error naming its field") {
   fleet_env f;
   auto err = [&](const batch_spec& b) {
@@ -408,6 +445,23 @@ TEST_CASE("a batch is checked before anything starts, each error naming its fiel
   x.items[0].args = {{"max_downtime_ms", "soon"}};
   CHECK_THAT(err(x), Catch::Contains("items[0].args:"));
   CHECK_THAT(err(x), Catch::Contains("max_downtime_ms"));
+  // What the arguments make of the template's tasks is found by rendering it.
+  x = b;
+  x.items[1].args = {{"max_downtime_ms", "-5"}};
+  CHECK_THAT(err(x), Catch::Contains("items[1].args: template \"live-precopy\": rendered "
+                                     "definition: task \"precopy\": field "
+                                     "\"params.max_downtime_ms\": must be between 1 and "
+                                     "4294967295, got -5"));
+  x = b;
+  x.args = {{"time_budget_s", "0"}};
+  CHECK_THAT(err(x), Catch::Contains("items[0].args: "));
+  CHECK_THAT(err(x), Catch::Contains("field \"params.time_budget_s\": must be between 1"));
+  REQUIRE(f.eng->put_template(picky_template));
+  x = b;
+  x.fallback_template = "picky";
+  CHECK_THAT(err(x), Catch::Contains("items[0].args (fallback_template \"picky\"): template "
+                                     "\"picky\": parameter \"size\": \"small\" is not one "
+                                     "of medium"));
   x = b;
   x.items[0].after = {"drain-01"};
   x.items[1].after = {"drain-00"};
