@@ -548,6 +548,25 @@ caf::expected<batch_status> engine::drain(const drain_request& req) {
   if (!vms)
     return vms.error();
   auto spec = drain_batch(req, f->model(), *vms);
+  if (!spec && code_of(spec.error()) != errc::failed_precondition)
+    return spec.error();
+  // The same drain again (the command run again after a restart, or after its connection was
+  // lost) is the drain under way, or done, under its name: not a new batch of the VMs left.
+  auto name = drain_settings(req).name;
+  if (auto existing = get_batch(name); existing && is_same_drain(*existing, req, f->model())) {
+    auto moved_all = [&] {
+      for (auto& it : spec->items)
+        if (!existing->spec->find(it.vm))
+          return false;
+      return true;
+    };
+    if (!existing->finished || !spec || moved_all())
+      return submit_batch(*existing->spec);
+    return make_error(errc::already_exists,
+                      "batch \"" + name + "\": a finished drain has this name, and "
+                        + (req.host.empty() ? "zone \"" + req.zone : "host \"" + req.host)
+                        + "\" runs VMs it did not move: give this drain another name");
+  }
   if (!spec)
     return spec.error();
   return submit_batch(*spec);
@@ -580,6 +599,50 @@ caf::expected<batch_status> engine::wait_batch(const std::string& name,
                       "batch \"" + name + "\": not finished after "
                         + std::to_string(timeout.count()) + " ms");
   return r;
+}
+
+void engine::wait_batch_async(const std::string& name, std::chrono::milliseconds timeout,
+                              std::function<void(caf::expected<batch_status>)> done) {
+  auto& p = *impl_;
+  scheduler_actor sched;
+  {
+    std::lock_guard<std::mutex> guard{p.mtx};
+    if (!p.closed)
+      sched = p.scheduler;
+  }
+  if (!sched) {
+    done(make_error(errc::unavailable, "the engine is closed"));
+    return;
+  }
+  auto call_timeout = caf::duration{p.opts.call_timeout};
+  p.sys->spawn([sched, name, timeout, call_timeout,
+                fn = std::move(done)](caf::event_based_actor* self) mutable {
+    // One answer, from whichever comes first: the scheduler's, or its end (the engine closes).
+    auto once = std::make_shared<std::function<void(caf::expected<batch_status>)>>(std::move(fn));
+    auto answer = [self, once](caf::expected<batch_status> x) {
+      if (*once) {
+        auto f = std::move(*once);
+        *once = nullptr;
+        f(std::move(x));
+      }
+      self->quit();
+    };
+    self->monitor(sched);
+    self->set_down_handler([answer](caf::down_msg&) {
+      answer(make_error(errc::unavailable, "the engine is closed"));
+    });
+    self->request(sched, caf::duration{timeout}, done_atom::value, name)
+      .then([answer](batch_status& s) { answer(std::move(s)); },
+            [self, sched, name, call_timeout, answer](caf::error& err) {
+              auto e = translate(std::move(err));
+              if (code_of(e) != errc::deadline_exceeded)
+                return answer(std::move(e));
+              // Not finished yet: its status now.
+              self->request(sched, call_timeout, get_atom::value, name)
+                .then([answer](batch_status& s) { answer(std::move(s)); },
+                      [answer](caf::error& e2) { answer(translate(std::move(e2))); });
+            });
+  });
 }
 
 caf::expected<definition_ptr> engine::render_template(const std::string& name,

@@ -205,6 +205,11 @@ public:
   /// Waits until every item of the batch is at rest; deadline_exceeded after `timeout`.
   caf::expected<batch_status> wait_batch(const std::string& name,
                                          std::chrono::milliseconds timeout);
+  /// The same without blocking the caller: `done` gets the batch's status once it finished,
+  /// or its status then once `timeout` passed (look at `finished`), or the error (not_found,
+  /// unavailable once the engine closes). Called once, on an engine thread.
+  void wait_batch_async(const std::string& name, std::chrono::milliseconds timeout,
+                        std::function<void(caf::expected<batch_status>)> done);
 
   /// Waits until the run comes to rest (SUCCEEDED, ROLLED_BACK, FAILED or ABORTED) and
   /// returns its state; deadline_exceeded after `timeout`.

@@ -50,6 +50,8 @@ using ready_set = std::set<std::pair<int64_t, size_t>>;
 
 struct batch_rt {
   batch_record rec;
+  /// rec.spec, shared with the status answers that carry it.
+  std::shared_ptr<const batch_spec> spec;
   std::vector<item_rt> items;
   std::unordered_map<std::string, size_t> by_vm;
   std::vector<std::vector<size_t>> dependents;
@@ -106,6 +108,8 @@ batch_status status_of(const scheduler_state& st, const batch_rt& b, bool with_i
   out.peak_running = b.peak_running;
   out.peak_host_out = b.peak_out;
   out.peak_host_in = b.peak_in;
+  if (with_items)
+    out.spec = b.spec;
   auto* m = model_of(st);
   auto host_name = [&](fleet::index h) { return m && h != npos ? m->hosts[h].name : ""; };
   for (size_t i = 0; i < b.items.size(); ++i) {
@@ -623,6 +627,7 @@ batch_rt& install(scheduler_ptr self, batch_record rec) {
   auto& b = st.batches[name];
   b.rec = std::move(rec);
   auto& spec = b.rec.spec;
+  b.spec = std::make_shared<const batch_spec>(spec);
   auto n = spec.items.size();
   b.items.assign(n, item_rt{});
   b.dependents.assign(n, {});

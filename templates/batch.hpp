@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,6 +18,12 @@
 #include "common/clock.hpp"
 #include "fleet/model.hpp"
 #include "fleet/state_codec.hpp"
+
+namespace ferry::v1 {
+class BatchSpec;
+class BatchStatus;
+class DrainRequest;
+} // namespace ferry::v1
 
 namespace ferry {
 
@@ -101,6 +108,8 @@ struct batch_status {
   uint32_t peak_running = 0, peak_host_out = 0, peak_host_in = 0;
   /// Per item, in the spec's order (empty in list answers).
   std::vector<batch_item_status> items;
+  /// The batch itself (not in list answers).
+  std::shared_ptr<const batch_spec> spec;
 };
 
 /// What to drain: every VM on `host`, or in `zone`.
@@ -119,6 +128,15 @@ struct drain_request {
   std::vector<daily_window> daily;
   std::string fallback_template;
 };
+
+/// The batch of `req` without its items: its name ("drain-<host or zone>" by default), template,
+/// arguments (the target zone as "zone"), limits, windows and fallback.
+batch_spec drain_settings(const drain_request& req);
+
+/// Whether `existing` (a batch and its status) is the drain `req` asks for: its settings, and
+/// every item whose source is known from the host (or the zone) drained. The same drain again (the command run again
+/// after a restart, or after its connection was lost) is that batch.
+bool is_same_drain(const batch_status& existing, const drain_request& req, const fleet::model& m);
 
 /// The batch that moves every VM of `locations` off the host (or out of the zone) of `req`,
 /// in name order. Errors name the field (unknown host or zone, neither or both given, nothing
@@ -149,6 +167,20 @@ bool in_window(const batch_spec& spec, time_ms at, time_ms& next_start);
 /// The journal's encoding of a record, and back.
 std::string encode_batch_record(const batch_record& r);
 caf::expected<batch_record> decode_batch_record(std::string_view bytes);
+
+/// A batch from its protobuf (proto/ferry/v1/batch.proto), checked as load_batch checks it;
+/// and back.
+caf::expected<batch_spec> batch_from_proto(const v1::BatchSpec& p);
+void batch_to_proto(const batch_spec& s, v1::BatchSpec& p);
+
+/// A drain request from its protobuf (its daily windows checked: "daily[0].start: expected
+/// HH:MM (UTC)"; the rest is checked by drain_batch); and back.
+caf::expected<drain_request> drain_from_proto(const v1::DrainRequest& p);
+void drain_to_proto(const drain_request& r, v1::DrainRequest& p);
+
+/// A batch's status as the API carries it, and back.
+void batch_status_to_proto(const batch_status& s, v1::BatchStatus& p);
+batch_status batch_status_from_proto(const v1::BatchStatus& p);
 
 /// The spec in protobuf text format, or JSON.
 std::string print_batch(const batch_spec& spec, bool json);

@@ -46,9 +46,60 @@ bool parse_hhmm(const std::string& s, uint32_t& out) {
 }
 
 std::string hhmm(uint32_t minutes) {
-  char buf[8];
+  char buf[24];
   std::snprintf(buf, sizeof buf, "%02u:%02u", minutes / 60, minutes % 60);
   return buf;
+}
+
+/// The limits, windows and daily windows of a BatchSpec or a DrainRequest.
+template <class Proto>
+void schedule_to_proto(const batch_limits& limits, const std::vector<batch_window>& windows,
+                       const std::vector<daily_window>& daily, Proto& p) {
+  auto* l = p.mutable_limits();
+  l->set_global(limits.global);
+  l->set_host_out(limits.host_out);
+  l->set_host_in(limits.host_in);
+  l->set_zone(limits.zone);
+  l->set_partition(limits.partition);
+  l->set_link_share(limits.link_share);
+  l->set_run_bandwidth_mib_s(limits.run_bandwidth_mib_s);
+  for (auto& w : windows) {
+    auto* pw = p.add_windows();
+    pw->set_start_ms(static_cast<uint64_t>(w.start));
+    pw->set_end_ms(static_cast<uint64_t>(w.end));
+  }
+  for (auto& d : daily) {
+    auto* pd = p.add_daily();
+    pd->set_start(hhmm(d.start_min));
+    pd->set_end(hhmm(d.end_min));
+  }
+}
+
+template <class Proto>
+caf::error schedule_from_proto(const Proto& p, batch_limits& limits,
+                               std::vector<batch_window>& windows,
+                               std::vector<daily_window>& daily) {
+  auto& l = p.limits();
+  limits.global = l.global();
+  limits.host_out = l.host_out();
+  limits.host_in = l.host_in();
+  limits.zone = l.zone();
+  limits.partition = l.partition();
+  limits.link_share = l.link_share();
+  limits.run_bandwidth_mib_s = l.run_bandwidth_mib_s();
+  for (int i = 0; i < p.windows_size(); ++i)
+    windows.push_back({static_cast<time_ms>(p.windows(i).start_ms()),
+                       static_cast<time_ms>(p.windows(i).end_ms())});
+  for (int i = 0; i < p.daily_size(); ++i) {
+    daily_window d;
+    auto field = "daily[" + std::to_string(i) + "]";
+    if (!parse_hhmm(p.daily(i).start(), d.start_min))
+      return bad(field + ".start", "expected HH:MM (UTC), got \"" + p.daily(i).start() + "\"");
+    if (!parse_hhmm(p.daily(i).end(), d.end_min))
+      return bad(field + ".end", "expected HH:MM (UTC), got \"" + p.daily(i).end() + "\"");
+    daily.push_back(d);
+  }
+  return {};
 }
 
 void to_proto(const batch_spec& s, v1::BatchSpec& p) {
@@ -67,24 +118,7 @@ void to_proto(const batch_spec& s, v1::BatchSpec& p) {
     for (auto& a : it.after)
       pi->add_after(a);
   }
-  auto* l = p.mutable_limits();
-  l->set_global(s.limits.global);
-  l->set_host_out(s.limits.host_out);
-  l->set_host_in(s.limits.host_in);
-  l->set_zone(s.limits.zone);
-  l->set_partition(s.limits.partition);
-  l->set_link_share(s.limits.link_share);
-  l->set_run_bandwidth_mib_s(s.limits.run_bandwidth_mib_s);
-  for (auto& w : s.windows) {
-    auto* pw = p.add_windows();
-    pw->set_start_ms(static_cast<uint64_t>(w.start));
-    pw->set_end_ms(static_cast<uint64_t>(w.end));
-  }
-  for (auto& d : s.daily) {
-    auto* pd = p.add_daily();
-    pd->set_start(hhmm(d.start_min));
-    pd->set_end(hhmm(d.end_min));
-  }
+  schedule_to_proto(s.limits, s.windows, s.daily, p);
   p.set_stop_on_failure(s.stop_on_failure);
   p.set_fallback_template(s.fallback_template);
 }
@@ -105,26 +139,8 @@ caf::expected<batch_spec> from_proto(const v1::BatchSpec& p) {
     it.after.assign(pi.after().begin(), pi.after().end());
     s.items.push_back(std::move(it));
   }
-  auto& l = p.limits();
-  s.limits.global = l.global();
-  s.limits.host_out = l.host_out();
-  s.limits.host_in = l.host_in();
-  s.limits.zone = l.zone();
-  s.limits.partition = l.partition();
-  s.limits.link_share = l.link_share();
-  s.limits.run_bandwidth_mib_s = l.run_bandwidth_mib_s();
-  for (int i = 0; i < p.windows_size(); ++i)
-    s.windows.push_back({static_cast<time_ms>(p.windows(i).start_ms()),
-                         static_cast<time_ms>(p.windows(i).end_ms())});
-  for (int i = 0; i < p.daily_size(); ++i) {
-    daily_window d;
-    auto field = "daily[" + std::to_string(i) + "]";
-    if (!parse_hhmm(p.daily(i).start(), d.start_min))
-      return bad(field + ".start", "expected HH:MM (UTC), got \"" + p.daily(i).start() + "\"");
-    if (!parse_hhmm(p.daily(i).end(), d.end_min))
-      return bad(field + ".end", "expected HH:MM (UTC), got \"" + p.daily(i).end() + "\"");
-    s.daily.push_back(d);
-  }
+  if (auto err = schedule_from_proto(p, s.limits, s.windows, s.daily))
+    return err;
   s.stop_on_failure = p.stop_on_failure();
   s.fallback_template = p.fallback_template();
   if (auto err = check_batch(s))
@@ -300,6 +316,41 @@ caf::expected<batch_record> decode_batch_record(std::string_view bytes) {
   return r;
 }
 
+batch_spec drain_settings(const drain_request& req) {
+  batch_spec s;
+  s.name = !req.name.empty() ? req.name : "drain-" + (req.host.empty() ? req.zone : req.host);
+  s.template_name = req.template_name;
+  s.args = req.args;
+  if (!req.to_zone.empty())
+    s.args["zone"] = req.to_zone;
+  s.limits = req.limits;
+  s.windows = req.windows;
+  s.daily = req.daily;
+  s.fallback_template = req.fallback_template;
+  return s;
+}
+
+bool is_same_drain(const batch_status& existing, const drain_request& req,
+                   const fleet::model& m) {
+  if (!existing.spec)
+    return false;
+  auto settings = *existing.spec;
+  settings.items.clear();
+  if (encode_batch_record(batch_record{settings})
+      != encode_batch_record(batch_record{drain_settings(req)}))
+    return false;
+  auto zone = req.host.empty() ? m.find_zone(req.zone) : fleet::npos;
+  for (auto& it : existing.items) {
+    // Not known yet for an item of a batch the scheduler is still reading back.
+    if (it.source.empty())
+      continue;
+    auto h = m.find_host(it.source);
+    if (!req.host.empty() ? it.source != req.host : h == fleet::npos || m.hosts[h].zone != zone)
+      return false;
+  }
+  return true;
+}
+
 caf::expected<batch_spec> drain_batch(const drain_request& req, const fleet::model& m,
                                       const std::vector<fleet::vm_location>& locations) {
   if (req.host.empty() == req.zone.empty())
@@ -324,16 +375,7 @@ caf::expected<batch_spec> drain_batch(const drain_request& req, const fleet::mod
     return make_error(errc::invalid_argument,
                       "drain: field \"to_zone\": draining zone \"" + req.zone
                         + "\" needs another zone to move its VMs to");
-  batch_spec s;
-  s.name = !req.name.empty() ? req.name : "drain-" + (req.host.empty() ? req.zone : req.host);
-  s.template_name = req.template_name;
-  s.args = req.args;
-  if (!req.to_zone.empty())
-    s.args["zone"] = req.to_zone;
-  s.limits = req.limits;
-  s.windows = req.windows;
-  s.daily = req.daily;
-  s.fallback_template = req.fallback_template;
+  auto s = drain_settings(req);
   for (auto& l : locations) {
     auto h = m.find_host(l.host);
     if (h == fleet::npos)
@@ -356,6 +398,96 @@ std::string print_batch(const batch_spec& s, bool json) {
   v1::BatchSpec p;
   to_proto(s, p);
   return print_text_or_json(p, json);
+}
+
+caf::expected<batch_spec> batch_from_proto(const v1::BatchSpec& p) {
+  return from_proto(p);
+}
+
+void batch_to_proto(const batch_spec& s, v1::BatchSpec& p) {
+  to_proto(s, p);
+}
+
+caf::expected<drain_request> drain_from_proto(const v1::DrainRequest& p) {
+  drain_request r;
+  r.name = p.name();
+  r.host = p.host();
+  r.zone = p.zone();
+  r.to_zone = p.to_zone();
+  if (!p.template_().empty())
+    r.template_name = p.template_();
+  r.args.insert(p.args().begin(), p.args().end());
+  if (auto err = schedule_from_proto(p, r.limits, r.windows, r.daily)) {
+    // "batch: daily[0].start: ..." is about the drain's field.
+    auto msg = message_of(err);
+    return make_error(errc::invalid_argument, "drain: " + msg.substr(msg.find(": ") + 2));
+  }
+  r.fallback_template = p.fallback_template();
+  return r;
+}
+
+void drain_to_proto(const drain_request& r, v1::DrainRequest& p) {
+  p.set_name(r.name);
+  p.set_host(r.host);
+  p.set_zone(r.zone);
+  p.set_to_zone(r.to_zone);
+  p.set_template_(r.template_name);
+  for (auto& [k, v] : r.args)
+    (*p.mutable_args())[k] = v;
+  schedule_to_proto(r.limits, r.windows, r.daily, p);
+  p.set_fallback_template(r.fallback_template);
+}
+
+void batch_status_to_proto(const batch_status& s, v1::BatchStatus& p) {
+  p.set_name(s.name);
+  p.set_created_ms(static_cast<uint64_t>(s.created));
+  p.set_finished(s.finished);
+  p.set_cancelled(s.cancelled);
+  p.set_total(s.total);
+  p.set_waiting(s.waiting);
+  p.set_running(s.running);
+  p.set_succeeded(s.succeeded);
+  p.set_failed(s.failed);
+  p.set_skipped(s.skipped);
+  p.set_peak_running(s.peak_running);
+  p.set_peak_host_out(s.peak_host_out);
+  p.set_peak_host_in(s.peak_host_in);
+  for (auto& it : s.items) {
+    auto* pi = p.add_items();
+    pi->set_vm(it.vm);
+    pi->set_run_id(it.run);
+    pi->set_state(it.state);
+    pi->set_source(it.source);
+    pi->set_target(it.target);
+    pi->set_reason(it.reason);
+    pi->set_fallback(it.fallback);
+  }
+  if (s.spec)
+    to_proto(*s.spec, *p.mutable_spec());
+}
+
+batch_status batch_status_from_proto(const v1::BatchStatus& p) {
+  batch_status s;
+  s.name = p.name();
+  s.created = static_cast<time_ms>(p.created_ms());
+  s.finished = p.finished();
+  s.cancelled = p.cancelled();
+  s.total = p.total();
+  s.waiting = p.waiting();
+  s.running = p.running();
+  s.succeeded = p.succeeded();
+  s.failed = p.failed();
+  s.skipped = p.skipped();
+  s.peak_running = p.peak_running();
+  s.peak_host_out = p.peak_host_out();
+  s.peak_host_in = p.peak_host_in();
+  for (auto& pi : p.items())
+    s.items.push_back({pi.vm(), pi.run_id(), pi.state(), pi.source(), pi.target(), pi.reason(),
+                       pi.fallback()});
+  if (p.has_spec())
+    if (auto spec = from_proto(p.spec()))
+      s.spec = std::make_shared<const batch_spec>(std::move(*spec));
+  return s;
 }
 
 } // namespace ferry

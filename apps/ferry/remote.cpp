@@ -10,7 +10,7 @@
 
 namespace ferry::cli {
 
-void add_conn(CLI::App* cmd, conn_args& c) {
+void add_conn(CLI::App* cmd, conn_args& c, bool call_timeout) {
   cmd->add_option("--server", c.server,
                   "ferryd: unix:PATH (default unix:/run/ferry/ferryd.sock) or HOST:PORT (TLS)")
     ->envname("FERRY_SERVER");
@@ -20,7 +20,8 @@ void add_conn(CLI::App* cmd, conn_args& c) {
   cmd->add_option("--cert", c.cert, "TLS: client certificate (PEM), when ferryd asks for one")
     ->envname("FERRY_CERT");
   cmd->add_option("--key", c.key, "TLS: client key (PEM)")->envname("FERRY_KEY");
-  cmd->add_option("--timeout", c.timeout_s, "Seconds each call may take (default 30)");
+  if (call_timeout)
+    cmd->add_option("--timeout", c.timeout_s, "Seconds each call may take (default 30)");
 }
 
 bool server_named(const conn_args& c) {

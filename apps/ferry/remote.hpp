@@ -31,8 +31,9 @@ struct conn_args {
   double timeout_s = 30;
 };
 
-/// Adds --server, --token, --ca, --cert, --key and --timeout (and their variables) to `cmd`.
-void add_conn(CLI::App* cmd, conn_args& c);
+/// Adds --server, --token, --ca, --cert, --key and --timeout (and their variables) to `cmd`;
+/// without `call_timeout`, no --timeout (the command has its own).
+void add_conn(CLI::App* cmd, conn_args& c, bool call_timeout = true);
 
 /// Whether a server was named (flag or FERRY_SERVER): commands that can work on local files
 /// too (templates) then ask the server.

@@ -36,10 +36,13 @@ struct client::impl {
     return make_error(code, st.error_message());
   }
 
+  /// `wait`: how long the server may hold the answer (a long poll), beyond the call's timeout.
   template <class Resp, class Call>
-  caf::expected<Resp> unary(Call call) const {
+  caf::expected<Resp> unary(Call call,
+                            std::chrono::milliseconds wait = std::chrono::milliseconds{0}) const {
     grpc::ClientContext ctx;
-    prepare(ctx);
+    prepare(ctx, false);
+    ctx.set_deadline(std::chrono::system_clock::now() + opts.timeout + wait);
     Resp resp;
     auto st = call(ctx, resp);
     if (!st.ok())
@@ -128,15 +131,9 @@ caf::expected<v1::Run> client::get(const std::string& run_id, std::chrono::milli
   v1::GetRequest req;
   req.set_run_id(run_id);
   req.set_wait_ms(wait.count());
-  grpc::ClientContext ctx;
-  impl_->prepare(ctx, false);
   // The server answers by `wait` at the latest: the deadline covers it.
-  ctx.set_deadline(std::chrono::system_clock::now() + impl_->opts.timeout + wait);
-  v1::Run resp;
-  auto st = impl_->stub->Get(&ctx, req, &resp);
-  if (!st.ok())
-    return impl_->error_of(st);
-  return resp;
+  return impl_->unary<v1::Run>(
+    [&](auto& ctx, auto& resp) { return impl_->stub->Get(&ctx, req, &resp); }, wait);
 }
 
 caf::expected<v1::ListResponse> client::list(const v1::ListRequest& req) {
@@ -213,6 +210,33 @@ caf::expected<v1::RenderTemplateResponse> client::render_template(const v1::Temp
   *req.mutable_template_() = call;
   return impl_->unary<v1::RenderTemplateResponse>(
     [&](auto& ctx, auto& resp) { return impl_->stub->RenderTemplate(&ctx, req, &resp); });
+}
+
+caf::expected<v1::BatchStatus> client::submit_batch(const v1::SubmitBatchRequest& req) {
+  return impl_->unary<v1::BatchStatus>(
+    [&](auto& ctx, auto& resp) { return impl_->stub->SubmitBatch(&ctx, req, &resp); });
+}
+
+caf::expected<v1::BatchStatus> client::get_batch(const std::string& name,
+                                                 std::chrono::milliseconds wait) {
+  v1::GetBatchRequest req;
+  req.set_name(name);
+  req.set_wait_ms(wait.count());
+  return impl_->unary<v1::BatchStatus>(
+    [&](auto& ctx, auto& resp) { return impl_->stub->GetBatch(&ctx, req, &resp); }, wait);
+}
+
+caf::expected<v1::ListBatchesResponse> client::list_batches() {
+  return impl_->unary<v1::ListBatchesResponse>([&](auto& ctx, auto& resp) {
+    return impl_->stub->ListBatches(&ctx, v1::ListBatchesRequest{}, &resp);
+  });
+}
+
+caf::expected<v1::BatchStatus> client::cancel_batch(const std::string& name) {
+  v1::CancelBatchRequest req;
+  req.set_name(name);
+  return impl_->unary<v1::BatchStatus>(
+    [&](auto& ctx, auto& resp) { return impl_->stub->CancelBatch(&ctx, req, &resp); });
 }
 
 caf::error client::watch(const v1::WatchRequest& req,

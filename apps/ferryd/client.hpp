@@ -61,6 +61,14 @@ public:
   caf::error delete_template(const std::string& name);
   caf::expected<v1::RenderTemplateResponse> render_template(const v1::TemplateCall& call);
 
+  caf::expected<v1::BatchStatus> submit_batch(const v1::SubmitBatchRequest& req);
+  /// `wait`: > 0, answer once the batch finished or after that long (its status then).
+  caf::expected<v1::BatchStatus> get_batch(const std::string& name,
+                                           std::chrono::milliseconds wait =
+                                             std::chrono::milliseconds{0});
+  caf::expected<v1::ListBatchesResponse> list_batches();
+  caf::expected<v1::BatchStatus> cancel_batch(const std::string& name);
+
   /// Streams a watch: `on_message` for each message (return false to stop). Returns none when
   /// the stream ended normally (the run is at rest, or stopped by `on_message`), else the
   /// error (unavailable when ferryd went away: watch again from the last seq + 1).

@@ -6,6 +6,7 @@
 
 #include "apps/ferryd/convert.hpp"
 #include "apps/ferryd/status.hpp"
+#include "templates/batch.hpp"
 #include "workflows/definition_codec.hpp"
 
 namespace ferry::daemon {
@@ -450,6 +451,99 @@ public:
       return finish(r, "render_template", status_of(def.error(), field)), r;
     resp->mutable_definition()->ParseFromString((*def)->encoded);
     return finish(r, "render_template", grpc::Status::OK), r;
+  }
+
+  // -- batches ----------------------------------------------------------------------------
+
+  unary* SubmitBatch(context* c, const v1::SubmitBatchRequest* req,
+                     v1::BatchStatus* resp) override {
+    auto* r = c->DefaultReactor();
+    principal who;
+    if (!allowed(c, r, "submit_batch", role::operator_, who))
+      return r;
+    caf::expected<batch_status> s{caf::error{}};
+    switch (req->source_case()) {
+      case v1::SubmitBatchRequest::kBatch: {
+        auto spec = batch_from_proto(req->batch());
+        s = spec ? eng_.submit_batch(*spec) : caf::expected<batch_status>{spec.error()};
+        break;
+      }
+      case v1::SubmitBatchRequest::kBatchText: {
+        auto spec = load_batch(req->batch_text());
+        s = spec ? eng_.submit_batch(*spec) : caf::expected<batch_status>{spec.error()};
+        break;
+      }
+      case v1::SubmitBatchRequest::kDrain: {
+        auto d = drain_from_proto(req->drain());
+        s = d ? eng_.drain(*d) : caf::expected<batch_status>{d.error()};
+        break;
+      }
+      default:
+        return finish(r, "submit_batch",
+                      invalid("source: give one of batch, batch_text or drain")),
+               r;
+    }
+    if (!s)
+      return finish(r, "submit_batch", status_of(s.error())), r;
+    batch_status_to_proto(*s, *resp);
+    return finish(r, "submit_batch", grpc::Status::OK), r;
+  }
+
+  unary* GetBatch(context* c, const v1::GetBatchRequest* req, v1::BatchStatus* resp) override {
+    auto* r = c->DefaultReactor();
+    principal who;
+    if (!allowed(c, r, "get_batch", role::viewer, who))
+      return r;
+    if (req->name().empty())
+      return finish(r, "get_batch", invalid("name: required")), r;
+    if (req->wait_ms() < 0)
+      return finish(r, "get_batch", invalid("wait_ms: negative")), r;
+    if (req->wait_ms() > 0) {
+      auto* calls = ctx_.calls;
+      eng_.wait_batch_async(req->name(), std::chrono::milliseconds{req->wait_ms()},
+                            [r, resp, calls](caf::expected<batch_status> s) {
+                              auto st = s ? grpc::Status::OK : status_of(s.error(), "name: ");
+                              if (s)
+                                batch_status_to_proto(*s, *resp);
+                              calls->count("get_batch", static_cast<int>(st.error_code()));
+                              r->Finish(st);
+                            });
+      return r;
+    }
+    auto s = eng_.get_batch(req->name());
+    if (!s)
+      return finish(r, "get_batch", status_of(s.error(), "name: ")), r;
+    batch_status_to_proto(*s, *resp);
+    return finish(r, "get_batch", grpc::Status::OK), r;
+  }
+
+  unary* ListBatches(context* c, const v1::ListBatchesRequest*,
+                     v1::ListBatchesResponse* resp) override {
+    auto* r = c->DefaultReactor();
+    principal who;
+    if (!allowed(c, r, "list_batches", role::viewer, who))
+      return r;
+    auto all = eng_.list_batches();
+    if (!all)
+      return finish(r, "list_batches", status_of(all.error())), r;
+    for (auto& s : *all)
+      batch_status_to_proto(s, *resp->add_batches());
+    return finish(r, "list_batches", grpc::Status::OK), r;
+  }
+
+  unary* CancelBatch(context* c, const v1::CancelBatchRequest* req,
+                     v1::BatchStatus* resp) override {
+    auto* r = c->DefaultReactor();
+    principal who;
+    if (!allowed(c, r, "cancel_batch", role::operator_, who))
+      return r;
+    if (req->name().empty())
+      return finish(r, "cancel_batch", invalid("name: required")), r;
+    auto s = eng_.cancel_batch(req->name());
+    if (!s)
+      return finish(r, "cancel_batch", status_of(s.error(), "name: ")), r;
+    batch_status_to_proto(*s, *resp);
+    return finish(r, "cancel_batch", grpc::Status::OK), r;
   }
 
 private:

@@ -508,9 +508,52 @@ TEST_CASE("a batch resumes after the engine restarts on the same journal") {
   f.eng->close();
   f.eng.reset();
   f.open();
+  // The same drain again (ferry drain --db run again) is the drain under way, though fewer
+  // VMs are left on a4 now.
+  auto again = f.eng->drain(req);
+  INFO((again ? "" : describe(again.error())));
+  REQUIRE(again);
+  CHECK(again->name == "drain-a4");
+  CHECK(again->total == 20);
   auto s = f.finish("drain-a4");
   CHECK(s.succeeded == 20);
   CHECK(f.world->domains("sim://zone-a/a4").empty());
+  // Finished, it is still the same drain; with other settings it is another batch.
+  auto done = f.eng->drain(req);
+  REQUIRE(done);
+  CHECK(done->finished);
+  CHECK(done->succeeded == 20);
+  auto other = req;
+  other.limits.global = 3;
+  auto refused = f.eng->drain(other);
+  REQUIRE_FALSE(refused);
+  CHECK(code_of(refused.error()) == errc::failed_precondition);
+  // A VM moved to a4 since: the finished drain did not move it, so it is not that drain.
+  template_args to_a4;
+  to_a4["vm"] = value::of("app-1");
+  to_a4["target"] = value::of("a4");
+  auto def = f.eng->render_template("live-precopy", to_a4);
+  REQUIRE(def);
+  auto moved = f.eng->submit(*def);
+  REQUIRE(moved);
+  auto rest = f.eng->wait(*moved, 60s);
+  REQUIRE(rest);
+  REQUIRE(rest->status == run_status::succeeded);
+  auto stale = f.eng->drain(req);
+  REQUIRE_FALSE(stale);
+  CHECK(code_of(stale.error()) == errc::already_exists);
+  CHECK(message_of(stale.error())
+        == "batch \"drain-a4\": a finished drain has this name, and host \"a4\" runs VMs it "
+           "did not move: give this drain another name");
+  auto named = req;
+  named.name = "drain-a4-again";
+  auto fresh = f.eng->drain(named);
+  REQUIRE(fresh);
+  CHECK(fresh->total == 1);
+  auto last = f.finish("drain-a4-again");
+  REQUIRE(last.items.size() == 1);
+  INFO(last.items[0].reason);
+  CHECK(last.succeeded == 1);
   std::vector<std::pair<std::string, std::pair<time_ms, time_ms>>> spans;
   for (auto& it : s.items) {
     auto r = testing::check_invariants(*f.eng, *f.world, *f.model, it.vm, it.run);

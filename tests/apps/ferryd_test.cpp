@@ -291,6 +291,149 @@ TEST_CASE("every RPC works over the unix socket", "[unix]") {
   CHECK(d.stop() == 0);
 }
 
+TEST_CASE("batches and drains on ferryd: submitted, followed, listed and cancelled, through "
+          "the API and the CLI", "[batch]") {
+  ferryd_process d{make_temp_dir("ferryd-batch"), fleet_config()};
+  d.start();
+  auto c = connect(d.unix_client());
+
+  // A drain of a4 (20 VMs) under limits, followed to its end with GetBatch's wait.
+  v1::SubmitBatchRequest drain;
+  drain.mutable_drain()->set_host("a4");
+  drain.mutable_drain()->mutable_limits()->set_host_out(2);
+  drain.mutable_drain()->mutable_limits()->set_host_in(1);
+  (*drain.mutable_drain()->mutable_args())["max_downtime_ms"] = "250";
+  auto started = c->submit_batch(drain);
+  INFO((started ? std::string{} : describe(started.error())));
+  REQUIRE(started);
+  CHECK(started->name() == "drain-a4");
+  CHECK(started->total() == 20);
+  CHECK(started->running() > 0);
+  CHECK(started->running() <= 2);
+  auto done = c->get_batch("drain-a4", std::chrono::seconds{120});
+  REQUIRE(done);
+  REQUIRE(done->finished());
+  CHECK(done->succeeded() == 20);
+  CHECK(done->peak_host_out() <= 2);
+  CHECK(done->peak_host_in() <= 1);
+  REQUIRE(done->items_size() == 20);
+  for (auto& it : done->items()) {
+    CHECK(it.state() == "succeeded");
+    CHECK(it.source() == "a4");
+    CHECK(it.run_id() == "drain-a4." + it.vm());
+    CHECK(wait_rest(*c, it.run_id()) == v1::RUN_SUCCEEDED);
+  }
+  // The same drain again is the same batch.
+  auto again = c->submit_batch(drain);
+  INFO((again ? std::string{} : describe(again.error())));
+  REQUIRE(again);
+  CHECK(again->finished());
+  CHECK(again->succeeded() == 20);
+
+  // A batch in a maintenance window ten minutes away: its first run waits in SCHEDULED.
+  auto now_ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
+  v1::SubmitBatchRequest later;
+  auto* spec = later.mutable_batch();
+  spec->set_name("tonight");
+  spec->set_template_("live-precopy");
+  spec->mutable_limits()->set_global(1);
+  auto* w = spec->add_windows();
+  w->set_start_ms(now_ms + 600000);
+  w->set_end_ms(now_ms + 1200000);
+  for (auto vm : {"web-1", "web-2", "db-1"})
+    spec->add_items()->set_vm(vm);
+  auto t = c->submit_batch(later);
+  REQUIRE(t);
+  CHECK(t->running() == 1);
+  // A wait that runs out answers with the status then.
+  auto waited = c->get_batch("tonight", std::chrono::milliseconds{300});
+  REQUIRE(waited);
+  CHECK_FALSE(waited->finished());
+  CHECK(waited->waiting() == 2);
+  auto listed = c->list_batches();
+  REQUIRE(listed);
+  REQUIRE(listed->batches_size() == 2);
+  for (auto& b : listed->batches())
+    CHECK(b.items_size() == 0);
+  auto cancelled = c->cancel_batch("tonight");
+  REQUIRE(cancelled);
+  CHECK(cancelled->cancelled());
+  auto ended = c->get_batch("tonight", std::chrono::seconds{60});
+  REQUIRE(ended);
+  CHECK(ended->finished());
+  CHECK(ended->skipped() == 2);
+  CHECK(ended->succeeded() == 0);
+
+  // Bad requests name the field; nothing is kept.
+  auto refused = [&](const v1::SubmitBatchRequest& req) {
+    auto r = c->submit_batch(req);
+    REQUIRE_FALSE(r);
+    CHECK(code(r.error()) == errc::invalid_argument);
+    return message_of(r.error());
+  };
+  CHECK(refused(v1::SubmitBatchRequest{}) == "source: give one of batch, batch_text or drain");
+  v1::SubmitBatchRequest ghost;
+  ghost.mutable_drain()->set_host("ghost");
+  CHECK(refused(ghost) == "drain: field \"host\": \"ghost\" is not in the fleet");
+  auto bad_daily = drain;
+  auto* day = bad_daily.mutable_drain()->add_daily();
+  day->set_start("25:00");
+  day->set_end("04:00");
+  CHECK(refused(bad_daily) == "drain: daily[0].start: expected HH:MM (UTC), got \"25:00\"");
+  v1::SubmitBatchRequest text;
+  text.set_batch_text("name: \"odd\" template: \"live-precopy\" items { vm: \"web-1\" } "
+                      "items { vm: \"web-1\" }");
+  CHECK(refused(text) == "batch: items[1].vm: \"web-1\" is already items[0]");
+  text.set_batch_text("name: \"odd\" template: \"live-precopy\" items { vm: \"web-1\" args { "
+                      "key: \"time_budget_s\" value: \"0\" } }");
+  CHECK_THAT(refused(text), Catch::Contains("batch: items[0].args: template \"live-precopy\""));
+  listed = c->list_batches();
+  REQUIRE(listed);
+  CHECK(listed->batches_size() == 2);
+  auto missing = c->get_batch("nope");
+  REQUIRE_FALSE(missing);
+  CHECK(code(missing.error()) == errc::not_found);
+  CHECK(message_of(missing.error()) == "name: batch \"nope\": no such batch");
+  auto unnamed = c->cancel_batch("");
+  REQUIRE_FALSE(unnamed);
+  CHECK(message_of(unnamed.error()) == "name: required");
+
+  // The CLI: ferry drain without --fleet goes to ferryd and prints the table at the end.
+  auto sock = "unix:" + d.socket();
+  auto cli_drain = run_cmd({FERRY_BIN, "drain", "--host", "a2", "--max-out", "1", "--server",
+                            sock, "--timeout", "120"},
+                           150s);
+  INFO(cli_drain.out);
+  CHECK(cli_drain.status == 0);
+  // a2 had db-1 and web-2, and may have received VMs of a4.
+  auto a2 = c->get_batch("drain-a2");
+  REQUIRE(a2);
+  CHECK(a2->total() >= 2);
+  auto n = std::to_string(a2->total());
+  CHECK(cli_drain.out.find("batch drain-a2: " + n + " item(s), 1 running") != std::string::npos);
+  CHECK(cli_drain.out.find(n + " succeeded, 0 failed, 0 skipped; at most 1 at once")
+        != std::string::npos);
+  auto shown = run_cmd({FERRY_BIN, "batches", "show", "drain-a2", "--server", sock}, 60s);
+  CHECK(shown.status == 0);
+  CHECK(shown.out.find("drain-a2.db-1") != std::string::npos);
+  auto all = run_cmd({FERRY_BIN, "batches", "--server", sock}, 60s);
+  CHECK(all.status == 0);
+  for (auto name : {"drain-a4", "drain-a2", "tonight"})
+    CHECK(all.out.find(name) != std::string::npos);
+  auto bad = run_cmd({FERRY_BIN, "drain", "--host", "ghost", "--server", sock}, 60s);
+  CHECK(bad.status == 4);
+  CHECK(bad.out.find("ferry drain: invalid_argument: drain: field \"host\": \"ghost\" is not "
+                     "in the fleet")
+        != std::string::npos);
+  CHECK(run_cmd({FERRY_BIN, "batches", "show", "nope", "--server", sock}, 60s).status == 4);
+  CHECK(run_cmd({FERRY_BIN, "drain", "--host", "a1", "--db", "/tmp/x", "--server", sock}, 60s)
+          .status
+        == 4);
+  CHECK(d.stop() == 0);
+}
+
 TEST_CASE("bad requests get INVALID_ARGUMENT naming the field, and nothing starts",
           "[errors]") {
   ferryd_process d{make_temp_dir("ferryd-err"), fleet_config()};
@@ -451,6 +594,18 @@ tokens { name: "platform" secret: ")" + admin_token + R"(" role: ADMIN }
   auto oa = op->control("abort", ctl);
   REQUIRE_FALSE(oa);
   CHECK(code(oa.error()) == errc::permission_denied);
+  // Batches: operators submit and cancel them, viewers read them.
+  v1::SubmitBatchRequest drain;
+  drain.mutable_drain()->set_host("a2");
+  auto vb = viewer->submit_batch(drain);
+  REQUIRE_FALSE(vb);
+  CHECK(code(vb.error()) == errc::permission_denied);
+  CHECK(message_of(vb.error())
+        == "token \"dashboard\" (viewer) may not submit_batch: it needs the operator role");
+  auto vc = viewer->cancel_batch("drain-a2");
+  REQUIRE_FALSE(vc);
+  CHECK(code(vc.error()) == errc::permission_denied);
+  CHECK(viewer->list_batches());
   auto otp = op->put_template("name: \"t\"");
   REQUIRE_FALSE(otp);
   CHECK(code(otp.error()) == errc::permission_denied);
