@@ -159,9 +159,12 @@ void server::shutdown() {
     return;
   p.stopped = true;
   // Watches end first (their clients reconnect to the next ferryd and resume from the last
-  // sequence number they saw); then no new calls, and the calls in flight get the grace
-  // period; then the engine lets its in-flight commits finish and closes the journal.
+  // sequence number they saw), and calls that wait answer; then no new calls, and the calls
+  // in flight get the grace period; then the engine lets its in-flight commits finish and
+  // closes the journal.
   p.hub.close_all();
+  // Gets and GetBatches that wait answer now, with the state then (their clients ask again).
+  p.hub.timer().expedite();
   p.grpc_server->Shutdown(std::chrono::system_clock::now() + p.cfg.shutdown_grace);
   p.grpc_server->Wait();
   p.hub.timer().stop();

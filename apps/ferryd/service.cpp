@@ -498,18 +498,8 @@ public:
       return finish(r, "get_batch", invalid("name: required")), r;
     if (req->wait_ms() < 0)
       return finish(r, "get_batch", invalid("wait_ms: negative")), r;
-    if (req->wait_ms() > 0) {
-      auto* calls = ctx_.calls;
-      eng_.wait_batch_async(req->name(), std::chrono::milliseconds{req->wait_ms()},
-                            [r, resp, calls](caf::expected<batch_status> s) {
-                              auto st = s ? grpc::Status::OK : status_of(s.error(), "name: ");
-                              if (s)
-                                batch_status_to_proto(*s, *resp);
-                              calls->count("get_batch", static_cast<int>(st.error_code()));
-                              r->Finish(st);
-                            });
-      return r;
-    }
+    if (req->wait_ms() > 0)
+      return wait_batch(r, resp, req->name(), std::chrono::milliseconds{req->wait_ms()}), r;
     auto s = eng_.get_batch(req->name());
     if (!s)
       return finish(r, "get_batch", status_of(s.error(), "name: ")), r;
@@ -547,6 +537,49 @@ public:
   }
 
 private:
+  /// A GetBatch that waits: answered by the engine once the batch finished, or by the hub's
+  /// timer at the deadline (at once when ferryd stops) with the batch's status then.
+  struct batch_waiter {
+    std::mutex mtx;
+    bool answered = false;
+    std::function<void(caf::expected<batch_status>)> finish;
+    deadline_timer::entry deadline;
+
+    void answer(caf::expected<batch_status> s) {
+      {
+        std::lock_guard<std::mutex> g{mtx};
+        if (answered)
+          return;
+        answered = true;
+      }
+      finish(std::move(s));
+    }
+  };
+
+  void wait_batch(unary* r, v1::BatchStatus* resp, const std::string& name,
+                  std::chrono::milliseconds wait) {
+    auto w = std::make_shared<batch_waiter>();
+    w->finish = [this, r, resp](caf::expected<batch_status> s) {
+      auto st = s ? grpc::Status::OK : status_of(s.error(), "name: ");
+      if (s)
+        batch_status_to_proto(*s, *resp);
+      finish(r, "get_batch", st);
+    };
+    auto& timer = ctx_.hub->timer();
+    std::weak_ptr<batch_waiter> weak = w;
+    // The deadline goes in first: the engine may answer at once.
+    w->deadline = timer.add(deadline_timer::clock::now() + wait, [weak, this, name] {
+      if (auto w = weak.lock())
+        w->answer(eng_.get_batch(name));
+    });
+    eng_.wait_batch_async(name, wait, [w, &timer](caf::expected<batch_status> s) {
+      if (s && !s->finished)
+        return; // the deadline passed: the timer answers
+      timer.remove(w->deadline);
+      w->answer(std::move(s));
+    });
+  }
+
   /// Parses and validates a definition, or finds it among those parsed before: clients
   /// submit the same definitions again and again, and parsing, validating and hashing one
   /// costs more than the rest of a submit.

@@ -22,7 +22,7 @@ deadline_timer::entry deadline_timer::add(clock::time_point at, std::function<vo
   bool earliest = q_.empty() || at < q_.begin()->first.first;
   entry e{at, ++next_};
   q_.emplace(e, std::move(fn));
-  if (earliest)
+  if (earliest || expedite_)
     cv_.notify_one();
   return e;
 }
@@ -43,6 +43,14 @@ void deadline_timer::stop() {
     thread_.join();
 }
 
+void deadline_timer::expedite() {
+  {
+    std::lock_guard<std::mutex> g{mtx_};
+    expedite_ = true;
+  }
+  cv_.notify_one();
+}
+
 void deadline_timer::loop() {
   std::unique_lock<std::mutex> g{mtx_};
   while (!stopping_) {
@@ -51,7 +59,7 @@ void deadline_timer::loop() {
       continue;
     }
     auto at = q_.begin()->first.first;
-    if (clock::now() < at) {
+    if (!expedite_ && clock::now() < at) {
       cv_.wait_until(g, at);
       continue;
     }

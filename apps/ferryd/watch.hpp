@@ -42,6 +42,9 @@ public:
   bool remove(const entry& e);
   /// Fires nothing more; joins the thread.
   void stop();
+  /// Fires every entry now, and those added later at once (ferryd is stopping: the calls
+  /// that wait answer with what is true now).
+  void expedite();
 
 private:
   void loop();
@@ -51,6 +54,7 @@ private:
   std::map<entry, std::function<void()>> q_;
   uint64_t next_ = 0;
   bool stopping_ = false;
+  bool expedite_ = false;
   std::thread thread_;
 };
 

@@ -4,6 +4,7 @@
 // SIGTERM under load that loses no acknowledged submit.
 #include <atomic>
 #include <condition_variable>
+#include <future>
 #include <mutex>
 #include <set>
 #include <sstream>
@@ -61,6 +62,25 @@ void wait_event(api::client& c, const std::string& id,
 
 errc code(const caf::error& e) {
   return code_of(e);
+}
+
+/// Batch "tonight" of live-precopy moves, one at a time, in a maintenance window that opens in
+/// ten minutes: its first run waits in SCHEDULED, the others wait for it.
+v1::SubmitBatchRequest tonight(std::initializer_list<const char*> vms) {
+  auto now_ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
+  v1::SubmitBatchRequest req;
+  auto* spec = req.mutable_batch();
+  spec->set_name("tonight");
+  spec->set_template_("live-precopy");
+  spec->mutable_limits()->set_global(1);
+  auto* w = spec->add_windows();
+  w->set_start_ms(now_ms + 600000);
+  w->set_end_ms(now_ms + 1200000);
+  for (auto vm : vms)
+    spec->add_items()->set_vm(vm);
+  return req;
 }
 
 } // namespace
@@ -331,20 +351,7 @@ TEST_CASE("batches and drains on ferryd: submitted, followed, listed and cancell
   CHECK(again->succeeded() == 20);
 
   // A batch in a maintenance window ten minutes away: its first run waits in SCHEDULED.
-  auto now_ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                        std::chrono::system_clock::now().time_since_epoch())
-                                        .count());
-  v1::SubmitBatchRequest later;
-  auto* spec = later.mutable_batch();
-  spec->set_name("tonight");
-  spec->set_template_("live-precopy");
-  spec->mutable_limits()->set_global(1);
-  auto* w = spec->add_windows();
-  w->set_start_ms(now_ms + 600000);
-  w->set_end_ms(now_ms + 1200000);
-  for (auto vm : {"web-1", "web-2", "db-1"})
-    spec->add_items()->set_vm(vm);
-  auto t = c->submit_batch(later);
+  auto t = c->submit_batch(tonight({"web-1", "web-2", "db-1"}));
   REQUIRE(t);
   CHECK(t->running() == 1);
   // A wait that runs out answers with the status then.
@@ -760,6 +767,35 @@ TEST_CASE("ferryd killed with SIGKILL mid-migration and restarted: ferry watch r
     }
   CHECK(copies == 1);
   CHECK(d.stop() == 0);
+}
+
+TEST_CASE("SIGTERM answers the calls that wait with the state then, and ferryd stops within "
+          "its grace period", "[shutdown]") {
+  ferryd_process d{make_temp_dir("ferryd-waits"), fleet_config() + "shutdown_grace_ms: 2000\n"};
+  d.start();
+  auto c = connect(d.unix_client());
+  // A run held at its gate and a batch held by a window ten minutes away: neither comes to
+  // rest by itself.
+  auto held = submit(*c, gated);
+  REQUIRE(c->submit_batch(tonight({"web-1"})));
+  // Both asked to wait far longer than the grace period and the stop's deadline below.
+  auto run = std::async(std::launch::async, [&] { return c->get(held, 600s); });
+  auto batch = std::async(std::launch::async, [&] { return c->get_batch("tonight", 600s); });
+  REQUIRE(c->list_batches());
+  CHECK(d.stop() == 0);
+  REQUIRE(run.wait_for(60s) == std::future_status::ready);
+  REQUIRE(batch.wait_for(60s) == std::future_status::ready);
+  // Answered with the state then, or refused as ferryd was already stopping.
+  auto r = run.get();
+  if (r)
+    CHECK(r->state().status() == v1::RUN_RUNNING);
+  else
+    CHECK(code(r.error()) == errc::unavailable);
+  auto b = batch.get();
+  if (b)
+    CHECK_FALSE(b->finished());
+  else
+    CHECK(code(b.error()) == errc::unavailable);
 }
 
 TEST_CASE("SIGTERM under load: every acknowledged submit is in the journal and finishes",
