@@ -134,8 +134,9 @@ struct drain_request {
 batch_spec drain_settings(const drain_request& req);
 
 /// Whether `existing` (a batch and its status) is the drain `req` asks for: its settings, and
-/// every item whose source is known from the host (or the zone) drained. The same drain again (the command run again
-/// after a restart, or after its connection was lost) is that batch.
+/// every item whose source is known from the host (or the zone) drained. The same drain
+/// again (the command run again after a restart, or after its connection was lost) is that
+/// batch.
 bool is_same_drain(const batch_status& existing, const drain_request& req, const fleet::model& m);
 
 /// The batch that moves every VM of `locations` off the host (or out of the zone) of `req`,

@@ -79,6 +79,10 @@ int run_batch(const batch_args& a, const char* cmd,
     std::fprintf(stderr, "ferry %s: --fleet FILE is required\n", cmd);
     return exit_bad_input;
   }
+  if (a.detach) {
+    std::fprintf(stderr, "ferry %s: --detach works on ferryd only (without --fleet)\n", cmd);
+    return exit_bad_input;
+  }
   auto f = fleet::load_fleet_file(a.fleet);
   if (!f) {
     std::fprintf(stderr, "ferry %s: %s\n", cmd, describe(f.error()).c_str());
