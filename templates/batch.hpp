@@ -2,8 +2,10 @@
 // scheduler (actors/scheduler.hpp) runs in an order (waves, dependencies between VMs,
 // priorities), under limits and within maintenance windows. load_batch() reads and checks
 // one (names, windows, dependencies; the templates and the fleet are checked when it is
-// submitted); drain_batch() builds the batch that empties a host or a zone. Pure; any thread.
-// batch_status is what the scheduler reports of a batch.
+// submitted); drain_batch() builds the batch that empties a host or a zone, and
+// is_same_drain() tells a drain run again from a new one. Pure; any thread. batch_status is
+// what the scheduler reports of a batch. Batches, drain requests and statuses convert to and
+// from their protobufs (the journal's record, ferryd's API).
 #pragma once
 
 #include <cstdint>

@@ -122,6 +122,8 @@ std::string render_metrics(engine& eng, const call_counters& calls, const watch_
   }
   header(o, "ferry_watch_streams", "gauge", "Watch streams open.");
   o << "ferry_watch_streams " << hub.active() << '\n';
+  header(o, "ferry_waiting_calls", "gauge", "Gets and GetBatches waiting (wait_ms) now.");
+  o << "ferry_waiting_calls " << hub.waiting() << '\n';
   header(o, "ferry_api_calls_total", "counter", "API calls answered, by method and code.");
   for (auto& [method, row] : calls.snapshot())
     for (size_t c = 0; c < call_counters::codes; ++c)

@@ -559,7 +559,9 @@ private:
   void wait_batch(unary* r, v1::BatchStatus* resp, const std::string& name,
                   std::chrono::milliseconds wait) {
     auto w = std::make_shared<batch_waiter>();
+    ctx_.hub->wait_started();
     w->finish = [this, r, resp](caf::expected<batch_status> s) {
+      ctx_.hub->wait_answered();
       auto st = s ? grpc::Status::OK : status_of(s.error(), "name: ");
       if (s)
         batch_status_to_proto(*s, *resp);

@@ -1,8 +1,9 @@
 // The Ferry gRPC service (proto/ferry/v1/api.proto) over an engine: authentication and roles
 // on every call, requests checked field by field, the engine's errors as canonical codes.
 // Callback API: Submit answers when the run's first transition is durable without holding a
-// thread; Watch and Get-with-wait are streams the engine feeds (watch.hpp). Handlers run on
-// gRPC's threads.
+// thread; Watch and Get-with-wait are streams the engine feeds (watch.hpp), and GetBatch with
+// wait_ms is answered by the engine once the batch finished or by the hub's timer at the
+// deadline. Handlers run on gRPC's threads.
 #pragma once
 
 // First: the generated service calls abort() unqualified, which ferry::abort would hide.

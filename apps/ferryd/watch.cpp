@@ -311,6 +311,7 @@ struct waiter : std::enable_shared_from_this<waiter> {
   watch_handle handle;
   deadline_timer* timer = nullptr;
   deadline_timer::entry deadline;
+  watch_hub* hub = nullptr;
 
   /// With the state at rest, or (timer) without: read it now.
   void answer(const run_state* s) {
@@ -320,6 +321,7 @@ struct waiter : std::enable_shared_from_this<waiter> {
         return;
       answered = true;
     }
+    hub->wait_answered();
     if (s) // at rest: the deadline is no longer needed
       timer->remove(deadline);
     if (s && !s->def) { // the engine knows no such run
@@ -358,6 +360,8 @@ void start_wait(engine& eng, watch_hub& hub, grpc::ServerUnaryReactor* r, v1::Ru
   w->r = r;
   w->resp = resp;
   w->timer = &hub.timer();
+  w->hub = &hub;
+  hub.wait_started();
   std::weak_ptr<waiter> weak = w;
   // The engine's watch owns the waiter until the run is at rest or the deadline passes; the
   // timer only refers to it. The deadline goes in first: the watch may answer at once.

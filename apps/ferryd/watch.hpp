@@ -2,7 +2,8 @@
 // state) and Get with wait_ms (an answer once the run is at rest). Each keeps its state in a
 // shared object, because the engine's callbacks may still arrive after gRPC is done with the
 // call. The hub fans the engine's progress reports out to the watches of each run, ends
-// every watch when ferryd shuts down, and owns the one deadline thread of every waiting Get.
+// every watch when ferryd shuts down, and owns the one deadline thread of every waiting Get
+// and GetBatch (expedite(): all answered at once when ferryd stops).
 // Thread-safe.
 #pragma once
 
@@ -83,12 +84,18 @@ public:
   /// Watches open now.
   size_t active() const;
 
+  /// Gets and GetBatches waiting now (wait_ms): one more, one fewer, how many.
+  void wait_started() { waiting_.fetch_add(1); }
+  void wait_answered() { waiting_.fetch_sub(1); }
+  size_t waiting() const { return waiting_.load(); }
+
 private:
   mutable std::mutex mtx_;
   bool closed_ = false;
   uint64_t next_ = 0;
   std::unordered_map<run_id, std::map<uint64_t, std::weak_ptr<watcher>>> watches_;
   size_t count_ = 0;
+  std::atomic<size_t> waiting_{0};
   deadline_timer timer_;
 };
 
