@@ -26,8 +26,10 @@ bool valid_name(const std::string& s, size_t max, bool dots) {
   return true;
 }
 
-caf::error bad(const std::string& field, const std::string& problem) {
-  return make_error(errc::invalid_argument, "batch: " + field + ": " + problem);
+/// `owner`: "batch", or "drain" for a drain request's fields.
+caf::error bad(const std::string& field, const std::string& problem,
+               const char* owner = "batch") {
+  return make_error(errc::invalid_argument, std::string{owner} + ": " + field + ": " + problem);
 }
 
 /// "HH:MM" -> minutes after midnight.
@@ -76,7 +78,7 @@ void schedule_to_proto(const batch_limits& limits, const std::vector<batch_windo
 }
 
 template <class Proto>
-caf::error schedule_from_proto(const Proto& p, batch_limits& limits,
+caf::error schedule_from_proto(const Proto& p, const char* owner, batch_limits& limits,
                                std::vector<batch_window>& windows,
                                std::vector<daily_window>& daily) {
   auto& l = p.limits();
@@ -94,9 +96,11 @@ caf::error schedule_from_proto(const Proto& p, batch_limits& limits,
     daily_window d;
     auto field = "daily[" + std::to_string(i) + "]";
     if (!parse_hhmm(p.daily(i).start(), d.start_min))
-      return bad(field + ".start", "expected HH:MM (UTC), got \"" + p.daily(i).start() + "\"");
+      return bad(field + ".start", "expected HH:MM (UTC), got \"" + p.daily(i).start() + "\"",
+                 owner);
     if (!parse_hhmm(p.daily(i).end(), d.end_min))
-      return bad(field + ".end", "expected HH:MM (UTC), got \"" + p.daily(i).end() + "\"");
+      return bad(field + ".end", "expected HH:MM (UTC), got \"" + p.daily(i).end() + "\"",
+                 owner);
     daily.push_back(d);
   }
   return {};
@@ -139,7 +143,7 @@ caf::expected<batch_spec> from_proto(const v1::BatchSpec& p) {
     it.after.assign(pi.after().begin(), pi.after().end());
     s.items.push_back(std::move(it));
   }
-  if (auto err = schedule_from_proto(p, s.limits, s.windows, s.daily))
+  if (auto err = schedule_from_proto(p, "batch", s.limits, s.windows, s.daily))
     return err;
   s.stop_on_failure = p.stop_on_failure();
   s.fallback_template = p.fallback_template();
@@ -334,8 +338,17 @@ bool is_same_drain(const batch_status& existing, const drain_request& req,
                    const fleet::model& m) {
   if (!existing.spec)
     return false;
-  auto settings = *existing.spec;
-  settings.items.clear();
+  // The settings only: the items are not copied.
+  auto& e = *existing.spec;
+  batch_spec settings;
+  settings.name = e.name;
+  settings.template_name = e.template_name;
+  settings.args = e.args;
+  settings.limits = e.limits;
+  settings.windows = e.windows;
+  settings.daily = e.daily;
+  settings.stop_on_failure = e.stop_on_failure;
+  settings.fallback_template = e.fallback_template;
   if (encode_batch_record(batch_record{settings})
       != encode_batch_record(batch_record{drain_settings(req)}))
     return false;
@@ -417,11 +430,8 @@ caf::expected<drain_request> drain_from_proto(const v1::DrainRequest& p) {
   if (!p.template_().empty())
     r.template_name = p.template_();
   r.args.insert(p.args().begin(), p.args().end());
-  if (auto err = schedule_from_proto(p, r.limits, r.windows, r.daily)) {
-    // "batch: daily[0].start: ..." is about the drain's field.
-    auto msg = message_of(err);
-    return make_error(errc::invalid_argument, "drain: " + msg.substr(msg.find(": ") + 2));
-  }
+  if (auto err = schedule_from_proto(p, "drain", r.limits, r.windows, r.daily))
+    return err;
   r.fallback_template = p.fallback_template();
   return r;
 }
