@@ -2,6 +2,8 @@
 // `batches` and `fleet_history`; one WriteBatch per call to write(), synced through the WAL when asked. The only file (with its
 // reader side) that includes <rocksdb/...>; rocksdb::Status is translated here, once.
 #include <algorithm>
+#include <cctype>
+#include <filesystem>
 
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
@@ -52,6 +54,66 @@ public:
     return key.size() >= 9 && key[key.size() - 9] == '\0';
   }
 };
+
+/// Whether `name` is a file RocksDB keeps in a database directory (or Ferry's simulated
+/// fleet's state, which `ferry run --db` and `ferry batch --db` keep next to the journal).
+bool journal_file(const std::string& name) {
+  auto digits = [](std::string_view s) {
+    return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) {
+      return std::isdigit(c) != 0;
+    });
+  };
+  auto numbered = [&](std::string_view prefix) {
+    return name.rfind(prefix, 0) == 0 && digits(std::string_view{name}.substr(prefix.size()));
+  };
+  std::string_view n = name;
+  // Files being written (CURRENT and OPTIONS are written as NNNNNN.dbtmp, then renamed).
+  if (n.size() > 6 && n.substr(n.size() - 6) == ".dbtmp")
+    return true;
+  for (std::string_view ext : {".log", ".sst", ".blob"})
+    if (n.size() > ext.size() && n.substr(n.size() - ext.size()) == ext
+        && digits(n.substr(0, n.size() - ext.size())))
+      return true;
+  return name == "CURRENT" || name == "IDENTITY" || name == "LOCK" || name == "LOG"
+         || name.rfind("LOG.old.", 0) == 0 || numbered("MANIFEST-") || numbered("OPTIONS-")
+         || name == "sim-state" || name == "sim-state.tmp";
+}
+
+/// Refuses, before RocksDB touches anything, a path that is not a journal: with the name of
+/// what is wrong, so that `--db /var/lib` for `/var/lib/ferry` does not scatter a database
+/// among other files, and a tool given the wrong directory says there is no journal there.
+caf::error check_journal_dir(const std::string& path, const rocksdb_store_options& opts) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  auto st = fs::status(path, ec);
+  bool creating = opts.create_if_missing && !opts.read_only;
+  if (!fs::exists(st)) {
+    if (creating)
+      return {};
+    return make_error(errc::not_found, "journal " + path + ": no such directory");
+  }
+  if (!fs::is_directory(st))
+    return {}; // RocksDB's own error names it
+  if (fs::exists(fs::path{path} / "CURRENT", ec))
+    return {};
+  std::string foreign;
+  for (fs::directory_iterator it{path, ec}, end; !ec && it != end; it.increment(ec)) {
+    auto name = it->path().filename().string();
+    if (!journal_file(name)) {
+      foreign = name;
+      break;
+    }
+  }
+  if (!creating)
+    return make_error(errc::not_found,
+                      "journal " + path + ": the directory holds no journal"
+                        + (foreign.empty() ? "" : " (it holds other files: " + foreign + ")"));
+  if (!foreign.empty())
+    return make_error(errc::invalid_argument,
+                      "journal " + path + ": the directory is not empty and holds no journal ("
+                        + foreign + "); give a new or empty directory, or an existing journal's");
+  return {};
+}
 
 class rocksdb_store final : public store {
 public:
@@ -322,6 +384,8 @@ private:
 
 caf::expected<std::unique_ptr<store>> open_rocksdb_store(const std::string& path,
                                                          const rocksdb_store_options& opts) {
+  if (auto err = check_journal_dir(path, opts))
+    return err;
   rocksdb::DBOptions db_opts;
   db_opts.create_if_missing = opts.create_if_missing;
   db_opts.create_missing_column_families = opts.create_if_missing;

@@ -113,17 +113,13 @@ int run_batch(const batch_args& a, const char* cmd,
   auto eng = engine::open(opts);
   if (!eng) {
     std::fprintf(stderr, "ferry %s: %s\n", cmd, describe(eng.error()).c_str());
-    return exit_engine_error;
+    return embedded_exit_of(eng.error());
   }
   auto& e = **eng;
   auto started = submit(e);
   if (!started) {
     std::fprintf(stderr, "ferry %s: %s\n", cmd, describe(started.error()).c_str());
-    auto c = code_of(started.error());
-    return c == errc::invalid_argument || c == errc::already_exists
-               || c == errc::failed_precondition
-             ? exit_bad_input
-             : exit_engine_error;
+    return embedded_exit_of(started.error());
   }
   if (!a.json) {
     std::lock_guard<std::mutex> g{out_mtx};

@@ -34,6 +34,11 @@ void add_run(CLI::App& app, std::function<int()>& action);
 /// Registers `ferry fleet`, `ferry recommend` and `ferry options`.
 void add_fleet(CLI::App& app, std::function<int()>& action);
 
+/// The exit code of an error from the embedded engine or the journal: 4 for bad input
+/// (`invalid_argument`, `not_found`, `already_exists`, `failed_precondition`, `out_of_range`),
+/// 6 for a deadline, 5 otherwise.
+int embedded_exit_of(const caf::error& err);
+
 /// A template by file path, or by name among the files of `dir` (the built-in ones by
 /// default).
 caf::expected<template_ptr> find_template(const std::string& what, const std::string& dir,

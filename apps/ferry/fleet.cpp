@@ -45,7 +45,7 @@ caf::expected<std::unique_ptr<engine>> open_fleet(const fleet_args& args, int& r
   opts.fleet = *f;
   auto e = engine::open(opts);
   if (!e)
-    rc = exit_engine_error;
+    rc = embedded_exit_of(e.error());
   return e;
 }
 

@@ -73,10 +73,7 @@ bool parse_time(const std::string& s, time_ms& out) {
 
 int fail(const char* cmd, const caf::error& err) {
   std::fprintf(stderr, "ferry journal %s: %s\n", cmd, describe(err).c_str());
-  auto c = code_of(err);
-  return c == errc::invalid_argument || c == errc::not_found || c == errc::failed_precondition
-           ? exit_bad_input
-           : exit_engine_error;
+  return embedded_exit_of(err);
 }
 
 caf::expected<journal_reader> open_reader(const journal_args& a) {

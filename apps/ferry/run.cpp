@@ -17,6 +17,18 @@
 
 namespace ferry::cli {
 
+int embedded_exit_of(const caf::error& err) {
+  switch (code_of(err)) {
+    case errc::invalid_argument:
+    case errc::not_found:
+    case errc::already_exists:
+    case errc::failed_precondition:
+    case errc::out_of_range: return exit_bad_input;
+    case errc::deadline_exceeded: return exit_timeout;
+    default: return exit_engine_error;
+  }
+}
+
 namespace {
 
 struct run_args {
@@ -87,7 +99,7 @@ int run(const run_args& args) {
   auto eng = engine::open(opts);
   if (!eng) {
     std::fprintf(stderr, "ferry run: %s\n", describe(eng.error()).c_str());
-    return exit_engine_error;
+    return embedded_exit_of(eng.error());
   }
   auto& e = **eng;
   caf::expected<definition_ptr> def{caf::error{}};
@@ -124,10 +136,7 @@ int run(const run_args& args) {
   auto id = e.submit(*def, sopts);
   if (!id) {
     std::fprintf(stderr, "ferry run: %s\n", describe(id.error()).c_str());
-    return code_of(id.error()) == errc::invalid_argument
-               || code_of(id.error()) == errc::already_exists
-             ? exit_bad_input
-             : exit_engine_error;
+    return embedded_exit_of(id.error());
   }
   if (!args.quiet)
     std::printf("run %s: %s (%zu tasks)\n", id->c_str(), (*def)->name.c_str(),

@@ -20,6 +20,7 @@
 #include "persistence/journal_export.hpp"
 #include "persistence/journal_reader.hpp"
 #include "persistence/journal_verify.hpp"
+#include "tests/support/child_process.hpp"
 #include "tests/support/same_export.hpp"
 
 using namespace ferry;
@@ -791,4 +792,44 @@ TEST_CASE("the tools read a journal while an engine has it open") {
   auto w = open_rocksdb_store(dir.path);
   CHECK_FALSE(w);
   (*e)->close();
+}
+
+TEST_CASE("the CLI given a directory that holds no journal says so with exit 4 and writes "
+          "nothing there") {
+  journal_dir dir{"not-a-journal"};
+  std::filesystem::create_directories(dir.path + "/other");
+  std::ofstream{dir.path + "/other/notes.txt"} << "not a journal\n";
+  std::filesystem::create_directories(dir.path + "/empty");
+  auto def = dir.path + "/def.textproto";
+  std::ofstream{def} << ok_def;
+  using test::run_cmd;
+  for (auto* cmd : {"list", "verify", "export"}) {
+    INFO(cmd);
+    auto missing = run_cmd({FERRY_BIN, "journal", cmd, dir.path + "/missing"}, 60s);
+    CHECK(missing.status == 4);
+    CHECK_THAT(missing.out, Catch::Contains("journal " + dir.path + "/missing: no such directory"));
+    auto empty = run_cmd({FERRY_BIN, "journal", cmd, dir.path + "/empty"}, 60s);
+    CHECK(empty.status == 4);
+    CHECK_THAT(empty.out, Catch::Contains("the directory holds no journal"));
+    auto other = run_cmd({FERRY_BIN, "journal", cmd, dir.path + "/other"}, 60s);
+    CHECK(other.status == 4);
+    CHECK_THAT(other.out, Catch::Contains("(it holds other files: notes.txt)"));
+  }
+  // A run given a directory of other files as its journal is refused before it starts.
+  auto run = run_cmd({FERRY_BIN, "run", "-q", "--db", dir.path + "/other", def}, 60s);
+  CHECK(run.status == 4);
+  CHECK_THAT(run.out, Catch::Contains("the directory is not empty and holds no journal "
+                                      "(notes.txt); give a new or empty directory"));
+  std::vector<std::string> left;
+  for (auto& e : std::filesystem::directory_iterator{dir.path + "/other"})
+    left.push_back(e.path().filename().string());
+  CHECK(left == std::vector<std::string>{"notes.txt"});
+  CHECK(std::filesystem::is_empty(dir.path + "/empty"));
+  CHECK(!std::filesystem::exists(dir.path + "/missing"));
+  // The same run in the empty directory makes a journal the tools then read.
+  auto made = run_cmd({FERRY_BIN, "run", "-q", "--db", dir.path + "/empty", def}, 60s);
+  CHECK(made.status == 0);
+  auto listed = run_cmd({FERRY_BIN, "journal", "list", dir.path + "/empty"}, 60s);
+  CHECK(listed.status == 0);
+  CHECK_THAT(listed.out, Catch::Contains("SUCCEEDED"));
 }

@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -741,4 +742,87 @@ TEST_CASE("a second writer of a rocksdb journal is refused with an error naming 
   // The first store still works.
   require_written(**first, {transition("r1", 1, "e1", "cp-1")}, true);
   CHECK(checkpoint_of(**first, "r1") == "cp-1");
+}
+
+namespace {
+
+std::vector<std::string> entries_of(const std::string& dir) {
+  std::vector<std::string> names;
+  for (auto& e : fs::directory_iterator{dir})
+    names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+} // namespace
+
+TEST_CASE("a directory that holds no journal is told apart from a journal, and nothing is "
+          "written into a directory of other files",
+          "[store][rocksdb]") {
+  temp_dir dir;
+  ferry::rocksdb_store_options ro;
+  ro.read_only = true;
+  ro.create_if_missing = false;
+  SECTION("a reader given a missing directory") {
+    auto st = ferry::open_rocksdb_store(dir.path() + "/missing", ro);
+    REQUIRE(!st);
+    CHECK(ferry::code_of(st.error()) == ferry::errc::not_found);
+    CHECK(ferry::message_of(st.error())
+          == "journal " + dir.path() + "/missing: no such directory");
+    CHECK(!fs::exists(dir.path() + "/missing"));
+  }
+  SECTION("a reader given an empty directory") {
+    fs::create_directory(dir.path() + "/empty");
+    auto st = ferry::open_rocksdb_store(dir.path() + "/empty", ro);
+    REQUIRE(!st);
+    CHECK(ferry::code_of(st.error()) == ferry::errc::not_found);
+    CHECK(ferry::message_of(st.error())
+          == "journal " + dir.path() + "/empty: the directory holds no journal");
+    CHECK(entries_of(dir.path() + "/empty").empty());
+  }
+  SECTION("a directory of other files: readers say so, writers refuse it and leave it alone") {
+    auto path = dir.path() + "/etc";
+    fs::create_directory(path);
+    std::ofstream{path + "/hosts"} << "127.0.0.1 localhost\n";
+    auto st = ferry::open_rocksdb_store(path, ro);
+    REQUIRE(!st);
+    CHECK(ferry::code_of(st.error()) == ferry::errc::not_found);
+    CHECK(ferry::message_of(st.error())
+          == "journal " + path + ": the directory holds no journal (it holds other files: hosts)");
+    auto rw = ferry::open_rocksdb_store(path);
+    REQUIRE(!rw);
+    CHECK(ferry::code_of(rw.error()) == ferry::errc::invalid_argument);
+    CHECK(ferry::message_of(rw.error())
+          == "journal " + path + ": the directory is not empty and holds no journal (hosts); "
+                                 "give a new or empty directory, or an existing journal's");
+    CHECK(entries_of(path) == std::vector<std::string>{"hosts"});
+  }
+  SECTION("a writer creates the journal in an empty directory, or next to the simulated "
+          "fleet's state, or where a first open stopped before writing CURRENT") {
+    auto path = dir.path() + "/j";
+    fs::create_directory(path);
+    std::vector<std::string> before; // files that are not RocksDB's
+    SECTION("empty") {}
+    SECTION("sim-state") {
+      std::ofstream{path + "/sim-state"} << "state";
+      before = {"sim-state"};
+    }
+    SECTION("an interrupted first open") {
+      for (auto* f : {"LOCK", "LOG", "IDENTITY", "000001.dbtmp", "MANIFEST-000001"})
+        std::ofstream{path + "/" + f};
+    }
+    {
+      auto st = ferry::open_rocksdb_store(path);
+      INFO(ferry::describe(st ? caf::error{} : st.error()));
+      REQUIRE(st);
+      require_written(**st, {transition("r1", 1, "e1", "cp-1")}, true);
+    }
+    CHECK(fs::exists(path + "/CURRENT"));
+    // The simulated fleet's state is left as it was.
+    for (auto& f : before)
+      CHECK(fs::file_size(path + "/" + f) == 5);
+    auto again = ferry::open_rocksdb_store(path, ro);
+    REQUIRE(again);
+    CHECK(checkpoint_of(**again, "r1") == "cp-1");
+  }
 }
