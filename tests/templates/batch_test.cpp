@@ -75,6 +75,33 @@ TEST_CASE("a bad batch is refused naming the field") {
   CHECK_THAT(error_of(R"(name: "b" bogus: 1)"), Catch::Contains("batch (text format): line 1"));
 }
 
+TEST_CASE("a key given twice in a batch file is refused, not silently the last one") {
+  // Text format: a map's key twice (the parser would keep the second).
+  CHECK(error_of("name: \"b\" template: \"t\"\n"
+                 "items { vm: \"a\"\n"
+                 "  args { key: \"target\" value: \"a3\" }\n"
+                 "  args { key: \"target\" value: \"a2\" } }\n")
+        == "batch (text format): line 4 column 3: \"args\": key \"target\" given more than once");
+  CHECK(error_of(R"(name: "b" template: "t" args { key: "x" value: "1" } args { key: "x" value: "1" }
+                    items { vm: "a" })")
+        == "batch (text format): line 1 column 54: \"args\": key \"x\" given more than once");
+  // JSON: any key twice in one object, a field under its two names too.
+  CHECK(error_of(R"({"name": "b", "template": "t", "items": [{"vm": "a"}, {"vm": "b", "vm": "c"}]})")
+        == "batch (JSON): items[1].vm: given more than once");
+  CHECK(error_of(R"({"name": "b", "template": "t", "fallback_template": "reboot",
+                     "fallbackTemplate": "live", "items": [{"vm": "a"}]})")
+        == "batch (JSON): fallback_template: given more than once");
+  CHECK_THAT(error_of(R"({"name": "b", "template": "t", "items": [{"vm": "a",
+                          "args": {"target": "a3", "target": "a2"}}]})"),
+             Catch::Contains("Repeated map key: 'target' is already set"));
+  // Distinct keys, the same key in two objects, and the same text in a string are fine.
+  auto ok = load_batch(R"({"name": "b", "template": "t", "args": {"vm2": "x"},
+                           "items": [{"vm": "a", "args": {"target": "a3"}},
+                                     {"vm": "b", "args": {"target": "a3", "zone": "\"vm\""}}]})");
+  INFO((ok ? "" : describe(ok.error())));
+  CHECK(ok);
+}
+
 TEST_CASE("maintenance windows: absolute and daily, wrapping past midnight") {
   batch_spec s;
   time_ms next = 0;

@@ -330,6 +330,33 @@ TEST_CASE("a text-format syntax error names the line and the column") {
   CHECK_THAT(msg, StartsWith("definition (text format): line 4 column 8: "));
 }
 
+TEST_CASE("a key given twice in a definition is refused with where it is, not silently the "
+          "last one") {
+  // A task's parameter twice: the second would have turned a 1 ms sleep into 100 s.
+  CHECK(refusal("name: \"wf\"\n"
+                "tasks { id: \"a\" kind: \"sleep\" params {\n"
+                "  fields { key: \"ms\" value { number_value: 1 } }\n"
+                "  fields { key: \"ms\" value { number_value: 100000 } } } }\n")
+        == "definition (text format): line 4 column 3: \"fields\": key \"ms\" given more than "
+           "once");
+  CHECK(refusal(wf("labels { key: \"vm\" value: \"a\" } labels { key: \"vm\" value: \"b\" }\n"
+                   + task("a", "noop")))
+        == "definition (text format): line 2 column 33: \"labels\": key \"vm\" given more than "
+           "once");
+  CHECK(refusal(R"({"name": "wf", "tasks": [{"id": "a", "kind": "noop", "id": "b"}]})")
+        == "definition (JSON): tasks[0].id: given more than once");
+  CHECK(refusal(R"({"name": "wf", "retry_budget": 1, "retryBudget": 3,
+                    "tasks": [{"id": "a", "kind": "noop"}]})")
+        == "definition (JSON): retry_budget: given more than once");
+  // A parameter's own object is a Struct: its keys are checked as well.
+  CHECK_THAT(refusal(R"({"name": "wf", "tasks": [{"id": "a", "kind": "sleep",
+                         "params": {"ms": 1, "ms": 2}}]})"),
+             Contains("Repeated map key: 'ms' is already set"));
+  // The same key in different objects is fine.
+  load_ok(R"({"name": "wf", "labels": {"kind": "x"},
+              "tasks": [{"id": "a", "kind": "noop"}, {"id": "b", "kind": "noop"}]})");
+}
+
 TEST_CASE("an unknown text-format field is refused naming the field") {
   auto msg = refusal(wf(task("a", "noop", "retries: 3")));
   CHECK_THAT(msg, StartsWith("definition (text format): line 2 column "));
