@@ -471,11 +471,15 @@ int main(int argc, char** argv) {
     });
   report_failures("placements", placed);
 
-  // (4) Lease flips on `flips` distinct partitions, spread over all of them: A PRIMARY and B
-  // STANDBY first (not timed), then A -> B.
+  // (4) Lease flips on `flips` distinct partitions, spread over all of them, from A to B, as
+  // a migration flips them. A is the host of the VM the partition's volume is attached to,
+  // which holds its PRIMARY lease from the start (the fleet's initial state); a partition no
+  // VM uses gets A PRIMARY first. B, the next host of the zone, connects STANDBY. Neither
+  // setup step is timed.
   struct flip_case {
     fleet::index partition;
     std::string a, b;
+    bool a_holds = false; // A holds the PRIMARY lease already
   };
   flips = std::min(flips, m.partitions.size());
   std::vector<flip_case> cases;
@@ -487,17 +491,28 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "%s: flips need two hosts in a zone\n", program);
       return 2;
     }
-    cases.push_back({p, m.hosts[hosts[j % hosts.size()]].name,
-                     m.hosts[hosts[(j + 1) % hosts.size()]].name});
+    auto vol = m.partitions[p].volume;
+    auto vm = vol == fleet::npos ? fleet::npos : m.volumes[vol].vm;
+    auto a = vm != fleet::npos ? m.vms[vm].host : hosts[j % hosts.size()];
+    auto at = std::find(hosts.begin(), hosts.end(), a) - hosts.begin();
+    auto b = hosts[(static_cast<size_t>(at) + 1) % hosts.size()];
+    cases.push_back({p, m.hosts[a].name, m.hosts[b].name, vm != fleet::npos});
+  }
+  std::vector<std::pair<size_t, bool>> connects; // (case, primary)
+  for (size_t i = 0; i < cases.size(); ++i) {
+    if (!cases[i].a_holds)
+      connects.emplace_back(i, true);
+    connects.emplace_back(i, false);
   }
   auto connected = run_window(
-    sys, 2 * cases.size(), concurrency, drivers,
-    [&h, &cases](caf::event_based_actor* self, size_t i, auto answer) {
-      auto& c = cases[i / 2];
+    sys, connects.size(), concurrency, drivers,
+    [&h, &cases, &connects](caf::event_based_actor* self, size_t i, auto answer) {
+      auto [ci, primary] = connects[i];
+      auto& c = cases[ci];
       lease_request req;
-      req.action = i % 2 == 0 ? lease_request::op::connect_primary
-                              : lease_request::op::connect_standby;
-      req.host = i % 2 == 0 ? c.a : c.b;
+      req.action = primary ? lease_request::op::connect_primary
+                           : lease_request::op::connect_standby;
+      req.host = primary ? c.a : c.b;
       self->request(h.partitions[c.partition], caf::infinite, lease_atom::value, std::move(req))
         .then([answer](lease_reply&) { answer(true, {}); },
               [answer](caf::error& e) { answer(false, why(e)); });
