@@ -509,17 +509,11 @@ caf::expected<batch_status> engine::submit_batch(const batch_spec& spec) {
     if (model && model->find_vm(it.vm) == fleet::npos)
       return make_error(errc::invalid_argument,
                         "batch: " + field + ".vm: \"" + it.vm + "\" is not in the fleet");
-    auto args = spec.args;
-    for (auto& [k, v] : it.args)
-      args[k] = v;
-    if (auto err = probe(**t, it.vm, args))
+    if (auto err = probe(**t, it.vm, item_args(spec, i)))
       return make_error(errc::invalid_argument,
                         "batch: " + field + ".args: " + message_of(err));
     if (fallback) {
-      // The fallback takes what it knows of the item's arguments.
-      for (auto a = args.begin(); a != args.end();)
-        a = fallback->find(a->first) ? std::next(a) : args.erase(a);
-      if (auto err = probe(*fallback, it.vm, args))
+      if (auto err = probe(*fallback, it.vm, item_args(spec, i, fallback.get())))
         return make_error(errc::invalid_argument, "batch: " + field
                                                     + ".args (fallback_template \""
                                                     + fallback->name + "\"): "

@@ -278,13 +278,6 @@ caf::expected<template_ptr> template_of(const scheduler_state& st, const batch_r
   return st.env->templates->get(name);
 }
 
-std::map<std::string, std::string> args_of(const batch_spec& spec, size_t i) {
-  auto out = spec.args;
-  for (auto& [k, v] : spec.items[i].args)
-    out[k] = v;
-  return out;
-}
-
 /// Whether an item can start now, and if not, why.
 struct verdict {
   enum kind_t : uint8_t {
@@ -328,7 +321,7 @@ verdict fit(const scheduler_state& st, batch_rt& b, size_t i, item_rt& it,
     for (auto vol : m->vms[v].volumes)
       for (auto p : m->volumes[vol].partitions)
         it.partitions.push_back(p);
-  auto args = args_of(spec, i);
+  auto args = item_args(spec, i);
   auto* target_param = t.find("target");
   bool placed = target_param && target_param->type == template_param_type::host;
   it.moves = placed || args.count("target") != 0;
@@ -510,12 +503,7 @@ void start_item(scheduler_ptr self, batch_rt& b, size_t i, const migration_templ
   auto& vm = spec.items[i].vm;
   auto* m = model_of(st);
   std::vector<std::string> raw{"vm=" + vm};
-  auto args = args_of(spec, i);
-  if (it.fallback) {
-    // The fallback template takes what it knows of the item's arguments.
-    for (auto a = args.begin(); a != args.end();)
-      a = t.find(a->first) ? std::next(a) : args.erase(a);
-  }
+  auto args = item_args(spec, i, it.fallback ? &t : nullptr);
   if (m && it.moves && it.dst != npos && t.find("target"))
     args["target"] = m->hosts[it.dst].name;
   for (auto& [k, v] : args)

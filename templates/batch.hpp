@@ -29,6 +29,8 @@ class DrainRequest;
 
 namespace ferry {
 
+struct migration_template;
+
 struct batch_item {
   std::string vm;
   /// Empty: the batch's template.
@@ -146,6 +148,11 @@ bool is_same_drain(const batch_status& existing, const drain_request& req, const
 /// to drain).
 caf::expected<batch_spec> drain_batch(const drain_request& req, const fleet::model& m,
                                       const std::vector<fleet::vm_location>& locations);
+
+/// Item `i`'s template arguments: the batch's `args`, the item's own over them. With a
+/// fallback template, only those it takes (its run is told what it knows of the item).
+std::map<std::string, std::string> item_args(const batch_spec& spec, size_t i,
+                                             const migration_template* fallback = nullptr);
 
 /// The run of an item: "<batch>.<vm>"; its fallback run: "<batch>.<vm>.fallback".
 std::string batch_run_id(const std::string& batch, const std::string& vm);

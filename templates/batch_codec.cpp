@@ -11,6 +11,7 @@
 #include "common/errc.hpp"
 #include "ferry/v1/batch.pb.h"
 #include "proto/text_io.hpp"
+#include "templates/template.hpp"
 
 namespace ferry {
 
@@ -161,6 +162,17 @@ const batch_item* batch_spec::find(const std::string& vm) const {
     if (it.vm == vm)
       return &it;
   return nullptr;
+}
+
+std::map<std::string, std::string> item_args(const batch_spec& spec, size_t i,
+                                             const migration_template* fallback) {
+  auto out = spec.args;
+  for (auto& [k, v] : spec.items[i].args)
+    out[k] = v;
+  if (fallback)
+    for (auto a = out.begin(); a != out.end();)
+      a = fallback->find(a->first) ? std::next(a) : out.erase(a);
+  return out;
 }
 
 std::string batch_run_id(const std::string& batch, const std::string& vm) {
