@@ -96,6 +96,22 @@ caf::error journal_reader::for_each_event(const run_id& run, uint64_t from_seq,
   return {};
 }
 
+caf::expected<bool> journal_reader::has_run(const run_id& run) const {
+  auto cp = store_->checkpoint(run);
+  if (cp)
+    return true;
+  if (code_of(cp.error()) != errc::not_found)
+    return cp.error();
+  bool any = false;
+  auto err = store_->for_each_event_batch(run, 1, [&](uint64_t, std::string_view) {
+    any = true;
+    return false;
+  });
+  if (err)
+    return err;
+  return any;
+}
+
 caf::expected<std::vector<event>> journal_reader::events(const run_id& run, uint64_t from_seq,
                                                          uint64_t until_seq,
                                                          definition_ptr def) const {

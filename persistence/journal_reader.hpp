@@ -33,6 +33,10 @@ public:
                             const std::function<bool(const event&)>& f,
                             definition_ptr def = nullptr) const;
 
+  /// Whether the journal holds anything of `run`: its checkpoint or an event (readable or
+  /// not).
+  caf::expected<bool> has_run(const run_id& run) const;
+
   /// The events of `run` from `from_seq` to `until_seq`, both included.
   caf::expected<std::vector<event>> events(const run_id& run, uint64_t from_seq,
                                            uint64_t until_seq = UINT64_MAX,

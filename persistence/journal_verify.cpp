@@ -74,6 +74,15 @@ caf::expected<verify_report> verify_journal(const journal_reader& reader,
                                             size_t max_problems) {
   verify_report out;
   std::vector<run_id> ids = runs;
+  // A run named that the journal has nothing of (no checkpoint, no event) is a mistake in the
+  // request, not a problem of the journal: refused before anything is verified.
+  for (auto& id : runs) {
+    auto has = reader.has_run(id);
+    if (!has)
+      return has.error();
+    if (!*has)
+      return make_error(errc::not_found, "run " + id + ": not in the journal");
+  }
   if (ids.empty()) {
     auto all = reader.list_runs();
     if (!all)

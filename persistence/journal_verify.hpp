@@ -26,8 +26,8 @@ struct verify_report {
 };
 
 /// Verifies `runs` (every run when empty), stopping after `max_problems` problems (0: no
-/// limit). Errors only when the journal cannot be read at all; a run that cannot be read is
-/// a problem.
+/// limit). Errors only when the journal cannot be read at all, or a run named is not in it
+/// (not_found, before anything is verified); a run that cannot be read is a problem.
 caf::expected<verify_report> verify_journal(const journal_reader& reader,
                                             const std::vector<run_id>& runs,
                                             size_t max_problems = 1);

@@ -129,6 +129,18 @@ TEST_CASE("a journal the engine wrote verifies, and replays to the state the eng
   CHECK(rep.events > 40);
   auto r = journal_reader::open(dir.path);
   REQUIRE(r);
+  // Runs named: verified alone; one the journal has nothing of is refused, as a mistake in
+  // the request rather than a problem of the journal.
+  auto named = verify_journal(*r, {"gated", "run-1"}, 0);
+  REQUIRE(named);
+  CHECK(named->runs == 2);
+  CHECK(named->problems.empty());
+  auto unknown = verify_journal(*r, {"gated", "no-such-run"}, 0);
+  REQUIRE(!unknown);
+  CHECK(code_of(unknown.error()) == errc::not_found);
+  CHECK(message_of(unknown.error()) == "run no-such-run: not in the journal");
+  CHECK(r->has_run("gated") == caf::expected<bool>{true});
+  CHECK(r->has_run("no-such-run") == caf::expected<bool>{false});
   // The state at the gate, rebuilt from the events up to that sequence number.
   auto at = r->replay("gated", mid.seq);
   REQUIRE(at);
@@ -832,4 +844,9 @@ TEST_CASE("the CLI given a directory that holds no journal says so with exit 4 a
   auto listed = run_cmd({FERRY_BIN, "journal", "list", dir.path + "/empty"}, 60s);
   CHECK(listed.status == 0);
   CHECK_THAT(listed.out, Catch::Contains("SUCCEEDED"));
+  // A run named that the journal does not hold: bad input, not a diverged journal.
+  auto unknown = run_cmd({FERRY_BIN, "journal", "verify", dir.path + "/empty", "no-such-run"},
+                         60s);
+  CHECK(unknown.status == 4);
+  CHECK_THAT(unknown.out, Catch::Contains("run no-such-run: not in the journal"));
 }
