@@ -56,7 +56,8 @@ bool sim_world::active(domain_status s) {
          || s == domain_status::migrating;
 }
 
-sim_world::sim_world(sim_options opts) : opts_(std::move(opts)), jitter_state_(opts_.seed) {
+sim_world::sim_world(sim_options opts)
+  : opts_(std::move(opts)), real_clock_(opts_.real_clock), jitter_state_(opts_.seed) {
   if (!opts_.state_file.empty()) {
     bool found = false;
     if (auto err = load_state(found)) {
@@ -69,8 +70,10 @@ sim_world::sim_world(sim_options opts) : opts_(std::move(opts)), jitter_state_(o
     }
     base_us_ = now_us_;
   }
+  if (!real_clock_)
+    real_clock_ = [] { return std::chrono::steady_clock::now(); };
   if (opts_.speed > 0) {
-    base_real_ = std::chrono::steady_clock::now();
+    base_real_ = real_clock_();
     thread_ = std::thread([this] { loop(); });
     // Named, so that tools (and the benchmarks) can tell the simulator's CPU from the engine's.
     name_thread(thread_, "ferry.sim");
@@ -134,8 +137,7 @@ caf::error sim_world::add_domain(const std::string& host_uri, const domain_confi
 uint64_t sim_world::clock_us() const {
   if (opts_.speed <= 0)
     return now_us_;
-  std::chrono::duration<double, std::micro> real = std::chrono::steady_clock::now()
-                                                   - base_real_;
+  std::chrono::duration<double, std::micro> real = real_clock_() - base_real_;
   return std::max(now_us_, base_us_ + static_cast<uint64_t>(real.count() * opts_.speed));
 }
 
@@ -244,7 +246,10 @@ void sim_world::loop() {
       cv_.wait(lk);
       continue;
     }
-    auto wait_us = (next > clock_us() ? next - clock_us() : 0) / opts_.speed;
+    // One reading: with two, time passing between them could put `next` after the first and
+    // before the second, and the difference wrap around to a wait of decades.
+    auto now = clock_us();
+    auto wait_us = static_cast<double>(next > now ? next - now : 0) / opts_.speed;
     cv_.wait_for(lk, std::chrono::duration<double, std::micro>(wait_us));
   }
 }

@@ -87,6 +87,9 @@ struct sim_options {
   /// flight are not kept: after a restart their domains run on at the source, as if aborted.
   /// Default: "" (nothing kept).
   std::string state_file;
+  /// The real clock that scaled time follows (speed > 0). Tests give one that moves as they
+  /// say. Default: std::chrono::steady_clock::now
+  std::function<std::chrono::steady_clock::time_point()> real_clock;
 };
 
 /// What an injected fault does to the calls it hits.
@@ -332,6 +335,7 @@ private:
   bool stop_ = false;
   std::thread thread_;
   std::chrono::steady_clock::time_point base_real_;
+  std::function<std::chrono::steady_clock::time_point()> real_clock_;
 
   uint64_t now_us_ = 0;
   /// Virtual time when the world was made (read back from the state file, or 0).

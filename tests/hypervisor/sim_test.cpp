@@ -644,3 +644,31 @@ TEST_CASE("a paused handover ends paused on both hosts; the caller decides where
   CHECK(packed->wire_bytes == 400 * mib);
   CHECK(packed->duration_ms < plain->duration_ms);
 }
+
+TEST_CASE("with scaled real time, an operation due between two readings of the clock is run "
+          "when due, not waited for without end") {
+  // A real clock that moves `step` on every reading, so that time passes between the world
+  // thread's readings as it does on a loaded machine. For some of the steps the operation
+  // (1 virtual ms, 50 ns of real time at speed 20,000) falls due between two readings: the
+  // wait before it must not be taken from the later reading minus the due time (which wraps
+  // around to a wait of decades).
+  for (int64_t step = 5; step <= 60; ++step) {
+    INFO("clock step " << step << " ns");
+    auto t = std::make_shared<std::atomic<int64_t>>(0);
+    sim_options o = exact();
+    o.speed = 20000;
+    o.define_ms = 1;
+    o.real_clock = [t, step] {
+      return std::chrono::steady_clock::time_point{}
+             + std::chrono::nanoseconds{t->fetch_add(step)};
+    };
+    auto w = std::make_shared<sim_world>(o);
+    REQUIRE(!w->add_host("sim://a/h1"));
+    auto h1 = make_sim_driver(w, "sim://a/h1");
+    answer<domain_info> def;
+    h1->define(vm("v", 1024), with_key("run/d/1", 60s), def.cb());
+    auto d = def.get(30s);
+    REQUIRE(d);
+    CHECK(d->status == domain_status::shut_off);
+  }
+}
