@@ -240,8 +240,10 @@ void common_options(CLI::App* cmd, batch_args& a) {
                   "Embedded: journal directory (default: in memory); the same command again "
                   "resumes");
   cmd->add_option("--speed", a.speed,
-                  "Embedded: simulated seconds per real second for sim:// hosts (default 100)");
-  cmd->add_option("--timeout", a.timeout_s, "Seconds to wait for the batch (default 3600)");
+                  "Embedded: simulated seconds per real second for sim:// hosts (default 100)")
+    ->check(finite_number(true));
+  cmd->add_option("--timeout", a.timeout_s, "Seconds to wait for the batch (default 3600)")
+    ->check(finite_number(true));
   cmd->add_flag("--json", a.json, "Print the batch's final status as JSON");
   cmd->add_flag("-v,--verbose", a.verbose, "Embedded: the engine's log too");
   cmd->add_flag("--detach", a.detach,
@@ -298,7 +300,8 @@ void add_batch(CLI::App& app, std::function<int()>& action) {
     cmd->add_option("--max-partition", d.limits.partition,
                     "Moves of VMs with a volume on one partition at once");
     cmd->add_option("--link-share", d.limits.link_share,
-                    "Share (0-1] of an inter-zone link the moves may use at once");
+                    "Share (0-1] of an inter-zone link the moves may use at once")
+      ->check(finite_number(false));
     cmd->callback([&action, a] {
       action = [a] {
         if (!split_params(a->params, a->drain.args, "drain"))
@@ -333,7 +336,8 @@ void add_batch(CLI::App& app, std::function<int()>& action) {
       "cancel", "Start no more of its items; its runs in flight roll back (operator)");
     for (auto* sub : {show, wait, cancel})
       sub->add_option("name", a->name, "The batch")->required();
-    wait->add_option("--wait", a->timeout_s, "Seconds to wait (default 3600)");
+    wait->add_option("--wait", a->timeout_s, "Seconds to wait (default 3600)")
+      ->check(finite_number(true));
     cmd->callback([&action, a, show, wait, cancel] {
       action = [a, show, wait, cancel] {
         int rc = 0;

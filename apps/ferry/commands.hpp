@@ -34,6 +34,11 @@ void add_run(CLI::App& app, std::function<int()>& action);
 /// Registers `ferry fleet`, `ferry recommend` and `ferry options`.
 void add_fleet(CLI::App& app, std::function<int()>& action);
 
+/// An option's number: greater than 0 (`positive`) or 0 or more, and at most 1e9 (seconds:
+/// 31 years; larger ones overflow the clocks). CLI11's own PositiveNumber and
+/// NonNegativeNumber let nan and inf through.
+CLI::Validator finite_number(bool positive);
+
 /// The exit code of an error from the embedded engine or the journal: 4 for bad input
 /// (`invalid_argument`, `not_found`, `already_exists`, `failed_precondition`, `out_of_range`),
 /// 6 for a deadline, 5 otherwise.

@@ -316,7 +316,8 @@ void add_demo(CLI::App& app, std::function<int()>& action) {
   cmd->add_option("--fleet", args->fleet, "Fleet file (default: examples/demo-fleet.textproto)");
   cmd->add_option("--templates", args->templates, "Template directory (default: built-in)");
   cmd->add_option("--db", args->db, "Journal directory (default: in memory)");
-  cmd->add_option("--speed", args->speed, "Simulated seconds per real second (default 25)");
+  cmd->add_option("--speed", args->speed, "Simulated seconds per real second (default 25)")
+    ->check(finite_number(true));
   cmd->add_flag("-v,--verbose", args->verbose, "Every task of the drain, and notifications");
   cmd->callback([&action, args] { action = [args] { return demo(*args); }; });
 }

@@ -21,7 +21,8 @@ void add_conn(CLI::App* cmd, conn_args& c, bool call_timeout) {
     ->envname("FERRY_CERT");
   cmd->add_option("--key", c.key, "TLS: client key (PEM)")->envname("FERRY_KEY");
   if (call_timeout)
-    cmd->add_option("--timeout", c.timeout_s, "Seconds each call may take (default 30)");
+    cmd->add_option("--timeout", c.timeout_s, "Seconds each call may take (default 30)")
+      ->check(finite_number(true));
 }
 
 bool server_named(const conn_args& c) {

@@ -15,7 +15,24 @@
 #include "fleet/fleet_codec.hpp"
 #include "templates/template.hpp"
 
+#include <cmath>
+
 namespace ferry::cli {
+
+CLI::Validator finite_number(bool positive) {
+  return CLI::Validator(
+    [positive](std::string& s) -> std::string {
+      double v = 0;
+      if (!CLI::detail::lexical_cast(s, v))
+        return "expected a number, got \"" + s + "\"";
+      if (!std::isfinite(v) || v < 0 || (positive && v == 0) || v > 1e9)
+        return std::string{positive ? "must be a number greater than 0"
+                                    : "must be a number, 0 or more"}
+               + " and at most 1e9, got " + s;
+      return {};
+    },
+    positive ? "POSITIVE" : "NONNEGATIVE");
+}
 
 int embedded_exit_of(const caf::error& err) {
   switch (code_of(err)) {
@@ -220,7 +237,8 @@ void add_run(CLI::App& app, std::function<int()>& action) {
                   "Name of the run; running again with the same name and definition "
                   "resumes or shows that run instead of starting another");
   cmd->add_option("--seed", args->seed, "Seed of the retry jitter");
-  cmd->add_option("--timeout", args->timeout_s, "Seconds to wait for the run (default 3600)");
+  cmd->add_option("--timeout", args->timeout_s, "Seconds to wait for the run (default 3600)")
+    ->check(finite_number(true));
   cmd->add_option("--approve", args->approve,
                   "Approve this gate when it is reached (repeat for several gates)")
     ->allow_extra_args(false)

@@ -237,7 +237,8 @@ void add_remote(CLI::App& app, std::function<int()>& action) {
   sh->add_option("run", args->run, "Run id")->required();
   sh->add_option("--wait", args->wait_s,
                  "Wait up to this many seconds for the run to come to rest; the exit code "
-                 "is then its outcome's (6 if still running)");
+                 "is then its outcome's (6 if still running)")
+    ->check(finite_number(false));
   sh->add_flag("--json", args->json, "JSON output");
   add_conn(sh, args->conn);
   sh->callback([&action, args] { action = [args] { return show(*args); }; });

@@ -219,7 +219,8 @@ void add_watch(CLI::App& app, std::function<int()>& action) {
   w->add_option("run", args->run, "Run id")->required();
   w->add_option("--from", args->from, "First event to show (sequence number; default 1)");
   w->add_option("--reconnect", args->reconnect_s,
-                "Seconds to keep reconnecting when ferryd goes away (default 60)");
+                "Seconds to keep reconnecting when ferryd goes away (default 60)")
+    ->check(finite_number(false));
   w->add_flag("--json", args->json, "The API's messages as JSON lines");
   add_conn(w, args->conn);
   w->callback([&action, args] {

@@ -1,5 +1,6 @@
 #include "apps/ferryd/config.hpp"
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -168,8 +169,9 @@ caf::expected<daemon_config> parse_config(const std::string& source, const std::
   c.threads = pc.threads();
   if (pc.shutdown_grace_ms() != 0)
     c.shutdown_grace = std::chrono::milliseconds{pc.shutdown_grace_ms()};
-  if (pc.sim_speed() < 0)
-    problem("sim_speed", "negative");
+  if (!std::isfinite(pc.sim_speed()) || pc.sim_speed() < 0)
+    problem("sim_speed", "must be a number, 0 (the default) or more; got "
+                           + std::to_string(pc.sim_speed()));
   if (pc.sim_speed() > 0)
     c.sim_speed = pc.sim_speed();
   if (c.unix_socket.empty() && c.tcp_listen.empty())

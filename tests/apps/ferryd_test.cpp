@@ -104,11 +104,61 @@ TEST_CASE("a ferryd config with mistakes is refused as a whole, each problem nam
   CHECK(msg.find("tokens[1].name: \"ci\" is given twice") != std::string::npos);
   CHECK(msg.find("log_format: \"xml\"") != std::string::npos);
 
+  // A simulated speed that is not a number, or infinite, is refused too (not silently the
+  // default, nor an infinite clock).
+  for (auto* speed : {"nan", "inf", "-1"}) {
+    auto bad = daemon::parse_config(std::string{"data_dir: \"d\"\nsim_speed: "} + speed, "",
+                                    "ferryd.conf");
+    REQUIRE_FALSE(bad);
+    CHECK_THAT(message_of(bad.error()),
+               Catch::Contains("sim_speed: must be a number, 0 (the default) or more"));
+  }
+
   auto ok = daemon::parse_config("data_dir: \"d\"\nunix_socket: \"s.sock\"", "/etc/ferry", "x");
   REQUIRE(ok);
   CHECK(ok->data_dir == "/etc/ferry/d");
   CHECK(ok->unix_socket == "/etc/ferry/s.sock");
   CHECK(ok->unix_socket_role == daemon::role::admin);
+}
+
+TEST_CASE("the CLI refuses a number it cannot use, naming the option, before doing anything",
+          "[cli]") {
+  // Before, --speed 0 (or nan) ran the simulated hosts on a clock that never moves, and the
+  // command waited for ever; --timeout nan waited a negative time.
+  const std::string fleet = FERRY_SOURCE_DIR "/examples/demo-fleet.textproto";
+  struct bad {
+    std::vector<std::string> argv;
+    std::string says;
+  };
+  std::vector<bad> cases{
+    {{"drain", "--fleet", fleet, "--host", "a4", "--speed", "0"},
+     "--speed: must be a number greater than 0 and at most 1e9, got 0"},
+    {{"drain", "--fleet", fleet, "--host", "a4", "--speed", "nan"}, "--speed: must be"},
+    {{"batch", FERRY_SOURCE_DIR "/examples/batch.textproto", "--fleet", fleet, "--timeout",
+      "-1"},
+     "--timeout: must be a number greater than 0"},
+    {{"drain", "--fleet", fleet, "--host", "a4", "--link-share", "inf"},
+     "--link-share: must be a number, 0 or more and at most 1e9, got inf"},
+    {{"demo", "--speed", "0"}, "--speed: must be a number greater than 0"},
+    {{"run", "--template", "live-precopy", "-p", "vm=web-1", "--fleet", fleet, "--timeout",
+      "nan"},
+     "--timeout: must be"},
+    {{"run", "--template", "live-precopy", "-p", "vm=web-1", "--fleet", fleet, "--timeout",
+      "1e300"},
+     "--timeout: must be"},
+    {{"list", "--timeout", "0"}, "--timeout: must be a number greater than 0"},
+    {{"show", "r", "--wait", "-1"}, "--wait: must be a number, 0 or more"},
+    {{"watch", "r", "--reconnect", "inf"}, "--reconnect: must be"},
+    {{"batches", "wait", "b", "--wait", "0"}, "--wait: must be a number greater than 0"},
+  };
+  for (auto& c : cases) {
+    std::vector<std::string> argv{FERRY_BIN};
+    argv.insert(argv.end(), c.argv.begin(), c.argv.end());
+    auto r = run_cmd(argv, 60s);
+    INFO(r.out);
+    CHECK(r.status == 4);
+    CHECK_THAT(r.out, Catch::Contains(c.says));
+  }
 }
 
 TEST_CASE("every RPC works over the unix socket", "[unix]") {
