@@ -1,6 +1,8 @@
 // The RocksDB store: column families `events`, `runs`, `definitions`, `fleet`, `templates`,
 // `batches` and `fleet_history`; one WriteBatch per call to write(), synced through the WAL when asked. The only file (with its
 // reader side) that includes <rocksdb/...>; rocksdb::Status is translated here, once.
+// Opening checks the directory first: no journal there is said so, and a directory of other
+// files is never filled with RocksDB's.
 #include <algorithm>
 #include <cctype>
 #include <filesystem>

@@ -109,7 +109,10 @@ struct rocksdb_store_options {
 };
 
 /// Opens (or creates) a RocksDB journal at `path` with the column families `events`, `runs`,
-/// `definitions`, `fleet` and `templates`. Errors name the path and RocksDB's reason.
+/// `definitions`, `fleet`, `templates`, `batches` and `fleet_history`. Errors name the path and
+/// RocksDB's reason. A directory that holds no journal is not_found for a reader
+/// (`create_if_missing` false or `read_only`); a writer creates one only in a new or empty
+/// directory (invalid_argument when it holds other files, which are left alone).
 caf::expected<std::unique_ptr<store>> open_rocksdb_store(const std::string& path,
                                                          const rocksdb_store_options& opts
                                                          = {});
