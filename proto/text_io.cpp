@@ -2,6 +2,7 @@
 
 #include <memory>
 #include <set>
+#include <vector>
 
 #include <google/protobuf/io/tokenizer.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
@@ -82,13 +83,13 @@ std::string duplicate_map_key(const pb::Message& m, const pb::TextFormat::ParseI
 /// Finds the first key given twice in one object of a JSON text, with its path
 /// ("items[1].vm"). A field counts as given twice under its two names too ("retry_budget"
 /// and "retryBudget"). Malformed JSON is left to the protobuf parser's own error: the scan
-/// then finds nothing.
+/// then finds nothing. The path is kept as short segments, joined only for the answer.
 class json_duplicates {
 public:
   json_duplicates(std::string_view s, const pb::Descriptor* root) : s_(s), root_(root) {}
 
   std::string first() {
-    value("", {root_, nullptr}, 0);
+    value({root_, nullptr}, 0);
     return found_;
   }
 
@@ -116,15 +117,16 @@ private:
     return {f->message_type(), nullptr};
   }
 
-  void ws() {
+  bool at(char c) {
     while (i_ < s_.size()
            && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\n' || s_[i_] == '\r'))
       ++i_;
+    return i_ < s_.size() && s_[i_] == c;
   }
 
   /// A string's text between its quotes, escapes as written.
   bool string(std::string& out) {
-    if (i_ >= s_.size() || s_[i_] != '"')
+    if (!at('"'))
       return false;
     auto start = ++i_;
     while (i_ < s_.size() && s_[i_] != '"')
@@ -136,16 +138,14 @@ private:
     return true;
   }
 
-  bool value(const std::string& path, shape sh, int depth) {
-    ws();
-    if (i_ >= s_.size() || depth > max_depth)
+  bool value(shape sh, int depth) {
+    if (depth > max_depth)
       return false;
-    char c = s_[i_];
-    if (c == '{')
-      return object(path, sh, depth);
-    if (c == '[')
-      return array(path, sh, depth);
-    if (c == '"') {
+    if (at('{'))
+      return object(sh, depth);
+    if (at('['))
+      return array(sh, depth);
+    if (at('"')) {
       std::string ignored;
       return string(ignored);
     }
@@ -156,19 +156,35 @@ private:
     return true;
   }
 
-  bool object(const std::string& path, shape sh, int depth) {
+  /// The elements of an object or an array, after its opening character, up to `close`:
+  /// `each(n)` reads the n-th and says whether the scan goes on.
+  template <class F>
+  bool elements(char close, F each) {
     ++i_;
+    if (at(close)) {
+      ++i_;
+      return true;
+    }
+    for (size_t n = 0;; ++n) {
+      if (!each(n))
+        return false;
+      if (at(',')) {
+        ++i_;
+        continue;
+      }
+      if (!at(close))
+        return false;
+      ++i_;
+      return true;
+    }
+  }
+
+  bool object(shape sh, int depth) {
     // google.protobuf.Value holding an object is a Struct: a map of Values.
     if (is(sh.type, "google.protobuf.Value"))
       sh.type = sh.type->file()->FindMessageTypeByName("Struct");
     std::set<std::string> keys;
-    ws();
-    if (i_ < s_.size() && s_[i_] == '}') {
-      ++i_;
-      return true;
-    }
-    while (true) {
-      ws();
+    return elements('}', [&](size_t) {
       std::string key;
       if (!string(key))
         return false;
@@ -187,57 +203,36 @@ private:
           inner = of_field(f);
         }
       }
-      auto at = path.empty() ? name : path + "." + name;
+      path_.push_back((path_.empty() ? "" : ".") + name);
       if (!keys.insert(name).second) {
-        found_ = at + ": given more than once";
+        for (auto& p : path_)
+          found_ += p;
+        found_ += ": given more than once";
         return false;
       }
-      ws();
-      if (i_ >= s_.size() || s_[i_] != ':')
+      if (!at(':'))
         return false;
       ++i_;
-      if (!value(at, inner, depth + 1))
-        return false;
-      ws();
-      if (i_ < s_.size() && s_[i_] == ',') {
-        ++i_;
-        continue;
-      }
-      if (i_ < s_.size() && s_[i_] == '}') {
-        ++i_;
-        return true;
-      }
-      return false;
-    }
+      bool ok = value(inner, depth + 1);
+      path_.pop_back();
+      return ok;
+    });
   }
 
-  bool array(const std::string& path, shape sh, int depth) {
-    ++i_;
-    // The elements of a repeated field have its shape; a Value's list holds Values.
-    ws();
-    if (i_ < s_.size() && s_[i_] == ']') {
-      ++i_;
-      return true;
-    }
-    for (size_t n = 0;; ++n) {
-      if (!value(path + "[" + std::to_string(n) + "]", sh, depth + 1))
-        return false;
-      ws();
-      if (i_ < s_.size() && s_[i_] == ',') {
-        ++i_;
-        continue;
-      }
-      if (i_ < s_.size() && s_[i_] == ']') {
-        ++i_;
-        return true;
-      }
-      return false;
-    }
+  /// The elements of a repeated field have its shape; a Value's list holds Values.
+  bool array(shape sh, int depth) {
+    return elements(']', [&](size_t n) {
+      path_.push_back("[" + std::to_string(n) + "]");
+      bool ok = value(sh, depth + 1);
+      path_.pop_back();
+      return ok;
+    });
   }
 
   std::string_view s_;
   const pb::Descriptor* root_;
   size_t i_ = 0;
+  std::vector<std::string> path_;
   std::string found_;
 };
 
