@@ -279,6 +279,17 @@ struct engine::impl {
 caf::expected<std::unique_ptr<engine>> engine::open(engine_options opts) {
   auto p = std::make_unique<impl>();
   p->opts = std::move(opts);
+  // Options that cannot work are refused before the journal is opened (or created).
+  if (p->opts.scheduler_policy != "sharing" && p->opts.scheduler_policy != "stealing")
+    return make_error(errc::invalid_argument,
+                      "engine options: field \"scheduler_policy\": must be \"sharing\" or "
+                      "\"stealing\", got \"" + p->opts.scheduler_policy + "\"");
+  if (p->opts.retention.age.count() > 0 && p->opts.retention.archive_dir.empty())
+    return make_error(errc::invalid_argument,
+                      "engine options: field \"retention.archive_dir\": required with an age");
+  for (auto& dir : p->opts.template_dirs)
+    if (auto files = template_files(dir); !files)
+      return files.error();
   if (p->opts.journal_path.empty()) {
     p->st = make_memory_store();
   } else {
@@ -295,10 +306,6 @@ caf::expected<std::unique_ptr<engine>> engine::open(engine_options opts) {
     p->registry->add(e);
   auto threads = p->opts.threads != 0 ? p->opts.threads
                                       : std::max(1u, std::thread::hardware_concurrency());
-  if (p->opts.scheduler_policy != "sharing" && p->opts.scheduler_policy != "stealing")
-    return make_error(errc::invalid_argument,
-                      "engine options: field \"scheduler_policy\": must be \"sharing\" or "
-                      "\"stealing\", got \"" + p->opts.scheduler_policy + "\"");
   p->cfg = std::make_unique<ferry_config>(threads, p->opts.scheduler_policy);
   p->sys = std::make_unique<caf::actor_system>(*p->cfg);
   journal_options jopts;
@@ -353,9 +360,6 @@ caf::expected<std::unique_ptr<engine>> engine::open(engine_options opts) {
     return err;
   auto& ret = eng->impl_->opts.retention;
   if (ret.age.count() > 0) {
-    if (ret.archive_dir.empty())
-      return make_error(errc::invalid_argument,
-                        "engine options: field \"retention.archive_dir\": required with an age");
     std::error_code ec;
     std::filesystem::create_directories(ret.archive_dir, ec);
     if (ec)

@@ -1,12 +1,11 @@
 #include "fleet/fleet_codec.hpp"
 
-#include <filesystem>
 #include <fstream>
 #include <set>
-#include <sstream>
 
 
 #include "common/errc.hpp"
+#include "common/file.hpp"
 #include "common/ids.hpp"
 #include "ferry/v1/fleet.pb.h"
 #include "fleet/validate.hpp"
@@ -287,26 +286,10 @@ caf::expected<model_ptr> load_fleet(std::string_view source, fleet_format format
 }
 
 caf::expected<model_ptr> load_fleet_file(const std::string& path) {
-  std::ifstream in{path, std::ios::binary};
-  if (!in)
-    return make_error(errc::not_found, "fleet file " + path + ": cannot be read");
-  // A regular file is read at once into a string of its size (a stringstream would copy it
-  // twice: fleet files can be tens of MB); anything else (a pipe) through a stringstream.
-  std::string text;
-  std::error_code ec;
-  auto size = std::filesystem::is_regular_file(path, ec) ? std::filesystem::file_size(path, ec)
-                                                         : 0;
-  if (!ec && size > 0) {
-    text.resize(size);
-    in.read(text.data(), static_cast<std::streamsize>(text.size()));
-    text.resize(static_cast<size_t>(in.gcount()));
-  } else {
-    std::stringstream buf;
-    buf << in.rdbuf();
-    text = buf.str();
-  }
-  if (in.bad() || std::filesystem::is_directory(path, ec))
-    return make_error(errc::not_found, "fleet file " + path + ": cannot be read");
+  // Fleet files can be tens of MB: read_file reads a regular file into a string of its size.
+  auto text = read_file(path);
+  if (!text)
+    return make_error(code_of(text.error()), "fleet file " + path + ": " + message_of(text.error()));
   auto ends_with = [&](std::string_view suffix) {
     return path.size() >= suffix.size()
            && path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -314,7 +297,7 @@ caf::expected<model_ptr> load_fleet_file(const std::string& path) {
   auto format = ends_with(".json")                        ? fleet_format::json
                 : ends_with(".pb") || ends_with(".binpb") ? fleet_format::binary
                                                           : fleet_format::text;
-  auto m = load_fleet(text, format);
+  auto m = load_fleet(*text, format);
   if (!m)
     return make_error(code_of(m.error()), path + ": " + message_of(m.error()));
   return m;

@@ -5,10 +5,10 @@
 #include <fstream>
 #include <functional>
 #include <set>
-#include <sstream>
 #include <unordered_map>
 
 #include "common/errc.hpp"
+#include "common/file.hpp"
 #include "ferry/v1/batch.pb.h"
 #include "proto/text_io.hpp"
 #include "templates/template.hpp"
@@ -297,12 +297,10 @@ caf::expected<batch_spec> load_batch(std::string_view source) {
 }
 
 caf::expected<batch_spec> load_batch_file(const std::string& path) {
-  std::ifstream in{path};
-  if (!in)
-    return make_error(errc::not_found, path + ": cannot read");
-  std::stringstream buf;
-  buf << in.rdbuf();
-  auto s = load_batch(buf.str());
+  auto text = read_file(path);
+  if (!text)
+    return make_error(code_of(text.error()), "batch file " + path + ": " + message_of(text.error()));
+  auto s = load_batch(*text);
   if (!s)
     return make_error(code_of(s.error()), path + ": " + message_of(s.error()));
   return s;

@@ -6,9 +6,9 @@
 #include <fstream>
 #include <optional>
 #include <set>
-#include <sstream>
 
 #include "common/errc.hpp"
+#include "common/file.hpp"
 #include "common/ids.hpp"
 #include "proto/text_io.hpp"
 #include "templates/template.hpp"
@@ -399,13 +399,12 @@ caf::expected<std::vector<std::string>> template_files(const std::string& dir) {
 
 caf::expected<template_ptr> load_template_file(const std::string& path,
                                                const kind_catalog& kinds) {
-  std::ifstream in{path};
-  if (!in)
-    return make_error(errc::not_found, "template file " + path + ": cannot be read");
-  std::stringstream buf;
-  buf << in.rdbuf();
+  auto text = read_file(path);
+  if (!text)
+    return make_error(code_of(text.error()),
+                      "template file " + path + ": " + message_of(text.error()));
   auto json = path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0;
-  auto t = load_template(buf.str(), kinds,
+  auto t = load_template(*text, kinds,
                          json ? template_format::json : template_format::automatic);
   if (!t)
     return make_error(code_of(t.error()), path + ": " + message_of(t.error()));

@@ -2,12 +2,12 @@
 
 #include <algorithm>
 #include <fstream>
-#include <sstream>
 
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 
 #include "common/errc.hpp"
+#include "common/file.hpp"
 #include "common/wire.hpp"
 #include "ferry/v1/workflow.pb.h"
 #include "proto/text_io.hpp"
@@ -359,15 +359,14 @@ caf::expected<definition_ptr> load_definition(std::string_view source,
 
 caf::expected<definition_ptr> load_definition_file(const std::string& path,
                                                    const kind_catalog& kinds) {
-  std::ifstream in{path};
-  if (!in)
-    return make_error(errc::not_found, "definition file \"" + path + "\": cannot be read");
-  std::stringstream buf;
-  buf << in.rdbuf();
+  auto text = read_file(path);
+  if (!text)
+    return make_error(code_of(text.error()),
+                      "definition file \"" + path + "\": " + message_of(text.error()));
   auto format = path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0
                   ? definition_format::json
                   : definition_format::automatic;
-  auto result = load_definition(buf.str(), kinds, format);
+  auto result = load_definition(*text, kinds, format);
   if (!result)
     return make_error(code_of(result.error()), path + ": " + message_of(result.error()));
   return result;

@@ -95,6 +95,7 @@ int run_batch(const batch_args& a, const char* cmd,
   opts.fleet = *f;
   opts.fleet_opts.sim_speed = a.speed;
   opts.template_dirs = {FERRY_BUILTIN_TEMPLATES};
+  new_journal_guard journal{a.db};
   if (!a.db.empty()) {
     std::filesystem::create_directories(a.db);
     opts.fleet_opts.sim_state_file = a.db + "/sim-state";
@@ -121,6 +122,7 @@ int run_batch(const batch_args& a, const char* cmd,
     std::fprintf(stderr, "ferry %s: %s\n", cmd, describe(started.error()).c_str());
     return embedded_exit_of(started.error());
   }
+  journal.keep();
   if (!a.json) {
     std::lock_guard<std::mutex> g{out_mtx};
     std::printf("batch %s: %u item(s), %u running\n", started->name.c_str(), started->total,
@@ -293,12 +295,17 @@ void add_batch(CLI::App& app, std::function<int()>& action) {
                     "Template for a VM whose move rolled back (reboot, for instance)");
     cmd->add_option("--name", d.name, "The batch's name (default drain-HOST or drain-ZONE)");
     cmd->add_option("-p,--param", a->params, "A template argument for every move: NAME=VALUE");
-    cmd->add_option("--max", d.limits.global, "Moves at once (default: no limit)");
-    cmd->add_option("--max-out", d.limits.host_out, "Moves out of one host at once");
-    cmd->add_option("--max-in", d.limits.host_in, "Moves into one host at once");
-    cmd->add_option("--max-zone", d.limits.zone, "Moves touching one zone at once");
+    cmd->add_option("--max", d.limits.global, "Moves at once (default: no limit)")
+      ->check(whole_number(0, UINT32_MAX));
+    cmd->add_option("--max-out", d.limits.host_out, "Moves out of one host at once")
+      ->check(whole_number(0, UINT32_MAX));
+    cmd->add_option("--max-in", d.limits.host_in, "Moves into one host at once")
+      ->check(whole_number(0, UINT32_MAX));
+    cmd->add_option("--max-zone", d.limits.zone, "Moves touching one zone at once")
+      ->check(whole_number(0, UINT32_MAX));
     cmd->add_option("--max-partition", d.limits.partition,
-                    "Moves of VMs with a volume on one partition at once");
+                    "Moves of VMs with a volume on one partition at once")
+      ->check(whole_number(0, UINT32_MAX));
     cmd->add_option("--link-share", d.limits.link_share,
                     "Share (0-1] of an inter-zone link the moves may use at once")
       ->check(finite_number(false));

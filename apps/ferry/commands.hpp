@@ -39,10 +39,36 @@ void add_fleet(CLI::App& app, std::function<int()>& action);
 /// NonNegativeNumber let nan and inf through.
 CLI::Validator finite_number(bool positive);
 
+/// An option's whole number, written in decimal digits only, between `min` and `max`. CLI11
+/// reads integers with strtoull in base 0: it takes "-1" for 2^64-1, "0x10" for 16 and "010"
+/// for 8.
+CLI::Validator whole_number(uint64_t min = 0, uint64_t max = UINT64_MAX);
+
 /// The exit code of an error from the embedded engine or the journal: 4 for bad input
 /// (`invalid_argument`, `not_found`, `already_exists`, `failed_precondition`, `out_of_range`),
 /// 6 for a deadline, 5 otherwise.
 int embedded_exit_of(const caf::error& err);
+
+/// The journal directory (--db) of an embedded command, which opening the engine creates.
+/// Unless keep() is called (once something was submitted to it), the journal is removed again
+/// when the guard goes, if the directory did not exist or was empty before: input refused
+/// before anything started leaves no journal behind. A directory that held anything is never
+/// touched. Declare it before the engine, so that the engine is closed first.
+class new_journal_guard {
+public:
+  explicit new_journal_guard(std::string db);
+  ~new_journal_guard();
+  new_journal_guard(const new_journal_guard&) = delete;
+  new_journal_guard& operator=(const new_journal_guard&) = delete;
+
+  void keep() { keep_ = true; }
+
+private:
+  std::string db_;
+  bool absent_ = false; // the directory did not exist
+  bool empty_ = false;  // it existed, empty
+  bool keep_ = false;
+};
 
 /// A template by file path, or by name among the files of `dir` (the built-in ones by
 /// default).

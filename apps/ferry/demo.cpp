@@ -138,11 +138,13 @@ int demo(const demo_args& a) {
                 n.event.c_str(), n.message.c_str());
     std::fflush(stdout);
   };
+  new_journal_guard journal{a.db};
   auto opened = engine::open(opts);
   if (!opened) {
     std::fprintf(stderr, "ferry demo: %s\n", describe(opened.error()).c_str());
-    return exit_engine_error;
+    return embedded_exit_of(opened.error());
   }
+  journal.keep();
   auto& e = **opened;
   auto str = [](const char* s) { return value::of(std::string{s}); };
 

@@ -13,6 +13,8 @@
 #include "actors/fleet_runtime.hpp"
 #include "apps/ferry/commands.hpp"
 #include "apps/ferry/output.hpp"
+#include "common/errc.hpp"
+#include "common/file.hpp"
 #include "persistence/journal_export.hpp"
 #include "persistence/journal_reader.hpp"
 #include "persistence/journal_verify.hpp"
@@ -281,9 +283,14 @@ int export_cmd(const journal_args& a) {
 }
 
 int import_cmd(const journal_args& a) {
+  if (auto err = check_readable(a.file)) {
+    std::fprintf(stderr, "ferry journal import: %s: %s\n", a.file.c_str(),
+                 message_of(err).c_str());
+    return exit_bad_input;
+  }
   std::ifstream in{a.file};
   if (!in) {
-    std::fprintf(stderr, "ferry journal import: %s: cannot read\n", a.file.c_str());
+    std::fprintf(stderr, "ferry journal import: %s: cannot be opened\n", a.file.c_str());
     return exit_bad_input;
   }
   auto st = open_rocksdb_store(a.db);
@@ -366,11 +373,13 @@ void add_journal(CLI::App& app, std::function<int()>& action) {
   auto* v = sub("verify", "Replay every run (or the ones named) and compare with its "
                           "checkpoint; check the journal's invariants", verify);
   v->add_option("runs", a->runs, "Run ids (default: every run)");
-  v->add_option("--max-problems", a->max_problems, "Stop after N problems (default 1; 0: all)");
+  v->add_option("--max-problems", a->max_problems, "Stop after N problems (default 1; 0: all)")
+    ->check(whole_number());
   v->add_flag("--json", a->json, "One JSON object");
   auto* r = sub("replay", "A run's state at a sequence number or a time", replay);
   r->add_option("run", a->run, "Run id")->required();
-  auto* us = r->add_option("--until-seq", a->until_seq, "Up to and including this event");
+  auto* us = r->add_option("--until-seq", a->until_seq, "Up to and including this event")
+              ->check(whole_number(1));
   r->add_option("--until-time", a->until_time,
                 "Up to this time (ms since the epoch, or YYYY-MM-DDTHH:MM:SS[.mmm]Z)")
     ->excludes(us);

@@ -2,12 +2,13 @@
 // `ferry templates put FILE` and `delete NAME`, which only ferryd has (admin).
 #include <cstdio>
 #include <fstream>
-#include <sstream>
 
 #include <google/protobuf/util/json_util.h>
 
 #include "apps/ferry/commands.hpp"
 #include "apps/ferry/remote.hpp"
+#include "common/errc.hpp"
+#include "common/file.hpp"
 #include "ferry/v1/api.pb.h"
 #include "workflows/definition_codec.hpp"
 
@@ -97,18 +98,17 @@ int remote_templates_render(const conn_args& c, const std::string& name,
 }
 
 int remote_templates_put(const conn_args& c, const std::string& file) {
-  std::ifstream in{file};
-  if (!in) {
-    std::fprintf(stderr, "ferry templates put: cannot read %s\n", file.c_str());
+  auto text = read_file(file);
+  if (!text) {
+    std::fprintf(stderr, "ferry templates put: %s: %s\n", file.c_str(),
+                 message_of(text.error()).c_str());
     return exit_bad_input;
   }
-  std::ostringstream s;
-  s << in.rdbuf();
   int rc = exit_ok;
   auto cl = connect(c, "templates put", rc);
   if (!cl)
     return rc;
-  auto r = cl->put_template(s.str());
+  auto r = cl->put_template(*text);
   if (!r)
     return fail("templates put", r.error());
   std::printf("template %s version %u registered\n", r->template_().name().c_str(),

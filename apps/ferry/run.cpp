@@ -77,6 +77,9 @@ int run(const run_args& args) {
       return exit_bad_input;
     }
     opts.fleet = *f;
+  }
+  new_journal_guard journal{args.db};
+  if (opts.fleet) {
     // With a journal, the simulated hosts are kept beside it: running again resumes the run
     // against the world as the last process left it.
     if (!args.db.empty()) {
@@ -126,6 +129,7 @@ int run(const run_args& args) {
     std::fprintf(stderr, "ferry run: %s\n", describe(id.error()).c_str());
     return embedded_exit_of(id.error());
   }
+  journal.keep();
   if (!args.quiet)
     std::printf("run %s: %s (%zu tasks)\n", id->c_str(), (*def)->name.c_str(),
                 (*def)->tasks.size());
@@ -207,7 +211,7 @@ void add_run(CLI::App& app, std::function<int()>& action) {
   cmd->add_option("--run-id", args->run_id,
                   "Name of the run; running again with the same name and definition "
                   "resumes or shows that run instead of starting another");
-  cmd->add_option("--seed", args->seed, "Seed of the retry jitter");
+  cmd->add_option("--seed", args->seed, "Seed of the retry jitter")->check(whole_number());
   cmd->add_option("--timeout", args->timeout_s, "Seconds to wait for the run (default 3600)")
     ->check(finite_number(true));
   cmd->add_option("--approve", args->approve,

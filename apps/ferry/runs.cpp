@@ -4,13 +4,13 @@
 #include <cstdio>
 #include <ctime>
 #include <fstream>
-#include <sstream>
 
 #include "apps/ferry/commands.hpp"
 #include "apps/ferry/output.hpp"
 #include "apps/ferry/remote.hpp"
 #include "apps/ferryd/convert.hpp"
 #include "common/errc.hpp"
+#include "common/file.hpp"
 
 namespace ferry::cli {
 
@@ -53,14 +53,13 @@ int submit(const runs_args& a) {
     std::fprintf(stderr, "ferry submit: give a definition FILE or --template NAME\n");
     return exit_bad_input;
   } else {
-    std::ifstream in{a.file};
-    if (!in) {
-      std::fprintf(stderr, "ferry submit: cannot read %s\n", a.file.c_str());
+    auto text = read_file(a.file);
+    if (!text) {
+      std::fprintf(stderr, "ferry submit: %s: %s\n", a.file.c_str(),
+                   message_of(text.error()).c_str());
       return exit_bad_input;
     }
-    std::ostringstream s;
-    s << in.rdbuf();
-    req.set_definition_text(s.str());
+    req.set_definition_text(std::move(*text));
   }
   req.set_idempotency_key(a.id);
   req.set_seed(a.seed);
@@ -211,9 +210,10 @@ void add_remote(CLI::App& app, std::function<int()>& action) {
     ->take_all();
   s->add_option("--id", args->id,
                 "Idempotency key, and the run's id: submitting again with it returns that run");
-  s->add_option("--seed", args->seed, "Seed of the retry jitter");
+  s->add_option("--seed", args->seed, "Seed of the retry jitter")->check(whole_number());
   s->add_option("--not-before", args->not_before_ms,
-                "Start no earlier than this (ms since the epoch)");
+                "Start no earlier than this (ms since the epoch)")
+    ->check(whole_number(0, INT64_MAX));
   s->add_flag("-w,--watch", args->watch, "Then watch the run until it is at rest");
   s->add_flag("--json", args->json, "JSON output");
   add_conn(s, args->conn);
@@ -226,7 +226,8 @@ void add_remote(CLI::App& app, std::function<int()>& action) {
   l->add_option("--host", args->host, "Only runs that name this host");
   l->add_option("--zone", args->zone, "Only runs that name this zone or one of its hosts");
   l->add_option("--template", args->template_filter, "Only runs rendered from this template");
-  l->add_option("--limit", args->limit, "Runs per page (default 100, at most 1000)");
+  l->add_option("--limit", args->limit, "Runs per page (default 100, at most 1000)")
+    ->check(whole_number(0, 1000));
   l->add_option("--page-token", args->page_token, "Continue after this page");
   l->add_flag("--all", args->all, "Every page");
   l->add_flag("--json", args->json, "JSON output");

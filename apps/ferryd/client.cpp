@@ -1,11 +1,11 @@
 #include "apps/ferryd/client.hpp"
 
 #include <fstream>
-#include <sstream>
 
 #include <grpcpp/grpcpp.h>
 
 #include "common/errc.hpp"
+#include "common/file.hpp"
 #include "ferry/v1/api.grpc.pb.h"
 
 namespace ferry::api {
@@ -54,12 +54,11 @@ struct client::impl {
 namespace {
 
 caf::expected<std::string> read_pem(const std::string& what, const std::string& path) {
-  std::ifstream in{path};
-  if (!in)
-    return make_error(errc::invalid_argument, what + ": cannot read " + path);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
+  auto text = read_file(path);
+  if (!text)
+    return make_error(errc::invalid_argument,
+                      what + ": cannot read " + path + ": " + message_of(text.error()));
+  return text;
 }
 
 } // namespace

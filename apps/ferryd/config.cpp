@@ -4,9 +4,9 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
-#include <sstream>
 
 #include "common/errc.hpp"
+#include "common/file.hpp"
 #include "ferry/v1/daemon.pb.h"
 #include "proto/text_io.hpp"
 
@@ -15,15 +15,6 @@ namespace ferry::daemon {
 namespace {
 
 namespace fs = std::filesystem;
-
-caf::expected<std::string> read_file(const std::string& path) {
-  std::ifstream in{path, std::ios::binary};
-  if (!in)
-    return make_error(errc::invalid_argument, "cannot read " + path);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 std::string resolve(const std::string& dir, const std::string& p) {
   if (p.empty() || p == "-" || fs::path{p}.is_absolute() || dir.empty())
@@ -104,7 +95,7 @@ caf::expected<daemon_config> parse_config(const std::string& source, const std::
       return;
     auto text = read_file(resolve(dir, file));
     if (!text)
-      problem(field, "cannot read " + resolve(dir, file));
+      problem(field, "cannot read " + resolve(dir, file) + ": " + message_of(text.error()));
     else if (text->find("-----BEGIN ") == std::string::npos)
       problem(field, resolve(dir, file) + " is not a PEM file");
     else
@@ -129,7 +120,8 @@ caf::expected<daemon_config> parse_config(const std::string& source, const std::
     if (!t.secret_file().empty()) {
       auto text = read_file(resolve(dir, t.secret_file()));
       if (!text) {
-        problem(field + ".secret_file", "cannot read " + resolve(dir, t.secret_file()));
+        problem(field + ".secret_file",
+                "cannot read " + resolve(dir, t.secret_file()) + ": " + message_of(text.error()));
       } else {
         e.secret = text->substr(0, text->find_first_of("\r\n"));
       }
@@ -188,7 +180,8 @@ caf::expected<daemon_config> parse_config(const std::string& source, const std::
 caf::expected<daemon_config> load_config(const std::string& path) {
   auto text = read_file(path);
   if (!text)
-    return text.error();
+    return make_error(errc::invalid_argument,
+                      "cannot read " + path + ": " + message_of(text.error()));
   auto dir = fs::path{path}.parent_path().string();
   return parse_config(*text, dir, path);
 }

@@ -6,10 +6,11 @@
 #include <fstream>
 #include <memory>
 #include <mutex>
-#include <sstream>
 
 #include <grpcpp/grpcpp.h>
 
+#include "common/errc.hpp"
+#include "common/file.hpp"
 #include "ferry/v1/api.grpc.pb.h"
 
 namespace ferry::api {
@@ -124,10 +125,14 @@ load_result run_load(const load_options& opts) {
   std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
   if (opts.server.rfind("unix:", 0) != 0) {
     grpc::SslCredentialsOptions ssl;
-    std::ifstream in{opts.ca_file};
-    std::ostringstream s;
-    s << in.rdbuf();
-    ssl.pem_root_certs = s.str();
+    auto ca = read_file(opts.ca_file);
+    if (!ca) {
+      load_result r;
+      r.errors = opts.runs;
+      r.first_error = "ca_file " + opts.ca_file + ": " + message_of(ca.error());
+      return r;
+    }
+    ssl.pem_root_certs = std::move(*ca);
     creds = grpc::SslCredentials(ssl);
   }
   std::vector<std::unique_ptr<logical_client>> clients;

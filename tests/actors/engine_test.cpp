@@ -528,6 +528,35 @@ TEST_CASE("operations on an unknown run say not_found") {
   CHECK(code_of(w.error()) == errc::not_found);
 }
 
+TEST_CASE("options that cannot work are refused before the journal is created") {
+  test::temp_dir dir;
+  auto journal = dir.path() + "/journal";
+  struct bad {
+    std::function<void(engine_options&)> set;
+    std::string says;
+  };
+  std::vector<bad> cases{
+    {[](engine_options& o) { o.scheduler_policy = "fifo"; },
+     "engine options: field \"scheduler_policy\": must be \"sharing\" or \"stealing\", got "
+     "\"fifo\""},
+    {[](engine_options& o) { o.retention.age = std::chrono::hours{24}; },
+     "engine options: field \"retention.archive_dir\": required with an age"},
+    {[&](engine_options& o) { o.template_dirs = {dir.path() + "/no-templates"}; },
+     "template directory " + dir.path() + "/no-templates"},
+  };
+  for (auto& c : cases) {
+    engine_options opts;
+    opts.journal_path = journal;
+    opts.threads = 1;
+    c.set(opts);
+    auto e = engine::open(opts);
+    REQUIRE_FALSE(e);
+    CHECK(code_of(e.error()) != errc::ok);
+    CHECK_THAT(message_of(e.error()), Catch::Contains(c.says));
+    CHECK_FALSE(std::filesystem::exists(journal));
+  }
+}
+
 TEST_CASE("an engine opened without resuming still knows every run, and an action resumes "
           "one") {
   test::temp_dir dir;

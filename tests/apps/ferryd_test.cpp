@@ -150,6 +150,20 @@ TEST_CASE("the CLI refuses a number it cannot use, naming the option, before doi
     {{"show", "r", "--wait", "-1"}, "--wait: must be a number, 0 or more"},
     {{"watch", "r", "--reconnect", "inf"}, "--reconnect: must be"},
     {{"batches", "wait", "b", "--wait", "0"}, "--wait: must be a number greater than 0"},
+    // Whole numbers: CLI11 read "-1" as 2^64-1 (a seed, a sequence number, a "from").
+    {{"run", "--template", "live-precopy", "-p", "vm=web-1", "--fleet", fleet, "--seed", "-1"},
+     "--seed: must be a whole number from 0 to 18446744073709551615, written in decimal "
+     "digits, got \"-1\""},
+    {{"submit", "--template", "t", "--seed", "0x10"}, "--seed: must be a whole number"},
+    {{"submit", "--template", "t", "--not-before", "-5"},
+     "--not-before: must be a whole number from 0 to 9223372036854775807"},
+    {{"list", "--limit", "1001"}, "--limit: must be a whole number from 0 to 1000"},
+    {{"watch", "r", "--from", "-1"}, "--from: must be a whole number from 1 to"},
+    {{"journal", "replay", "j", "r", "--until-seq", "0"}, "--until-seq: must be a whole number from 1"},
+    {{"journal", "verify", "j", "--max-problems", "1e3"}, "--max-problems: must be a whole number"},
+    {{"drain", "--fleet", fleet, "--host", "a4", "--max-out", "4294967296"},
+     "--max-out: must be a whole number from 0 to 4294967295"},
+    {{"drain", "--fleet", fleet, "--host", "a4", "--max", " 2"}, "--max: must be a whole number"},
   };
   for (auto& c : cases) {
     std::vector<std::string> argv{FERRY_BIN};
@@ -159,6 +173,60 @@ TEST_CASE("the CLI refuses a number it cannot use, naming the option, before doi
     CHECK(r.status == 4);
     CHECK_THAT(r.out, Catch::Contains(c.says));
   }
+}
+
+TEST_CASE("a directory or a missing file given where a file goes is named as such, exit 4",
+          "[cli]") {
+  // Before, a directory read as an empty document: `ferry run DIR` said `field "name":
+  // missing`, and `ferry demo --templates MISSING` exited 5 as if the engine had failed.
+  const std::string dir = FERRY_SOURCE_DIR "/examples";
+  const std::string fleet = dir + "/demo-fleet.textproto";
+  auto db = make_temp_dir("ferry-dir-as-file");
+  struct bad {
+    std::vector<std::string> argv;
+    std::string says;
+  };
+  std::vector<bad> cases{
+    {{FERRY_BIN, "run", "--db", db + "/j", dir},
+     "definition file \"" + dir + "\": is a directory"},
+    {{FERRY_BIN, "run", "--db", db + "/j", dir + "/missing.textproto"},
+     "definition file \"" + dir + "/missing.textproto\": no such file"},
+    {{FERRY_BIN, "fleet", dir}, "fleet file " + dir + ": is a directory"},
+    {{FERRY_BIN, "batch", dir, "--fleet", fleet}, "batch file " + dir + ": is a directory"},
+    {{FERRY_BIN, "templates", "validate", dir}, "template file " + dir + ": is a directory"},
+    {{FERRY_BIN, "templates", "put", dir}, "ferry templates put: " + dir + ": is a directory"},
+    {{FERRY_BIN, "submit", dir}, "ferry submit: " + dir + ": is a directory"},
+    {{FERRY_BIN, "journal", "import", db + "/j", dir},
+     "ferry journal import: " + dir + ": is a directory"},
+    {{FERRY_BIN, "demo", "--db", db + "/j", "--templates", dir + "/missing"},
+     "template directory " + dir + "/missing"},
+    {{FERRYD_BIN, "--check", "-c", dir}, "cannot read " + dir + ": is a directory"},
+  };
+  for (auto& c : cases) {
+    auto r = run_cmd(c.argv, 60s);
+    INFO(r.out);
+    CHECK(r.status == 4);
+    CHECK_THAT(r.out, Catch::Contains(c.says));
+  }
+  // Nothing was left behind: the journals that opening the engine created are removed again,
+  // and an empty directory given as the journal stays empty, when the input is refused.
+  CHECK(!std::filesystem::exists(db + "/j"));
+  auto refused = run_cmd({FERRY_BIN, "run", "--db", db, "--fleet", fleet, "--template",
+                          "live-precopy", "-p", "vm=no-such-vm"},
+                         60s);
+  INFO(refused.out);
+  CHECK(refused.status == 4);
+  CHECK_THAT(refused.out, Catch::Contains("VM \"no-such-vm\" is not in the fleet"));
+  CHECK(std::filesystem::is_empty(db));
+  // The same command with a VM that is there runs, and its journal stays.
+  auto ran = run_cmd({FERRY_BIN, "run", "-q", "--db", db, "--fleet", fleet, "--template",
+                      "live-precopy", "-p", "vm=web-1"},
+                     120s);
+  INFO(ran.out);
+  CHECK(ran.status == 0);
+  CHECK(std::filesystem::exists(db + "/CURRENT"));
+  CHECK(std::filesystem::exists(db + "/sim-state"));
+  std::filesystem::remove_all(db);
 }
 
 TEST_CASE("every RPC works over the unix socket", "[unix]") {

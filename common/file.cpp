@@ -1,0 +1,88 @@
+#include "common/file.hpp"
+
+#include <cerrno>
+#include <cstring>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/errc.hpp"
+
+namespace ferry {
+
+namespace {
+
+caf::error failure(int err) {
+  switch (err) {
+    case ENOENT:
+    case ENOTDIR: return make_error(errc::not_found, "no such file");
+    case EISDIR: return make_error(errc::invalid_argument, "is a directory");
+    case EACCES:
+    case EPERM: return make_error(errc::invalid_argument, "permission denied");
+    default: return make_error(errc::invalid_argument, std::strerror(err));
+  }
+}
+
+struct fd_closer {
+  int fd;
+  ~fd_closer() {
+    if (fd >= 0)
+      ::close(fd);
+  }
+};
+
+/// Opens `path` for reading; -1 with `err` set when it cannot, or when it is a directory.
+int open_for_reading(const std::string& path, struct stat& st, caf::error& err) {
+  if (path.empty()) {
+    err = make_error(errc::invalid_argument, "no file named (the path is empty)");
+    return -1;
+  }
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    err = failure(errno);
+    return -1;
+  }
+  if (::fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
+    err = failure(S_ISDIR(st.st_mode) ? EISDIR : errno);
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+} // namespace
+
+caf::error check_readable(const std::string& path) {
+  struct stat st {};
+  caf::error err;
+  fd_closer closer{open_for_reading(path, st, err)};
+  return err;
+}
+
+caf::expected<std::string> read_file(const std::string& path) {
+  struct stat st {};
+  caf::error err;
+  fd_closer closer{open_for_reading(path, st, err)};
+  if (closer.fd < 0)
+    return err;
+  int fd = closer.fd;
+  std::string text;
+  if (S_ISREG(st.st_mode) && st.st_size > 0)
+    text.reserve(static_cast<size_t>(st.st_size));
+  char chunk[65536];
+  for (;;) {
+    auto n = ::read(fd, chunk, sizeof chunk);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      return failure(errno);
+    }
+    if (n == 0)
+      break;
+    text.append(chunk, static_cast<size_t>(n));
+  }
+  return text;
+}
+
+} // namespace ferry

@@ -1,0 +1,92 @@
+// read_file and check_readable: every input file Ferry reads goes through them, so a directory
+// or a missing file given where a file was expected gets its reason, not an empty document.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/errc.hpp"
+#include "common/file.hpp"
+
+using namespace ferry;
+
+namespace {
+
+struct scratch {
+  std::string path;
+  scratch() {
+    char tmpl[] = "/tmp/ferry-file-test-XXXXXX";
+    path = ::mkdtemp(tmpl);
+  }
+  ~scratch() { std::filesystem::remove_all(path); }
+};
+
+} // namespace
+
+TEST_CASE("read_file reads a whole file, whatever its size and bytes") {
+  scratch dir;
+  std::string big;
+  for (size_t i = 0; i < 200000; ++i) // more than one read's chunk, with NULs in it
+    big.push_back(static_cast<char>((i * 131) % 256));
+  std::ofstream{dir.path + "/big", std::ios::binary} << big;
+  std::ofstream{dir.path + "/empty"};
+  auto got = read_file(dir.path + "/big");
+  REQUIRE(got);
+  CHECK(got->size() == big.size());
+  CHECK(*got == big);
+  auto empty = read_file(dir.path + "/empty");
+  REQUIRE(empty);
+  CHECK(empty->empty());
+  CHECK_FALSE(check_readable(dir.path + "/big"));
+}
+
+TEST_CASE("read_file reads a file whose size the system does not tell, and a pipe, to the end") {
+  // /proc files say they are 0 bytes long.
+  auto status = read_file("/proc/self/status");
+  REQUIRE(status);
+  CHECK_THAT(*status, Catch::Contains("Name:"));
+
+  scratch dir;
+  auto fifo = dir.path + "/fifo";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  std::string sent(100000, 'x');
+  sent += "end";
+  std::thread writer{[&] { std::ofstream{fifo, std::ios::binary} << sent; }};
+  auto got = read_file(fifo);
+  writer.join();
+  REQUIRE(got);
+  CHECK(*got == sent);
+}
+
+TEST_CASE("read_file says why a file cannot be read") {
+  scratch dir;
+  std::ofstream{dir.path + "/plain"} << "text";
+  std::filesystem::create_directories(dir.path + "/sub");
+
+  auto directory = read_file(dir.path + "/sub");
+  REQUIRE_FALSE(directory);
+  CHECK(code_of(directory.error()) == errc::invalid_argument);
+  CHECK(message_of(directory.error()) == "is a directory");
+  auto d = check_readable(dir.path + "/sub");
+  REQUIRE(d);
+  CHECK(message_of(d) == "is a directory");
+
+  for (auto* missing : {"/missing", "/no/such/dir/file", "/plain/under-a-file"}) {
+    INFO(missing);
+    auto m = read_file(dir.path + missing);
+    REQUIRE_FALSE(m);
+    CHECK(code_of(m.error()) == errc::not_found);
+    CHECK(message_of(m.error()) == "no such file");
+    CHECK(message_of(check_readable(dir.path + missing)) == "no such file");
+  }
+
+  auto none = read_file("");
+  REQUIRE_FALSE(none);
+  CHECK(code_of(none.error()) == errc::invalid_argument);
+  CHECK(message_of(none.error()) == "no file named (the path is empty)");
+}
