@@ -13,11 +13,12 @@
 
 #include <CLI/CLI.hpp>
 
-#include "apps/ferryd/load.hpp"
 #include "actors/engine.hpp"
 #include "apps/ferryd/config.hpp"
 #include "apps/ferryd/daemon.hpp"
+#include "apps/ferryd/load.hpp"
 #include "bench/bench_util.hpp"
+#include "common/cli_numbers.hpp"
 
 using namespace ferry;
 
@@ -28,9 +29,12 @@ int main(int argc, char** argv) {
   std::string db;
   bool no_sync = false;
   unsigned threads = 0;
-  app.add_option("--runs", runs, "Runs in all (default 20000)");
-  app.add_option("--clients", clients, "Concurrent clients, one connection each (default 32)");
-  app.add_option("--threads", threads, "Engine scheduler threads (default: one per core)");
+  app.add_option("--runs", runs, "Runs in all (default 20000)")
+    ->transform(ferry::whole_number(1));
+  app.add_option("--clients", clients, "Concurrent clients, one connection each (default 32)")
+    ->transform(ferry::whole_number(1));
+  app.add_option("--threads", threads, "Engine scheduler threads (default: one per core)")
+    ->transform(ferry::whole_number());
   app.add_option("--db", db, "Data directory (default: a fresh temporary one)");
   app.add_flag("--no-sync", no_sync, "Do not sync the WAL (for comparison only)");
   CLI11_PARSE(app, argc, argv);

@@ -20,6 +20,7 @@
 
 #include "actors/log.hpp"
 #include "bench/bench_util.hpp"
+#include "common/cli_numbers.hpp"
 #include "fleet/fleet_codec.hpp"
 #include "hypervisor/sim_world.hpp"
 
@@ -37,20 +38,27 @@ int main(int argc, char** argv) {
   std::string journal = "rocksdb";
   std::string policy = "sharing";
   size_t window = engine_options{}.max_inflight_commits;
-  app.add_option("--vms", vms, "VMs in the drained zone (default 30000)");
-  app.add_option("--hosts", hosts, "Hosts per zone (default 1000)");
-  app.add_option("--host-out", host_out, "Migrations out of one host at once (default 2)");
-  app.add_option("--host-in", host_in, "Migrations into one host at once (default 2)");
+  app.add_option("--vms", vms, "VMs in the drained zone (default 30000)")
+    ->transform(ferry::whole_number(1));
+  app.add_option("--hosts", hosts, "Hosts per zone (default 1000)")
+    ->transform(ferry::whole_number(1));
+  app.add_option("--host-out", host_out, "Migrations out of one host at once (default 2)")
+    ->transform(ferry::whole_number());
+  app.add_option("--host-in", host_in, "Migrations into one host at once (default 2)")
+    ->transform(ferry::whole_number());
   app.add_option("--template", template_name, "Template of each migration (default live-precopy)");
-  app.add_option("--speed", speed, "Simulated seconds per real second (default 20000)");
-  app.add_option("--threads", threads, "Engine threads (default 2)");
+  app.add_option("--speed", speed, "Simulated seconds per real second (default 20000)")
+    ->check(ferry::finite_number(true));
+  app.add_option("--threads", threads, "Engine threads (default 2)")
+    ->transform(ferry::whole_number());
   app.add_option("--journal", journal, "rocksdb (default) or memory")
     ->check(CLI::IsMember({"rocksdb", "memory"}));
   app.add_option("--policy", policy, "CAF scheduler policy: sharing (default) or stealing")
     ->check(CLI::IsMember({"sharing", "stealing"}));
   app.add_option("--window", window,
                  "Transitions in flight to the journal at once (default: the engine's, "
-                   + std::to_string(window) + ")");
+                   + std::to_string(window) + ")")
+    ->transform(ferry::whole_number());
   CLI11_PARSE(app, argc, argv);
   log().set_level(spdlog::level::warn);
 

@@ -15,6 +15,7 @@
 
 #include "actors/engine.hpp"
 #include "bench/bench_util.hpp"
+#include "common/cli_numbers.hpp"
 
 using namespace ferry;
 
@@ -28,11 +29,15 @@ int main(int argc, char** argv) {
   std::string policy = "sharing";
   std::string db;
   bool no_sync = false;
-  app.add_option("--runs", runs, "Concurrent runs (default 10000)");
-  app.add_option("--threads", threads, "Scheduler threads (default: one per core)");
-  app.add_option("--max-batch", max_batch, "Most transitions per journal batch");
+  app.add_option("--runs", runs, "Concurrent runs (default 10000)")
+    ->transform(ferry::whole_number(1));
+  app.add_option("--threads", threads, "Scheduler threads (default: one per core)")
+    ->transform(ferry::whole_number());
+  app.add_option("--max-batch", max_batch, "Most transitions per journal batch")
+    ->transform(ferry::whole_number());
   app.add_option("--db", db, "Journal directory (default: a fresh temporary one)");
-  app.add_option("--window", window, "Transitions in flight to the journal (default 384)");
+  app.add_option("--window", window, "Transitions in flight to the journal (default 384)")
+    ->transform(ferry::whole_number());
   app.add_option("--policy", policy, "Scheduler policy: sharing or stealing");
   app.add_flag("--no-sync", no_sync, "Do not sync the WAL (for comparison only)");
   CLI11_PARSE(app, argc, argv);

@@ -29,6 +29,7 @@
 
 #include "actors/fleet_runtime.hpp"
 #include "bench/bench_util.hpp"
+#include "common/cli_numbers.hpp"
 #include "common/errc.hpp"
 #include "fleet/fleet_codec.hpp"
 #include "hypervisor/sim_world.hpp"
@@ -335,21 +336,32 @@ int main(int argc, char** argv) {
   std::string format = "text";
   std::string fleet_file;
   bool keep = false;
-  app.add_option("--zones", n.zones, "Zones (default 3)");
-  app.add_option("--hosts-per-zone", n.hosts_per_zone, "Hosts in each zone (default 3000)");
-  app.add_option("--vms", n.vms, "VMs (default 100000)");
-  app.add_option("--partitions", n.partitions, "Storage partitions (default 30000)");
+  app.add_option("--zones", n.zones, "Zones (default 3)")
+    ->transform(ferry::whole_number(1));
+  app.add_option("--hosts-per-zone", n.hosts_per_zone, "Hosts in each zone (default 3000)")
+    ->transform(ferry::whole_number(1));
+  app.add_option("--vms", n.vms, "VMs (default 100000)")
+    ->transform(ferry::whole_number());
+  app.add_option("--partitions", n.partitions, "Storage partitions (default 30000)")
+    ->transform(ferry::whole_number());
   app.add_option("--partitions-per-volume", n.partitions_per_volume,
-                 "Partitions of each volume (default 1)");
-  app.add_option("--placements", placements, "Placement decisions (default 200000)");
-  app.add_option("--flips", flips, "Lease flips, each on its own partition (default 30000)");
-  app.add_option("--concurrency", concurrency, "Requests in flight at once (default 64)");
+                 "Partitions of each volume (default 1)")
+    ->transform(ferry::whole_number(1));
+  app.add_option("--placements", placements, "Placement decisions (default 200000)")
+    ->transform(ferry::whole_number());
+  app.add_option("--flips", flips, "Lease flips, each on its own partition (default 30000)")
+    ->transform(ferry::whole_number());
+  app.add_option("--concurrency", concurrency, "Requests in flight at once (default 64)")
+    ->transform(ferry::whole_number(1));
   app.add_option("--format", format, "Fleet file format: text or binary (default text)")
     ->check(CLI::IsMember({"text", "binary"}));
-  app.add_option("--threads", threads, "CAF scheduler.max-threads (default 2)");
+  app.add_option("--threads", threads, "CAF scheduler.max-threads (default 2)")
+    ->transform(ferry::whole_number(1));
   app.add_option("--drivers", drivers,
-                 "Actors sending the requests, sharing the window (default: --threads)");
-  app.add_option("--seed", n.seed, "Seed of the generated fleet (default 42)");
+                 "Actors sending the requests, sharing the window (default: --threads)")
+    ->transform(ferry::whole_number());
+  app.add_option("--seed", n.seed, "Seed of the generated fleet (default 42)")
+    ->transform(ferry::whole_number());
   app.add_option("--fleet", fleet_file,
                  "Load this fleet file instead of generating one (the sizes come from it)");
   app.add_flag("--keep", keep, "Keep the generated fleet file (its path goes to stderr)");

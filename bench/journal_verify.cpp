@@ -13,6 +13,7 @@
 #include <CLI/CLI.hpp>
 
 #include "bench/bench_util.hpp"
+#include "common/cli_numbers.hpp"
 #include "persistence/journal_reader.hpp"
 #include "persistence/journal_verify.hpp"
 
@@ -23,8 +24,10 @@ int main(int argc, char** argv) {
   uint64_t events = 1000000;
   size_t tasks = 4;
   std::string db;
-  app.add_option("--events", events, "Events in the journal (default 1000000)");
-  app.add_option("--tasks", tasks, "Tasks per run (default 4; a run has 2 + 2 x tasks events)");
+  app.add_option("--events", events, "Events in the journal (default 1000000)")
+    ->transform(ferry::whole_number(1));
+  app.add_option("--tasks", tasks, "Tasks per run (default 4; a run has 2 + 2 x tasks events)")
+    ->transform(ferry::whole_number(1));
   app.add_option("--db", db, "Journal directory (default: a temporary one, removed after)");
   CLI11_PARSE(app, argc, argv);
   bench::temp_dir tmp{"ferry-journal-verify"};

@@ -14,6 +14,7 @@
 
 #include "actors/engine.hpp"
 #include "bench/bench_util.hpp"
+#include "common/cli_numbers.hpp"
 
 using namespace ferry;
 
@@ -24,7 +25,8 @@ int main(int argc, char** argv) {
   CLI::App app{"memory_per_run"};
   size_t runs = 100000;
   std::string db;
-  app.add_option("--runs", runs, "Runs in flight (default 100000)");
+  app.add_option("--runs", runs, "Runs in flight (default 100000)")
+    ->transform(ferry::whole_number(1));
   app.add_option("--db", db, "Journal directory (default: a fresh temporary one)");
   CLI11_PARSE(app, argc, argv);
 

@@ -23,6 +23,7 @@
 #include "actors/engine.hpp"
 #include "actors/fleet_runtime.hpp"
 #include "bench/bench_util.hpp"
+#include "common/cli_numbers.hpp"
 #include "fleet/fleet_codec.hpp"
 #include "hypervisor/libvirt_driver.hpp"
 #include "templates/template.hpp"
@@ -81,7 +82,8 @@ int main(int argc, char** argv) {
   std::string dir = "/run/ferry-real";
   std::string template_name = "live-precopy";
   std::string guest_name = "bench-guest";
-  app.add_option("--runs", runs, "Migrations (default 10)");
+  app.add_option("--runs", runs, "Migrations (default 10)")
+    ->transform(ferry::whole_number(1));
   app.add_option("--hosts-dir", dir, "Where the real hosts run or are started (default /run/ferry-real)");
   app.add_option("--template", template_name, "Built-in template of each move (default live-precopy)");
   app.add_option("--guest", guest_name, "The guest's name (default bench-guest)");

@@ -15,6 +15,7 @@
 
 #include "actors/engine.hpp"
 #include "bench/bench_util.hpp"
+#include "common/cli_numbers.hpp"
 
 using namespace ferry;
 
@@ -65,7 +66,8 @@ int main(int argc, char** argv) {
   CLI::App app{"recovery"};
   size_t runs = 100000;
   std::string db;
-  app.add_option("--runs", runs, "Runs to resume (default 100000)");
+  app.add_option("--runs", runs, "Runs to resume (default 100000)")
+    ->transform(ferry::whole_number(1));
   app.add_option("--db", db, "Journal directory (default: a fresh temporary one)");
   CLI11_PARSE(app, argc, argv);
   bench::temp_dir tmp{"ferry-bench-recovery"};

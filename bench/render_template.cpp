@@ -11,6 +11,7 @@
 
 #include "actors/log.hpp"
 #include "bench/bench_util.hpp"
+#include "common/cli_numbers.hpp"
 #include "fleet/fleet_codec.hpp"
 #include "hypervisor/sim_world.hpp"
 
@@ -22,11 +23,13 @@ int main(int argc, char** argv) {
   std::string template_name = "live-precopy";
   size_t vms = 30000;
   size_t hosts = 1000;
-  app.add_option("--renders", renders, "Definitions to render (default 30000)");
+  app.add_option("--renders", renders, "Definitions to render (default 30000)")
+    ->transform(ferry::whole_number(1));
   app.add_option("--template", template_name, "Template to render (default live-precopy)");
   app.add_option("--vms", vms, "VMs in the fleet's zone z0 (default 30000)")
-    ->check(CLI::PositiveNumber);
-  app.add_option("--hosts", hosts, "Hosts per zone (default 1000)")->check(CLI::PositiveNumber);
+    ->transform(ferry::whole_number(1));
+  app.add_option("--hosts", hosts, "Hosts per zone (default 1000)")
+    ->transform(ferry::whole_number(1));
   CLI11_PARSE(app, argc, argv);
   log().set_level(spdlog::level::warn);
 

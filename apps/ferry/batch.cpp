@@ -296,16 +296,16 @@ void add_batch(CLI::App& app, std::function<int()>& action) {
     cmd->add_option("--name", d.name, "The batch's name (default drain-HOST or drain-ZONE)");
     cmd->add_option("-p,--param", a->params, "A template argument for every move: NAME=VALUE");
     cmd->add_option("--max", d.limits.global, "Moves at once (default: no limit)")
-      ->check(whole_number(0, UINT32_MAX));
+      ->transform(whole_number(0, UINT32_MAX));
     cmd->add_option("--max-out", d.limits.host_out, "Moves out of one host at once")
-      ->check(whole_number(0, UINT32_MAX));
+      ->transform(whole_number(0, UINT32_MAX));
     cmd->add_option("--max-in", d.limits.host_in, "Moves into one host at once")
-      ->check(whole_number(0, UINT32_MAX));
+      ->transform(whole_number(0, UINT32_MAX));
     cmd->add_option("--max-zone", d.limits.zone, "Moves touching one zone at once")
-      ->check(whole_number(0, UINT32_MAX));
+      ->transform(whole_number(0, UINT32_MAX));
     cmd->add_option("--max-partition", d.limits.partition,
                     "Moves of VMs with a volume on one partition at once")
-      ->check(whole_number(0, UINT32_MAX));
+      ->transform(whole_number(0, UINT32_MAX));
     cmd->add_option("--link-share", d.limits.link_share,
                     "Share (0-1] of an inter-zone link the moves may use at once")
       ->check(finite_number(false));

@@ -11,6 +11,7 @@
 #include <CLI/CLI.hpp>
 #include <caf/expected.hpp>
 
+#include "common/cli_numbers.hpp"
 #include "templates/template.hpp"
 
 namespace ferry::cli {
@@ -33,16 +34,6 @@ void add_run(CLI::App& app, std::function<int()>& action);
 
 /// Registers `ferry fleet`, `ferry recommend` and `ferry options`.
 void add_fleet(CLI::App& app, std::function<int()>& action);
-
-/// An option's number: greater than 0 (`positive`) or 0 or more, and at most 1e9 (seconds:
-/// 31 years; larger ones overflow the clocks). CLI11's own PositiveNumber and
-/// NonNegativeNumber let nan and inf through.
-CLI::Validator finite_number(bool positive);
-
-/// An option's whole number, written in decimal digits only, between `min` and `max`. CLI11
-/// reads integers with strtoull in base 0: it takes "-1" for 2^64-1, "0x10" for 16 and "010"
-/// for 8.
-CLI::Validator whole_number(uint64_t min = 0, uint64_t max = UINT64_MAX);
 
 /// The exit code of an error from the embedded engine or the journal: 4 for bad input
 /// (`invalid_argument`, `not_found`, `already_exists`, `failed_precondition`, `out_of_range`),

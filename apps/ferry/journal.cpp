@@ -374,12 +374,12 @@ void add_journal(CLI::App& app, std::function<int()>& action) {
                           "checkpoint; check the journal's invariants", verify);
   v->add_option("runs", a->runs, "Run ids (default: every run)");
   v->add_option("--max-problems", a->max_problems, "Stop after N problems (default 1; 0: all)")
-    ->check(whole_number());
+    ->transform(whole_number());
   v->add_flag("--json", a->json, "One JSON object");
   auto* r = sub("replay", "A run's state at a sequence number or a time", replay);
   r->add_option("run", a->run, "Run id")->required();
   auto* us = r->add_option("--until-seq", a->until_seq, "Up to and including this event")
-              ->check(whole_number(1));
+              ->transform(whole_number(1));
   r->add_option("--until-time", a->until_time,
                 "Up to this time (ms since the epoch, or YYYY-MM-DDTHH:MM:SS[.mmm]Z)")
     ->excludes(us);

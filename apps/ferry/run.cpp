@@ -211,7 +211,7 @@ void add_run(CLI::App& app, std::function<int()>& action) {
   cmd->add_option("--run-id", args->run_id,
                   "Name of the run; running again with the same name and definition "
                   "resumes or shows that run instead of starting another");
-  cmd->add_option("--seed", args->seed, "Seed of the retry jitter")->check(whole_number());
+  cmd->add_option("--seed", args->seed, "Seed of the retry jitter")->transform(whole_number());
   cmd->add_option("--timeout", args->timeout_s, "Seconds to wait for the run (default 3600)")
     ->check(finite_number(true));
   cmd->add_option("--approve", args->approve,

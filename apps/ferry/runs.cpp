@@ -210,10 +210,10 @@ void add_remote(CLI::App& app, std::function<int()>& action) {
     ->take_all();
   s->add_option("--id", args->id,
                 "Idempotency key, and the run's id: submitting again with it returns that run");
-  s->add_option("--seed", args->seed, "Seed of the retry jitter")->check(whole_number());
+  s->add_option("--seed", args->seed, "Seed of the retry jitter")->transform(whole_number());
   s->add_option("--not-before", args->not_before_ms,
                 "Start no earlier than this (ms since the epoch)")
-    ->check(whole_number(0, INT64_MAX));
+    ->transform(whole_number(0, INT64_MAX));
   s->add_flag("-w,--watch", args->watch, "Then watch the run until it is at rest");
   s->add_flag("--json", args->json, "JSON output");
   add_conn(s, args->conn);
@@ -227,7 +227,7 @@ void add_remote(CLI::App& app, std::function<int()>& action) {
   l->add_option("--zone", args->zone, "Only runs that name this zone or one of its hosts");
   l->add_option("--template", args->template_filter, "Only runs rendered from this template");
   l->add_option("--limit", args->limit, "Runs per page (default 100, at most 1000)")
-    ->check(whole_number(0, 1000));
+    ->transform(whole_number(0, 1000));
   l->add_option("--page-token", args->page_token, "Continue after this page");
   l->add_flag("--all", args->all, "Every page");
   l->add_flag("--json", args->json, "JSON output");

@@ -218,7 +218,7 @@ void add_watch(CLI::App& app, std::function<int()>& action) {
   auto* w = app.add_subcommand("watch", "Follow a run on ferryd until it is at rest");
   w->add_option("run", args->run, "Run id")->required();
   w->add_option("--from", args->from, "First event to show (sequence number; default 1)")
-    ->check(whole_number(1));
+    ->transform(whole_number(1));
   w->add_option("--reconnect", args->reconnect_s,
                 "Seconds to keep reconnecting when ferryd goes away (default 60)")
     ->check(finite_number(false));

@@ -513,6 +513,27 @@ TEST_CASE("the golden journal reads, replays and verifies") {
   CHECK(fs->vms.at("web-1").host == "a3");
 }
 
+TEST_CASE("ferry journal replay reads --until-seq in decimal: 010 is event 10, not 8") {
+  // CLI11 reads integers in base 0: before, "010" replayed to event 8 and "-1" to the end.
+  journal_dir dir{"golden-decimal"};
+  golden_copy(dir);
+  using test::run_cmd;
+  auto at = [&](const char* seq) {
+    return run_cmd({FERRY_BIN, "journal", "replay", dir.path, "golden-migration", "--until-seq",
+                    seq},
+                   60s);
+  };
+  auto ten = at("010");
+  INFO(ten.out);
+  CHECK(ten.status == 0);
+  CHECK_THAT(ten.out, Catch::StartsWith("run golden-migration as of event 10 "));
+  CHECK(ten.out == at("10").out);
+  CHECK_THAT(at("8").out, Catch::StartsWith("run golden-migration as of event 8 "));
+  auto negative = at("-1");
+  CHECK(negative.status == 4);
+  CHECK_THAT(negative.out, Catch::Contains("--until-seq: must be a whole number from 1"));
+}
+
 TEST_CASE("the golden export imports into the same runs") {
   journal_dir dir{"golden-import"};
   std::ifstream in{std::string{FERRY_SOURCE_DIR} + "/tests/data/golden-journal-v1.jsonl"};
