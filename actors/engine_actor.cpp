@@ -202,6 +202,10 @@ void submit(engine_ptr self, submit_request& req, submit_reply reply) {
     return reply(make_error(errc::invalid_argument,
                             "submit: field \"run_id\": must be 1 to 64 characters of "
                             "[A-Za-z0-9_.-], got \"" + req.id + "\""));
+  if (req.not_before < 0)
+    return reply(make_error(errc::invalid_argument,
+                            "submit: field \"not_before\": must be 0 (now) or a time in ms "
+                            "since the epoch, got " + std::to_string(req.not_before)));
   auto id = req.id;
   if (id.empty()) {
     do {

@@ -48,10 +48,21 @@ void timer_service::stop() {
     thread_.join();
 }
 
+uint64_t timer_service::wakeups() const {
+  return wakeups_.load(std::memory_order_relaxed);
+}
+
+namespace {
+
+constexpr time_ms max_wait_ms = 60000;
+
+} // namespace
+
 void timer_service::loop() {
   std::vector<std::pair<uint64_t, callback>> due;
   std::unique_lock<std::mutex> lock{mtx_};
   while (!stopping_) {
+    wakeups_.fetch_add(1, std::memory_order_relaxed);
     if (by_time_.empty()) {
       cv_.wait(lock);
       continue;
@@ -59,8 +70,11 @@ void timer_service::loop() {
     auto now = wall_now_ms();
     auto first = by_time_.begin()->first;
     if (first > now) {
+      // At most a minute at a time: a time far ahead (a run not before year 292 million)
+      // would overflow the clock's nanoseconds and wait for nothing, in a loop.
+      auto until = first - now > max_wait_ms ? now + max_wait_ms : first;
       cv_.wait_until(lock, std::chrono::system_clock::time_point{
-                             std::chrono::milliseconds{first}});
+                             std::chrono::milliseconds{until}});
       continue;
     }
     while (!by_time_.empty() && by_time_.begin()->first <= now) {

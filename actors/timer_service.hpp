@@ -4,6 +4,7 @@
 // service's thread and must be quick (they send a message).
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -36,6 +37,10 @@ public:
   /// Cancels everything and joins the thread. Idempotent.
   void stop();
 
+  /// How many times the thread has woken up (a timer due, an earlier one armed, or a wait
+  /// ended), for tests: a timer far ahead must not keep it busy.
+  uint64_t wakeups() const;
+
 private:
   void loop();
 
@@ -49,6 +54,7 @@ private:
   std::multimap<time_ms, uint64_t> by_time_;
   std::unordered_map<uint64_t, entry> entries_;
   uint64_t next_id_ = 1;
+  std::atomic<uint64_t> wakeups_{0};
   bool stopping_ = false;
   std::thread thread_;
 };

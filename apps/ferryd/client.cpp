@@ -40,6 +40,8 @@ struct client::impl {
   template <class Resp, class Call>
   caf::expected<Resp> unary(Call call,
                             std::chrono::milliseconds wait = std::chrono::milliseconds{0}) const {
+    if (auto problem = wait_problem(wait.count()); !problem.empty())
+      return make_error(errc::invalid_argument, problem);
     grpc::ClientContext ctx;
     prepare(ctx, false);
     ctx.set_deadline(std::chrono::system_clock::now() + opts.timeout + wait);
@@ -50,6 +52,15 @@ struct client::impl {
     return resp;
   }
 };
+
+std::string wait_problem(int64_t wait_ms) {
+  if (wait_ms < 0)
+    return "wait_ms: negative";
+  if (wait_ms > max_wait_ms)
+    return "wait_ms: at most " + std::to_string(max_wait_ms) + " (about 31 years), got "
+           + std::to_string(wait_ms);
+  return {};
+}
 
 namespace {
 

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -16,6 +17,13 @@
 #include "ferry/v1/api.pb.h"
 
 namespace ferry::api {
+
+/// The longest wait a Get or GetBatch may ask for (`wait_ms`, about 31 years): ferryd refuses
+/// a longer one, which would overflow its clock, and so does the client.
+constexpr int64_t max_wait_ms = 1000000000000;
+
+/// The error for a wait outside 0..max_wait_ms: "wait_ms: ...".
+std::string wait_problem(int64_t wait_ms);
 
 struct client_options {
   /// "unix:/run/ferry/ferryd.sock", a path (a unix socket), or "host:port" (TLS).

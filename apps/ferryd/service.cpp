@@ -4,6 +4,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "apps/ferryd/client.hpp"
 #include "apps/ferryd/convert.hpp"
 #include "apps/ferryd/status.hpp"
 #include "templates/batch.hpp"
@@ -187,8 +188,8 @@ public:
       return r;
     if (req->run_id().empty())
       return finish(r, "get", invalid("run_id: required")), r;
-    if (req->wait_ms() < 0)
-      return finish(r, "get", invalid("wait_ms: negative")), r;
+    if (auto problem = api::wait_problem(req->wait_ms()); !problem.empty())
+      return finish(r, "get", invalid(problem)), r;
     if (!v1::RunView_IsValid(req->view()))
       return finish(r, "get", invalid("view: unknown")), r;
     if (req->wait_ms() > 0) {
@@ -496,8 +497,8 @@ public:
       return r;
     if (req->name().empty())
       return finish(r, "get_batch", invalid("name: required")), r;
-    if (req->wait_ms() < 0)
-      return finish(r, "get_batch", invalid("wait_ms: negative")), r;
+    if (auto problem = api::wait_problem(req->wait_ms()); !problem.empty())
+      return finish(r, "get_batch", invalid(problem)), r;
     if (req->wait_ms() > 0)
       return wait_batch(r, resp, req->name(), std::chrono::milliseconds{req->wait_ms()}), r;
     auto s = eng_.get_batch(req->name());

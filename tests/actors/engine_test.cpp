@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <limits>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -314,6 +315,25 @@ TEST_CASE("submitting the same run id again is idempotent; another definition is
   auto all = f.eng->list();
   REQUIRE(all);
   CHECK(all->size() == 1);
+}
+
+TEST_CASE("a run not before a time far ahead waits in SCHEDULED; a negative time is refused") {
+  fixture f;
+  submit_options far;
+  far.not_before = std::numeric_limits<time_ms>::max();
+  auto id = f.submit(chain, far);
+  auto s = f.eng->get(id);
+  REQUIRE(s);
+  CHECK(s->status == run_status::scheduled);
+  CHECK(s->not_before == std::numeric_limits<time_ms>::max());
+  submit_options negative;
+  negative.not_before = -5;
+  auto refused = f.eng->submit(f.load(chain), negative);
+  REQUIRE_FALSE(refused);
+  CHECK(code_of(refused.error()) == errc::invalid_argument);
+  CHECK(message_of(refused.error())
+        == "submit: field \"not_before\": must be 0 (now) or a time in ms since the epoch, "
+           "got -5");
 }
 
 TEST_CASE("the engine's threads carry their names") {

@@ -5,13 +5,17 @@
 #include <atomic>
 #include <condition_variable>
 #include <future>
+#include <limits>
 #include <mutex>
 #include <set>
 #include <sstream>
 #include <thread>
 
+#include <grpcpp/grpcpp.h>
+
 #include "apps/ferryd/config.hpp"
 #include "common/errc.hpp"
+#include "ferry/v1/api.grpc.pb.h"
 #include "ferry/v1/api.pb.h"
 #include "tests/apps/ferryd_support.hpp"
 
@@ -287,6 +291,38 @@ TEST_CASE("every RPC works over the unix socket", "[unix]") {
   auto early = c->get(g, std::chrono::milliseconds{200});
   REQUIRE(early);
   CHECK(early->state().status() == v1::RUN_RUNNING);
+  // A wait longer than about 31 years is refused by name, by the client and by ferryd: before,
+  // INT64_MAX ms overflowed the server's clock into the past and answered at once.
+  auto forever = c->get(g, std::chrono::milliseconds{api::max_wait_ms + 1});
+  REQUIRE_FALSE(forever);
+  CHECK(code(forever.error()) == errc::invalid_argument);
+  CHECK(message_of(forever.error())
+        == "wait_ms: at most 1000000000000 (about 31 years), got 1000000000001");
+  {
+    auto stub = v1::Ferry::NewStub(
+      grpc::CreateChannel("unix:" + d.socket(), grpc::InsecureChannelCredentials()));
+    for (bool batch : {false, true}) {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + 30s);
+      grpc::Status st;
+      if (batch) {
+        v1::GetBatchRequest req;
+        req.set_name("any");
+        req.set_wait_ms(std::numeric_limits<int64_t>::max());
+        v1::BatchStatus resp;
+        st = stub->GetBatch(&ctx, req, &resp);
+      } else {
+        v1::GetRequest req;
+        req.set_run_id(g);
+        req.set_wait_ms(std::numeric_limits<int64_t>::max());
+        v1::Run resp;
+        st = stub->Get(&ctx, req, &resp);
+      }
+      CHECK(st.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+      CHECK(st.error_message()
+            == "wait_ms: at most 1000000000000 (about 31 years), got 9223372036854775807");
+    }
+  }
   auto ghost = c->get("ghost", std::chrono::seconds{5});
   REQUIRE_FALSE(ghost);
   CHECK(code(ghost.error()) == errc::not_found);
