@@ -82,6 +82,10 @@ struct task_def {
 /// Timeout of tasks that name none, when the definition names none either.
 constexpr uint64_t default_task_timeout_ms = 600000;
 
+/// The longest timeout or backoff a definition may give (about 31 years): a longer one would
+/// overflow the clock when added to the time now.
+constexpr uint64_t max_duration_ms = 1000000000000;
+
 struct definition {
   std::string name;
   uint32_t version = 0;

@@ -115,6 +115,11 @@ caf::error check_params(const std::string& task, const std::string& prefix,
   return {};
 }
 
+std::string too_long(uint64_t ms) {
+  return "must be at most " + std::to_string(max_duration_ms) + " ms (about 31 years), got "
+         + std::to_string(ms);
+}
+
 /// `owner`: "task" or "definition"; `name`: its id or name (spelled out only in an error).
 caf::error check_retry(const char* owner, const std::string& name, const char* field,
                        const retry_spec& r) {
@@ -128,6 +133,12 @@ caf::error check_retry(const char* owner, const std::string& name, const char* f
     return field_error(".backoff_multiplier", "must be at least 1.0");
   if (r.jitter && (!std::isfinite(*r.jitter) || *r.jitter < 0.0 || *r.jitter > 1.0))
     return field_error(".jitter", "must be between 0 and 1");
+  if (r.initial_backoff_ms && *r.initial_backoff_ms > max_duration_ms)
+    return field_error(".initial_backoff_ms", too_long(*r.initial_backoff_ms));
+  if (r.max_backoff_ms && *r.max_backoff_ms > max_duration_ms)
+    return field_error(".max_backoff_ms", too_long(*r.max_backoff_ms));
+  if (r.budget_ms && *r.budget_ms > max_duration_ms)
+    return field_error(".budget_ms", too_long(*r.budget_ms));
   if (r.initial_backoff_ms && r.max_backoff_ms && *r.max_backoff_ms < *r.initial_backoff_ms)
     return field_error(".max_backoff_ms",
                        "must not be less than initial_backoff_ms");
@@ -169,6 +180,9 @@ caf::expected<definition> check(definition def, const kind_catalog* kinds) {
   if (auto err = check_retry("definition", def.name, "default_retry",
                              def.default_retry))
     return err;
+  if (def.default_timeout_ms > max_duration_ms)
+    return field_error("definition " + quote(def.name), "default_timeout_ms",
+                       too_long(def.default_timeout_ms));
   for (auto& [k, v] : def.labels)
     if (!valid_utf8(k) || !valid_utf8(v))
       return field_error("definition " + quote(def.name), "labels",
@@ -206,6 +220,8 @@ caf::expected<definition> check(definition def, const kind_catalog* kinds) {
       return task_error(t.id, "description", "text that is not valid UTF-8");
     if (auto err = check_retry("task", t.id, "retry", t.retry_written))
       return err;
+    if (t.timeout_ms > max_duration_ms)
+      return task_error(t.id, "timeout_ms", too_long(t.timeout_ms));
     t.retry = resolve(t.retry_written, def.default_retry);
     t.effective_timeout_ms = t.timeout_ms != 0 ? t.timeout_ms
                              : def.default_timeout_ms != 0 ? def.default_timeout_ms
@@ -227,6 +243,8 @@ caf::expected<definition> check(definition def, const kind_catalog* kinds) {
       if (auto err = check_retry("task", t.id, "compensation.retry",
                                  c.retry_written))
         return err;
+      if (c.timeout_ms_written > max_duration_ms)
+        return task_error(t.id, "compensation.timeout_ms", too_long(c.timeout_ms_written));
       // Undoing must be more patient than doing: unless told otherwise, a compensation
       // retries 10 times.
       retry_spec comp_defaults = def.default_retry;

@@ -305,6 +305,33 @@ TEST_CASE("retry policy fields out of range are refused naming the field") {
   }
 }
 
+TEST_CASE("a timeout or backoff past about 31 years is refused naming the field") {
+  // Before, a timeout of 2^64-1 ms overflowed the deadline into the past: every attempt timed
+  // out at once ("attempt 3 timed out after 18446744073709551615 ms").
+  const std::string most = "must be at most 1000000000000 ms (about 31 years), got ";
+  require_task_error(wf(task("a", "noop", "timeout_ms: 18446744073709551615")), "a",
+                     "timeout_ms", most + "18446744073709551615");
+  require_task_error(wf(task("a", "noop", "compensation { kind: \"noop\" timeout_ms: "
+                                          "1000000000001 }")),
+                     "a", "compensation.timeout_ms", most + "1000000000001");
+  require_task_error(wf(task("a", "noop", "retry { initial_backoff_ms: 9223372036854775807 }")),
+                     "a", "retry.initial_backoff_ms", most + "9223372036854775807");
+  require_task_error(wf(task("a", "noop", "retry { max_backoff_ms: 1000000000001 }")), "a",
+                     "retry.max_backoff_ms", most + "1000000000001");
+  require_task_error(wf(task("a", "noop", "retry { budget_ms: 18446744073709551615 }")), "a",
+                     "retry.budget_ms", most + "18446744073709551615");
+  CHECK(refusal(wf("default_timeout_ms: 9223372036854775808\n" + task("a")))
+        == "definition \"wf\": field \"default_timeout_ms\": " + most + "9223372036854775808");
+  CHECK(refusal(wf("default_retry { max_backoff_ms: 1000000000001 }\n" + task("a")))
+        == "definition \"wf\": field \"default_retry.max_backoff_ms\": " + most
+             + "1000000000001");
+  // The longest allowed is taken.
+  auto d = load_ok(wf(task("a", "noop", "timeout_ms: 1000000000000 retry { max_backoff_ms: "
+                                         "1000000000000 }")));
+  CHECK(d->tasks[0].effective_timeout_ms == max_duration_ms);
+  CHECK(d->tasks[0].retry.max_backoff_ms == max_duration_ms);
+}
+
 TEST_CASE("an invalid or missing definition name is refused") {
   auto msg = refusal("name: \"bad name\"\n" + task("a"));
   CHECK(msg == "definition: field \"name\": must be 1 to 128 characters of [A-Za-z0-9_.-], "
