@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <set>
 #include <unordered_map>
 
@@ -90,9 +91,19 @@ caf::error schedule_from_proto(const Proto& p, const char* owner, batch_limits& 
   limits.partition = l.partition();
   limits.link_share = l.link_share();
   limits.run_bandwidth_mib_s = l.run_bandwidth_mib_s();
-  for (int i = 0; i < p.windows_size(); ++i)
+  constexpr uint64_t latest = static_cast<uint64_t>(std::numeric_limits<time_ms>::max());
+  for (int i = 0; i < p.windows_size(); ++i) {
+    auto field = "windows[" + std::to_string(i) + "]";
+    for (auto [name, ms] : {std::pair{".start_ms", p.windows(i).start_ms()},
+                            std::pair{".end_ms", p.windows(i).end_ms()}})
+      if (ms > latest) // it would wrap to a time before the epoch
+        return bad(field + name,
+                   "must be at most " + std::to_string(latest) + " (ms since the epoch), got "
+                     + std::to_string(ms),
+                   owner);
     windows.push_back({static_cast<time_ms>(p.windows(i).start_ms()),
                        static_cast<time_ms>(p.windows(i).end_ms())});
+  }
   for (int i = 0; i < p.daily_size(); ++i) {
     daily_window d;
     auto field = "daily[" + std::to_string(i) + "]";
@@ -244,7 +255,7 @@ caf::error check_batch(const batch_spec& s) {
     if (mark[i] == 0)
       if (auto err = visit(i))
         return err;
-  if (s.limits.link_share < 0 || s.limits.link_share > 1)
+  if (!(s.limits.link_share >= 0 && s.limits.link_share <= 1)) // nan too
     return bad("limits.link_share", "must be in (0, 1], or 0 for no limit; got "
                                       + std::to_string(s.limits.link_share));
   for (size_t i = 0; i < s.windows.size(); ++i)

@@ -1,6 +1,8 @@
 // Batches read from text format and JSON, checked field by field; windows; drains.
 #include <catch2/catch.hpp>
 
+#include <limits>
+
 #include "common/errc.hpp"
 #include "fleet/fleet_codec.hpp"
 #include "templates/batch.hpp"
@@ -70,6 +72,21 @@ TEST_CASE("a bad batch is refused naming the field") {
              Catch::Contains("windows[0]: end_ms must be after start_ms"));
   CHECK_THAT(error_of(R"(name: "b" template: "t" items { vm: "a" } limits { link_share: 2 })"),
              Catch::Contains("limits.link_share: must be in (0, 1]"));
+  // nan compared false both ways and was taken; a window past INT64_MAX wrapped to before the
+  // epoch (start 2^64-1 was -1: a window that had closed, so every item was skipped).
+  CHECK_THAT(error_of(R"(name: "b" template: "t" items { vm: "a" } limits { link_share: nan })"),
+             Catch::Contains("limits.link_share: must be in (0, 1], or 0 for no limit; got nan"));
+  CHECK_THAT(error_of(R"(name: "b" template: "t" items { vm: "a" }
+                         windows { start_ms: 18446744073709551615 end_ms: 2000 })"),
+             Catch::Contains("batch: windows[0].start_ms: must be at most 9223372036854775807 "
+                             "(ms since the epoch), got 18446744073709551615"));
+  CHECK_THAT(error_of(R"(name: "b" template: "t" items { vm: "a" }
+                         windows { start_ms: 1 end_ms: 9223372036854775808 })"),
+             Catch::Contains("windows[0].end_ms: must be at most 9223372036854775807"));
+  auto latest = load_batch(R"(name: "b" template: "t" items { vm: "a" }
+                             windows { start_ms: 1 end_ms: 9223372036854775807 })");
+  REQUIRE(latest);
+  CHECK(latest->windows.at(0).end == std::numeric_limits<time_ms>::max());
   CHECK_THAT(error_of(R"(name: "b" template: "t" items { vm: "a" args { key: "vm" value: "b" } })"),
              Catch::Contains("items[0].args: \"vm\" is the item's own"));
   CHECK_THAT(error_of(R"(name: "b" bogus: 1)"), Catch::Contains("batch (text format): line 1"));
