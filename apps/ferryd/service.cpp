@@ -538,8 +538,9 @@ public:
   }
 
 private:
-  /// A GetBatch that waits: answered by the engine once the batch finished, or by the hub's
-  /// timer at the deadline (at once when ferryd stops) with the batch's status then.
+  /// A GetBatch that waits: answered once, by the engine (the batch finished, or its wait ran
+  /// out) or by the hub's timer at the deadline (at once when ferryd stops), with the batch's
+  /// status then.
   struct batch_waiter {
     std::mutex mtx;
     bool answered = false;
@@ -575,9 +576,11 @@ private:
       if (auto w = weak.lock())
         w->answer(eng_.get_batch(name));
     });
+    // The engine answers when the batch finished, or with its status when its own wait of the
+    // same length ran out; whichever of the two answers first is the answer. (Leaving the
+    // second case to the timer dropped the waiter when the engine came first: the timer only
+    // holds it weakly, and the call went unanswered.)
     eng_.wait_batch_async(name, wait, [w, &timer](caf::expected<batch_status> s) {
-      if (s && !s->finished)
-        return; // the deadline passed: the timer answers
       timer.remove(w->deadline);
       w->answer(std::move(s));
     });
