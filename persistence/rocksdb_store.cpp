@@ -390,7 +390,10 @@ caf::expected<std::unique_ptr<store>> open_rocksdb_store(const std::string& path
     return err;
   rocksdb::DBOptions db_opts;
   db_opts.create_if_missing = opts.create_if_missing;
-  db_opts.create_missing_column_families = opts.create_if_missing;
+  // A journal written by an earlier version gets the newer column families when it is opened
+  // to write, also by a tool that does not create journals (archive): before, archive refused
+  // such a journal ("Column family not found: fleet_history").
+  db_opts.create_missing_column_families = !opts.read_only;
   db_opts.max_background_jobs = opts.background_jobs;
   db_opts.IncreaseParallelism(opts.background_jobs);
   // The journal's durability comes from syncing the WAL on every commit; cap its size so

@@ -534,6 +534,32 @@ TEST_CASE("ferry journal replay reads --until-seq in decimal: 010 is event 10, n
   CHECK_THAT(negative.out, Catch::Contains("--until-seq: must be a whole number from 1"));
 }
 
+TEST_CASE("a journal of an earlier version, without fleet_history, is archived") {
+  // The golden journal predates the fleet_history column family. Before, archive (which opens
+  // to write but creates no journal) refused it: "Column family not found: fleet_history".
+  journal_dir dir{"golden-archive"};
+  golden_copy(dir);
+  auto out = dir.path + ".archive.jsonl";
+  auto r = test::run_cmd({FERRY_BIN, "journal", "archive", dir.path, "--older-than", "1ms", "-o",
+                          out},
+                         60s);
+  INFO(r.out);
+  CHECK(r.status == 0);
+  CHECK_THAT(r.out, Catch::Contains("archived 4 run(s)"));
+  auto left = journal_reader::open(dir.path);
+  REQUIRE(left);
+  auto runs = left->list_runs();
+  REQUIRE(runs);
+  CHECK(runs->empty());
+  std::ifstream archived{out};
+  std::string line;
+  size_t lines = 0;
+  while (std::getline(archived, line))
+    ++lines;
+  CHECK(lines >= 65); // every event, with the runs' definitions and checkpoints
+  std::filesystem::remove(out);
+}
+
 TEST_CASE("the golden export imports into the same runs") {
   journal_dir dir{"golden-import"};
   std::ifstream in{std::string{FERRY_SOURCE_DIR} + "/tests/data/golden-journal-v1.jsonl"};
