@@ -4,6 +4,7 @@
 // moment it opened); archive removes what it exported (refused while an engine holds the
 // journal); import writes into an empty journal. docs/journal-format.md describes what they read.
 #include <cctype>
+#include <charconv>
 #include <cstdio>
 #include <ctime>
 #include <fstream>
@@ -54,18 +55,27 @@ std::string iso(time_ms t) {
 /// "1700000000000" (ms) or "2026-12-05T22:00:00Z" / "...T22:00:00.250Z" (UTC).
 bool parse_time(const std::string& s, time_ms& out) {
   if (!s.empty() && s.find_first_not_of("0123456789") == std::string::npos) {
-    out = std::stoll(s);
-    return true;
+    // Too many digits for a time is not a time (std::stoll threw, and ferry aborted).
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+    return ec == std::errc{} && end == s.data() + s.size();
   }
+  if (s.empty() || !std::isdigit(static_cast<unsigned char>(s[0])))
+    return false; // strptime skips white space
   std::tm tm{};
   auto* rest = ::strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
   if (!rest)
     return false;
+  // A fraction of a second, to the ms: ".4" is 400 ms (it was 4), ".123456" is 123.
   int ms = 0;
   if (*rest == '.') {
-    ms = std::atoi(rest + 1);
-    while (*++rest >= '0' && *rest <= '9') {
-    }
+    int digits = 0;
+    for (++rest; *rest >= '0' && *rest <= '9'; ++rest, ++digits)
+      if (digits < 3)
+        ms = ms * 10 + (*rest - '0');
+    if (digits == 0 || digits > 9)
+      return false;
+    for (int d = digits; d < 3; ++d)
+      ms *= 10;
   }
   if (*rest != 'Z' || rest[1] != '\0')
     return false;
@@ -239,7 +249,7 @@ int replay(const journal_args& a) {
         until = e.seq;
     if (until == 0) {
       std::fprintf(stderr, "ferry journal replay: run %s did not exist at %s\n", a.run.c_str(),
-                   iso(t).c_str());
+                   a.until_time.c_str());
       return exit_bad_input;
     }
   }
@@ -305,6 +315,9 @@ int import_cmd(const journal_args& a) {
 }
 
 /// "7d", "12h", "30m", "90s", "500ms" -> ms.
+/// The oldest --older-than (about 31 years).
+constexpr time_ms max_age_ms = 1000000000000;
+
 bool parse_age(const std::string& s, time_ms& out) {
   size_t i = 0;
   while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i])))
@@ -315,7 +328,9 @@ bool parse_age(const std::string& s, time_ms& out) {
   auto unit = s.substr(i);
   time_ms mult = unit == "ms" ? 1 : unit == "s" ? 1000 : unit == "m" ? 60000
                : unit == "h" ? 3600000 : unit == "d" ? 86400000 : 0;
-  if (mult == 0)
+  // More than about 31 years is refused: 15 digits of days overflowed into a negative age,
+  // which would have archived every run at rest.
+  if (mult == 0 || n > max_age_ms / mult)
     return false;
   out = n * mult;
   return true;
@@ -325,7 +340,8 @@ int archive_cmd(const journal_args& a) {
   time_ms age = 0;
   if (!parse_age(a.older_than, age)) {
     std::fprintf(stderr, "ferry journal archive: --older-than: expected a number and a unit "
-                         "(ms, s, m, h, d), got \"%s\"\n", a.older_than.c_str());
+                         "(ms, s, m, h, d), at most 1000000000000ms (about 31 years), got "
+                         "\"%s\"\n", a.older_than.c_str());
     return exit_bad_input;
   }
   if (a.out.empty()) {

@@ -534,6 +534,48 @@ TEST_CASE("ferry journal replay reads --until-seq in decimal: 010 is event 10, n
   CHECK_THAT(negative.out, Catch::Contains("--until-seq: must be a whole number from 1"));
 }
 
+TEST_CASE("ferry journal replay --until-time reads fractions of a second as such; times and "
+          "ages it cannot hold are refused, not a crash") {
+  journal_dir dir{"golden-until-time"};
+  golden_copy(dir);
+  using test::run_cmd;
+  auto at = [&](const std::string& t) {
+    return run_cmd({FERRY_BIN, "journal", "replay", dir.path, "golden-ok", "--until-time", t},
+                   60s);
+  };
+  // golden-ok's first events are at .470 (1) and .471 (2). ".47" is 470 ms: before, it was
+  // 47 ms, before the run existed.
+  auto hundredths = at("2026-12-05T23:25:14.47Z");
+  INFO(hundredths.out);
+  CHECK(hundredths.status == 0);
+  CHECK_THAT(hundredths.out, Catch::StartsWith("run golden-ok as of event 1 "));
+  CHECK_THAT(at("2026-12-05T23:25:14.4712Z").out, Catch::StartsWith("run golden-ok as of event 2 "));
+  auto before = at("2026-12-05T23:25:14.4Z");
+  CHECK(before.status == 4);
+  CHECK_THAT(before.out, Catch::Contains("run golden-ok did not exist at 2026-12-05T23:25:14.4Z"));
+  // 23 digits: std::stoll threw and ferry aborted (exit 134).
+  for (auto* bad : {"99999999999999999999999", "2026-12-05T23:25:14.Z",
+                    "2026-12-05T23:25:14.4000000000000Z", " 2026-12-05T23:25:14Z"}) {
+    INFO(bad);
+    auto r = at(bad);
+    CHECK(r.status == 4);
+    CHECK_THAT(r.out, Catch::Contains("--until-time: expected milliseconds since the epoch or "
+                                      "YYYY-MM-DDTHH:MM:SS[.mmm]Z"));
+  }
+  // An age whose ms overflow went negative: every run at rest would have been archived.
+  auto age = run_cmd({FERRY_BIN, "journal", "archive", dir.path, "--older-than",
+                      "106751991167d", "-o", dir.path + ".never.jsonl"},
+                     60s);
+  CHECK(age.status == 4);
+  CHECK_THAT(age.out, Catch::Contains("at most 1000000000000ms (about 31 years)"));
+  CHECK_FALSE(std::filesystem::exists(dir.path + ".never.jsonl"));
+  auto r = journal_reader::open(dir.path);
+  REQUIRE(r);
+  auto runs = r->list_runs();
+  REQUIRE(runs);
+  CHECK(runs->size() == 4);
+}
+
 TEST_CASE("a journal of an earlier version, without fleet_history, is archived") {
   // The golden journal predates the fleet_history column family. Before, archive (which opens
   // to write but creates no journal) refused it: "Column family not found: fleet_history".
