@@ -26,6 +26,9 @@ bool valid_host_port(const std::string& s) {
   auto colon = s.rfind(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 >= s.size())
     return false;
+  // At most 5 digits: std::stol threw on a longer port and ferryd aborted.
+  if (s.size() - colon - 1 > 5)
+    return false;
   for (size_t i = colon + 1; i < s.size(); ++i)
     if (s[i] < '0' || s[i] > '9')
       return false;

@@ -118,6 +118,13 @@ TEST_CASE("a ferryd config with mistakes is refused as a whole, each problem nam
                Catch::Contains("sim_speed: must be a number, 0 (the default) or more"));
   }
 
+  // A port too long for a number: std::stol threw and ferryd aborted.
+  auto long_port = daemon::parse_config(
+    "data_dir: \"d\"\nmetrics_listen: \"127.0.0.1:99999999999999999999\"", "", "ferryd.conf");
+  REQUIRE_FALSE(long_port);
+  CHECK_THAT(message_of(long_port.error()),
+             Catch::Contains("metrics_listen: \"127.0.0.1:99999999999999999999\" is not host:port"));
+
   auto ok = daemon::parse_config("data_dir: \"d\"\nunix_socket: \"s.sock\"", "/etc/ferry", "x");
   REQUIRE(ok);
   CHECK(ok->data_dir == "/etc/ferry/d");
