@@ -90,9 +90,15 @@ caf::error check_journal_dir(const std::string& path, const rocksdb_store_option
   auto st = fs::status(path, ec);
   bool creating = opts.create_if_missing && !opts.read_only;
   if (!fs::exists(st)) {
-    if (creating)
-      return {};
-    return make_error(errc::not_found, "journal " + path + ": no such directory");
+    if (!creating)
+      return make_error(errc::not_found, "journal " + path + ": no such directory");
+    // The directory and its parents are made here (RocksDB makes only the last one, and said
+    // "IO error: While mkdir if missing" for the rest, or for a file in the way).
+    fs::create_directories(path, ec);
+    if (ec)
+      return make_error(errc::invalid_argument,
+                        "journal " + path + ": cannot be created: " + ec.message());
+    return {};
   }
   if (!fs::is_directory(st))
     return {}; // RocksDB's own error names it

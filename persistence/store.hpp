@@ -111,8 +111,9 @@ struct rocksdb_store_options {
 /// Opens (or creates) a RocksDB journal at `path` with the column families `events`, `runs`,
 /// `definitions`, `fleet`, `templates`, `batches` and `fleet_history`. Errors name the path and
 /// RocksDB's reason. A directory that holds no journal is not_found for a reader
-/// (`create_if_missing` false or `read_only`); a writer creates one only in a new or empty
-/// directory (invalid_argument when it holds other files, which are left alone). Opened to
+/// (`create_if_missing` false or `read_only`); a writer creates one only in a new directory
+/// (made with its parents; invalid_argument when it cannot be, a file in the way) or an empty
+/// one (invalid_argument when it holds other files, which are left alone). Opened to
 /// write, a journal of an earlier version that lacks some column families gets them; opened
 /// read-only, it is read with those it has.
 caf::expected<std::unique_ptr<store>> open_rocksdb_store(const std::string& path,

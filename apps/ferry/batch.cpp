@@ -97,7 +97,8 @@ int run_batch(const batch_args& a, const char* cmd,
   opts.template_dirs = {FERRY_BUILTIN_TEMPLATES};
   new_journal_guard journal{a.db};
   if (!a.db.empty()) {
-    std::filesystem::create_directories(a.db);
+    if (!create_journal_dir(a.db, cmd))
+      return exit_bad_input;
     opts.fleet_opts.sim_state_file = a.db + "/sim-state";
   }
   std::mutex out_mtx;

@@ -83,7 +83,8 @@ int run(const run_args& args) {
     // With a journal, the simulated hosts are kept beside it: running again resumes the run
     // against the world as the last process left it.
     if (!args.db.empty()) {
-      std::filesystem::create_directories(args.db);
+      if (!create_journal_dir(args.db, "run"))
+        return exit_bad_input;
       opts.fleet_opts.sim_state_file = args.db + "/sim-state";
     }
   }

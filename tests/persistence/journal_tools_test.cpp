@@ -916,6 +916,21 @@ TEST_CASE("the CLI given a directory that holds no journal says so with exit 4 a
     CHECK(other.status == 4);
     CHECK_THAT(other.out, Catch::Contains("(it holds other files: notes.txt)"));
   }
+  // A journal under a file cannot be made: exit 4 naming it, with or without a fleet (before,
+  // ferry aborted on the uncaught filesystem_error, or said "IO error" with exit 5).
+  std::ofstream{dir.path + "/plain"} << "x";
+  for (bool fleet : {false, true}) {
+    std::vector<std::string> argv{FERRY_BIN, "run", "-q", "--db", dir.path + "/plain/j"};
+    if (fleet)
+      argv.insert(argv.end(), {"--fleet", std::string{FERRY_SOURCE_DIR} +
+                                            "/examples/demo-fleet.textproto"});
+    argv.push_back(def);
+    auto under_file = run_cmd(argv, 60s);
+    INFO(under_file.out);
+    CHECK(under_file.status == 4);
+    CHECK_THAT(under_file.out, Catch::Contains(dir.path + "/plain/j"));
+    CHECK_THAT(under_file.out, Catch::Contains("Not a directory"));
+  }
   // A run given a directory of other files as its journal is refused before it starts.
   auto run = run_cmd({FERRY_BIN, "run", "-q", "--db", dir.path + "/other", def}, 60s);
   CHECK(run.status == 4);

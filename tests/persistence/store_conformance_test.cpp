@@ -797,6 +797,24 @@ TEST_CASE("a directory that holds no journal is told apart from a journal, and n
                                  "give a new or empty directory, or an existing journal's");
     CHECK(entries_of(path) == std::vector<std::string>{"hosts"});
   }
+  SECTION("a writer makes the directory with its parents, and names a file in the way") {
+    // Before, RocksDB made only the last directory: "IO error: While mkdir if missing" (an
+    // engine error) for a missing parent, or for a file in the way.
+    auto deep = dir.path() + "/a/b/j";
+    {
+      auto st = ferry::open_rocksdb_store(deep);
+      INFO(ferry::describe(st ? caf::error{} : st.error()));
+      REQUIRE(st);
+      require_written(**st, {transition("r1", 1, "e1", "cp-1")}, true);
+    }
+    CHECK(fs::exists(deep + "/CURRENT"));
+    std::ofstream{dir.path() + "/file"} << "x";
+    auto blocked = ferry::open_rocksdb_store(dir.path() + "/file/j");
+    REQUIRE(!blocked);
+    CHECK(ferry::code_of(blocked.error()) == ferry::errc::invalid_argument);
+    CHECK(ferry::message_of(blocked.error())
+          == "journal " + dir.path() + "/file/j: cannot be created: Not a directory");
+  }
   SECTION("a writer creates the journal in an empty directory, or next to the simulated "
           "fleet's state, or where a first open stopped before writing CURRENT") {
     auto path = dir.path() + "/j";
