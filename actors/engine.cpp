@@ -284,6 +284,18 @@ caf::expected<std::unique_ptr<engine>> engine::open(engine_options opts) {
     return make_error(errc::invalid_argument,
                       "engine options: field \"scheduler_policy\": must be \"sharing\" or "
                       "\"stealing\", got \"" + p->opts.scheduler_policy + "\"");
+  if (p->opts.threads > max_engine_threads)
+    return make_error(errc::invalid_argument,
+                      "engine options: field \"threads\": at most "
+                        + std::to_string(max_engine_threads) + ", got "
+                        + std::to_string(p->opts.threads));
+  // The world the runtime makes runs at sim_speed: nan, inf or 0 gave a clock that never
+  // moves (or overflows), and runs on simulated hosts that wait for ever.
+  if (p->opts.fleet && !p->opts.fleet_opts.sim
+      && !(p->opts.fleet_opts.sim_speed > 0 && p->opts.fleet_opts.sim_speed <= 1e9))
+    return make_error(errc::invalid_argument,
+                      "engine options: field \"fleet_opts.sim_speed\": must be greater than 0 "
+                      "and at most 1e9, got " + std::to_string(p->opts.fleet_opts.sim_speed));
   if (p->opts.retention.age.count() > 0 && p->opts.retention.archive_dir.empty())
     return make_error(errc::invalid_argument,
                       "engine options: field \"retention.archive_dir\": required with an age");

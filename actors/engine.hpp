@@ -38,6 +38,9 @@ struct retention_options {
   std::chrono::milliseconds every{3600000};
 };
 
+/// The most scheduler threads an engine takes (engine_options::threads).
+constexpr size_t max_engine_threads = 1024;
+
 struct engine_options {
   /// Directory of the RocksDB journal; empty = an in-memory journal that does not survive
   /// the process. Default: "".
@@ -49,7 +52,7 @@ struct engine_options {
   /// Transitions on their way to the journal at once; runs beyond it queue for a slot.
   /// Bounds commit latency and memory under overload. Default: 384.
   size_t max_inflight_commits = 384;
-  /// Scheduler threads; 0 = one per core. Default: 0.
+  /// Scheduler threads; 0 = one per core; at most max_engine_threads. Default: 0.
   size_t threads = 0;
   /// CAF scheduler policy: "sharing" (one queue, idle workers sleep on a condition variable)
   /// or "stealing". Default: "sharing".

@@ -2,9 +2,9 @@
 
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <set>
 
+#include "actors/engine.hpp"
 #include "common/errc.hpp"
 #include "common/file.hpp"
 #include "ferry/v1/daemon.pb.h"
@@ -161,11 +161,14 @@ caf::expected<daemon_config> parse_config(const std::string& source, const std::
     c.template_dirs.push_back(resolve(dir, d));
   if (pc.has_sync())
     c.sync = pc.sync();
+  if (pc.threads() > max_engine_threads)
+    problem("threads", "at most " + std::to_string(max_engine_threads) + ", got "
+                         + std::to_string(pc.threads()));
   c.threads = pc.threads();
   if (pc.shutdown_grace_ms() != 0)
     c.shutdown_grace = std::chrono::milliseconds{pc.shutdown_grace_ms()};
-  if (!std::isfinite(pc.sim_speed()) || pc.sim_speed() < 0)
-    problem("sim_speed", "must be a number, 0 (the default) or more; got "
+  if (!std::isfinite(pc.sim_speed()) || pc.sim_speed() < 0 || pc.sim_speed() > 1e9)
+    problem("sim_speed", "must be a number, 0 (the default) or more, at most 1e9; got "
                            + std::to_string(pc.sim_speed()));
   if (pc.sim_speed() > 0)
     c.sim_speed = pc.sim_speed();

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
@@ -15,6 +16,7 @@
 #include <thread>
 
 #include "actors/engine.hpp"
+#include "fleet/fleet_codec.hpp"
 #include "persistence/journal_reader.hpp"
 #include "tests/support/test_kinds.hpp"
 #include "tests/support/replay_check.hpp"
@@ -563,7 +565,20 @@ TEST_CASE("options that cannot work are refused before the journal is created") 
      "engine options: field \"retention.archive_dir\": required with an age"},
     {[&](engine_options& o) { o.template_dirs = {dir.path() + "/no-templates"}; },
      "template directory " + dir.path() + "/no-templates"},
+    {[](engine_options& o) { o.threads = 5000; },
+     "engine options: field \"threads\": at most 1024, got 5000"},
   };
+  // A simulated world at a speed that cannot work: nan and 0 never moved its clock (runs on
+  // its hosts waited for ever), inf overflowed it.
+  auto fleet = fleet::load_fleet_file(FERRY_SOURCE_DIR "/examples/demo-fleet.textproto");
+  REQUIRE(fleet);
+  for (double speed : {std::nan(""), std::numeric_limits<double>::infinity(), 0.0, -1.0, 2e9})
+    cases.push_back({[&, speed](engine_options& o) {
+                       o.fleet = *fleet;
+                       o.fleet_opts.sim_speed = speed;
+                     },
+                     "engine options: field \"fleet_opts.sim_speed\": must be greater than 0 "
+                     "and at most 1e9, got "});
   for (auto& c : cases) {
     engine_options opts;
     opts.journal_path = journal;

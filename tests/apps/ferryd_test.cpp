@@ -110,13 +110,17 @@ TEST_CASE("a ferryd config with mistakes is refused as a whole, each problem nam
 
   // A simulated speed that is not a number, or infinite, is refused too (not silently the
   // default, nor an infinite clock).
-  for (auto* speed : {"nan", "inf", "-1"}) {
+  for (auto* speed : {"nan", "inf", "-1", "1e12"}) {
     auto bad = daemon::parse_config(std::string{"data_dir: \"d\"\nsim_speed: "} + speed, "",
                                     "ferryd.conf");
     REQUIRE_FALSE(bad);
     CHECK_THAT(message_of(bad.error()),
-               Catch::Contains("sim_speed: must be a number, 0 (the default) or more"));
+               Catch::Contains("sim_speed: must be a number, 0 (the default) or more, at "
+                               "most 1e9"));
   }
+  auto threads = daemon::parse_config("data_dir: \"d\"\nthreads: 100000", "", "ferryd.conf");
+  REQUIRE_FALSE(threads);
+  CHECK_THAT(message_of(threads.error()), Catch::Contains("threads: at most 1024, got 100000"));
 
   // A port too long for a number: std::stol threw and ferryd aborted.
   auto long_port = daemon::parse_config(
