@@ -84,6 +84,7 @@ bool journal_file(const std::string& name) {
 /// Refuses, before RocksDB touches anything, a path that is not a journal: with the name of
 /// what is wrong, so that `--db /var/lib` for `/var/lib/ferry` does not scatter a database
 /// among other files, and a tool given the wrong directory says there is no journal there.
+/// For a writer, makes a missing directory with its parents.
 caf::error check_journal_dir(const std::string& path, const rocksdb_store_options& opts) {
   namespace fs = std::filesystem;
   std::error_code ec;

@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
 #include <mutex>
 
 #include "actors/engine.hpp"
@@ -95,12 +94,10 @@ int run_batch(const batch_args& a, const char* cmd,
   opts.fleet = *f;
   opts.fleet_opts.sim_speed = a.speed;
   opts.template_dirs = {FERRY_BUILTIN_TEMPLATES};
-  new_journal_guard journal{a.db};
-  if (!a.db.empty()) {
-    if (!create_journal_dir(a.db, cmd))
-      return exit_bad_input;
+  // The journal's open makes the directory, the simulated hosts' state is kept beside it.
+  if (!a.db.empty())
     opts.fleet_opts.sim_state_file = a.db + "/sim-state";
-  }
+  new_journal_guard journal{a.db};
   std::mutex out_mtx;
   auto t0 = std::chrono::steady_clock::now();
   opts.notify = [&](const notification& n) {

@@ -40,11 +40,6 @@ void add_fleet(CLI::App& app, std::function<int()>& action);
 /// 6 for a deadline, 5 otherwise.
 int embedded_exit_of(const caf::error& err);
 
-/// Creates the journal directory `db` (and its parents) before the engine opens it, for the
-/// simulated hosts' state kept beside the journal. When it cannot (a file in the way, no
-/// permission), prints why, naming the command, and returns false.
-bool create_journal_dir(const std::string& db, const char* cmd);
-
 /// The journal directory (--db) of an embedded command, which opening the engine creates.
 /// Unless keep() is called (once something was submitted to it), the journal is removed again
 /// when the guard goes, if the directory did not exist or was empty before: input refused

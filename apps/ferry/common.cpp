@@ -1,6 +1,5 @@
 // What the subcommands share: the exit code of an error from the embedded engine, and the
 // guard that removes a journal refused input created (commands.hpp).
-#include <cstdio>
 #include <filesystem>
 
 #include "apps/ferry/commands.hpp"
@@ -18,16 +17,6 @@ int embedded_exit_of(const caf::error& err) {
     case errc::deadline_exceeded: return exit_timeout;
     default: return exit_engine_error;
   }
-}
-
-bool create_journal_dir(const std::string& db, const char* cmd) {
-  std::error_code ec;
-  std::filesystem::create_directories(db, ec);
-  if (!ec)
-    return true;
-  std::fprintf(stderr, "ferry %s: --db %s: cannot create the directory: %s\n", cmd, db.c_str(),
-               ec.message().c_str());
-  return false;
 }
 
 new_journal_guard::new_journal_guard(std::string db) : db_(std::move(db)) {

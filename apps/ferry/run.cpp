@@ -3,7 +3,6 @@
 // event as it becomes durable and a summary at the end. With --db, the journal is kept in
 // DIR: a run interrupted by a crash resumes when the same command runs again.
 #include <cstdio>
-#include <filesystem>
 #include <map>
 #include <algorithm>
 #include <mutex>
@@ -78,16 +77,11 @@ int run(const run_args& args) {
     }
     opts.fleet = *f;
   }
+  // With a journal, the simulated hosts are kept beside it (the journal's open makes the
+  // directory): running again resumes the run against the world as the last process left it.
+  if (opts.fleet && !args.db.empty())
+    opts.fleet_opts.sim_state_file = args.db + "/sim-state";
   new_journal_guard journal{args.db};
-  if (opts.fleet) {
-    // With a journal, the simulated hosts are kept beside it: running again resumes the run
-    // against the world as the last process left it.
-    if (!args.db.empty()) {
-      if (!create_journal_dir(args.db, "run"))
-        return exit_bad_input;
-      opts.fleet_opts.sim_state_file = args.db + "/sim-state";
-    }
-  }
   auto eng = engine::open(opts);
   if (!eng) {
     std::fprintf(stderr, "ferry run: %s\n", describe(eng.error()).c_str());
