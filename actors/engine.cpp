@@ -305,7 +305,9 @@ caf::expected<std::unique_ptr<engine>> engine::open(engine_options opts) {
   if (p->opts.journal_path.empty()) {
     p->st = make_memory_store();
   } else {
-    auto st = open_rocksdb_store(p->opts.journal_path);
+    rocksdb_store_options so;
+    so.create_if_missing = p->opts.create_journal;
+    auto st = open_rocksdb_store(p->opts.journal_path, so);
     if (!st)
       return st.error();
     p->st = std::move(*st);

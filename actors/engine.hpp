@@ -45,6 +45,9 @@ struct engine_options {
   /// Directory of the RocksDB journal; empty = an in-memory journal that does not survive
   /// the process. Default: "".
   std::string journal_path;
+  /// Create the journal when `journal_path` holds none. false: open only an existing one
+  /// (not_found otherwise), for a program that shows what a journal holds. Default: true.
+  bool create_journal = true;
   /// Sync the journal's write-ahead log on every commit. Default: true.
   bool sync = true;
   /// Most transitions per journal batch. Default: 4096.

@@ -40,6 +40,8 @@ caf::expected<std::unique_ptr<engine>> open_fleet(const fleet_args& args, int& r
   }
   engine_options opts;
   opts.journal_path = args.db;
+  // Shows what the journal holds: a missing one is not made (it was, empty, with its parents).
+  opts.create_journal = false;
   opts.recover = false;
   opts.threads = 2;
   opts.fleet = *f;

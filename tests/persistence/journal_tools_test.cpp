@@ -916,6 +916,26 @@ TEST_CASE("the CLI given a directory that holds no journal says so with exit 4 a
     CHECK(other.status == 4);
     CHECK_THAT(other.out, Catch::Contains("(it holds other files: notes.txt)"));
   }
+  // `ferry fleet|recommend|options FLEET --db J` show what J holds: a missing or empty J is
+  // said to hold no journal, and none is made (before, an empty one was, with its parents).
+  const std::string fleet_file = std::string{FERRY_SOURCE_DIR} + "/examples/demo-fleet.textproto";
+  for (auto* sub : {"fleet", "recommend", "options"}) {
+    INFO(sub);
+    std::vector<std::string> argv{FERRY_BIN, sub, fleet_file};
+    if (std::string{sub} != "fleet")
+      argv.push_back("web-1");
+    argv.insert(argv.end(), {"--db", dir.path + "/missing/deeper"});
+    auto missing = run_cmd(argv, 60s);
+    CHECK(missing.status == 4);
+    CHECK_THAT(missing.out, Catch::Contains("journal " + dir.path + "/missing/deeper: no such "
+                                            "directory"));
+    argv.back() = dir.path + "/empty";
+    auto empty = run_cmd(argv, 60s);
+    CHECK(empty.status == 4);
+    CHECK_THAT(empty.out, Catch::Contains("the directory holds no journal"));
+  }
+  CHECK(!std::filesystem::exists(dir.path + "/missing"));
+  CHECK(std::filesystem::is_empty(dir.path + "/empty"));
   // A journal under a file cannot be made: exit 4 naming it, with or without a fleet (before,
   // ferry aborted on the uncaught filesystem_error, or said "IO error" with exit 5).
   std::ofstream{dir.path + "/plain"} << "x";
