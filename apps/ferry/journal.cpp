@@ -315,9 +315,6 @@ int import_cmd(const journal_args& a) {
 }
 
 /// "7d", "12h", "30m", "90s", "500ms" -> ms.
-/// The oldest --older-than (about 31 years).
-constexpr time_ms max_age_ms = 1000000000000;
-
 bool parse_age(const std::string& s, time_ms& out) {
   size_t i = 0;
   while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i])))
@@ -330,7 +327,7 @@ bool parse_age(const std::string& s, time_ms& out) {
                : unit == "h" ? 3600000 : unit == "d" ? 86400000 : 0;
   // More than about 31 years is refused: 15 digits of days overflowed into a negative age,
   // which would have archived every run at rest.
-  if (mult == 0 || n > max_age_ms / mult)
+  if (mult == 0 || n > static_cast<time_ms>(max_duration_ms) / mult)
     return false;
   out = n * mult;
   return true;
@@ -340,8 +337,8 @@ int archive_cmd(const journal_args& a) {
   time_ms age = 0;
   if (!parse_age(a.older_than, age)) {
     std::fprintf(stderr, "ferry journal archive: --older-than: expected a number and a unit "
-                         "(ms, s, m, h, d), at most 1000000000000ms (about 31 years), got "
-                         "\"%s\"\n", a.older_than.c_str());
+                         "(ms, s, m, h, d), at most %lldms (about 31 years), got \"%s\"\n",
+                 static_cast<long long>(max_duration_ms), a.older_than.c_str());
     return exit_bad_input;
   }
   if (a.out.empty()) {

@@ -56,8 +56,8 @@ struct client::impl {
 std::string wait_problem(int64_t wait_ms) {
   if (wait_ms < 0)
     return "wait_ms: negative";
-  if (wait_ms > max_wait_ms)
-    return "wait_ms: at most " + std::to_string(max_wait_ms) + " (about 31 years), got "
+  if (wait_ms > static_cast<int64_t>(max_duration_ms))
+    return "wait_ms: at most " + std::to_string(max_duration_ms) + " (about 31 years), got "
            + std::to_string(wait_ms);
   return {};
 }

@@ -15,14 +15,12 @@
 #include <caf/expected.hpp>
 
 #include "ferry/v1/api.pb.h"
+#include "workflows/definition.hpp"
 
 namespace ferry::api {
 
-/// The longest wait a Get or GetBatch may ask for (`wait_ms`, about 31 years): ferryd refuses
-/// a longer one, which would overflow its clock, and so does the client.
-constexpr int64_t max_wait_ms = 1000000000000;
-
-/// The error for a wait outside 0..max_wait_ms: "wait_ms: ...".
+/// The error for a wait outside 0..max_duration_ms (workflows/definition.hpp), the longest a Get or
+/// GetBatch may ask for: "wait_ms: ...". ferryd refuses such a wait, and so does the client.
 std::string wait_problem(int64_t wait_ms);
 
 struct client_options {

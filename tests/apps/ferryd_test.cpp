@@ -304,7 +304,7 @@ TEST_CASE("every RPC works over the unix socket", "[unix]") {
   CHECK(early->state().status() == v1::RUN_RUNNING);
   // A wait longer than about 31 years is refused by name, by the client and by ferryd: before,
   // INT64_MAX ms overflowed the server's clock into the past and answered at once.
-  auto forever = c->get(g, std::chrono::milliseconds{api::max_wait_ms + 1});
+  auto forever = c->get(g, std::chrono::milliseconds{max_duration_ms + 1});
   REQUIRE_FALSE(forever);
   CHECK(code(forever.error()) == errc::invalid_argument);
   CHECK(message_of(forever.error())
