@@ -335,6 +335,9 @@ void add_batch(CLI::App& app, std::function<int()>& action) {
     cmd->fallthrough();
     add_conn(cmd, a->conn);
     cmd->add_flag("--json", a->json, "JSON (the API's BatchStatus)");
+    // `ferry batches` and `ferry batches list` are the same command: the documented
+    // `batches [list]` was refused ("The following argument was not expected: list").
+    cmd->add_subcommand("list", "Every batch, a line each (the default)");
     auto* show = cmd->add_subcommand("show", "A batch's items and counts");
     auto* wait = cmd->add_subcommand("wait", "Follow a batch until it finished");
     auto* cancel = cmd->add_subcommand(

@@ -609,6 +609,10 @@ TEST_CASE("batches and drains on ferryd: submitted, followed, listed and cancell
   CHECK(all.status == 0);
   for (auto name : {"drain-a4", "drain-a2", "tonight"})
     CHECK(all.out.find(name) != std::string::npos);
+  // `batches list` is `batches`, as the README writes it.
+  auto by_name = run_cmd({FERRY_BIN, "batches", "list", "--server", sock}, 60s);
+  CHECK(by_name.status == 0);
+  CHECK(by_name.out == all.out);
   auto bad = run_cmd({FERRY_BIN, "drain", "--host", "ghost", "--server", sock}, 60s);
   CHECK(bad.status == 4);
   CHECK(bad.out.find("ferry drain: invalid_argument: drain: field \"host\": \"ghost\" is not "
