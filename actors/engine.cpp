@@ -264,6 +264,12 @@ struct engine::impl {
   caf::expected<control_ack> control(const run_id& id, control_request::op op,
                                      std::string task, std::string actor,
                                      std::string reason = {}) {
+    // An abort's reason is kept in the journal and shown by every listing: a bounded text,
+    // not a payload (100 KB went into the journal and into each line of `ferry list`).
+    if (reason.size() > max_reason_bytes)
+      return make_error(errc::invalid_argument,
+                        "abort: field \"reason\": at most " + std::to_string(max_reason_bytes)
+                          + " bytes, got " + std::to_string(reason.size()));
     control_request req;
     req.action = op;
     req.task = std::move(task);

@@ -178,6 +178,10 @@ public:
   caf::expected<std::vector<run_summary>> list(const list_filter& filter = {});
 
   caf::expected<control_ack> cancel(const run_id& id, const std::string& actor = "api");
+  /// The longest reason abort takes, in bytes; a longer one is refused (invalid_argument).
+  static constexpr size_t max_reason_bytes = 4096;
+
+  /// Stops the run at once and compensates nothing; `reason` is kept in the journal.
   caf::expected<control_ack> abort(const run_id& id, const std::string& reason = {},
                                    const std::string& actor = "api");
   caf::expected<control_ack> pause(const run_id& id, const std::string& actor = "api");

@@ -182,6 +182,12 @@ tasks { id: "approve" kind: "noop" gate: true depends_on: "a" }
   SECTION("abort") {
     auto id = f.submit(gated);
     f.complete(id, "a", 1);
+    // A reason longer than the journal keeps is refused, and the run goes on.
+    auto too_long = f.eng->abort(id, std::string(engine::max_reason_bytes + 1, 'x'), "bob");
+    REQUIRE(!too_long);
+    CHECK(code_of(too_long.error()) == errc::invalid_argument);
+    CHECK(describe(too_long.error()).find("abort: field \"reason\": at most 4096 bytes, got 4097")
+          != std::string::npos);
     auto ack = f.eng->abort(id, "operator gave up", "bob");
     REQUIRE(ack);
     auto s = f.wait(id);
