@@ -1,7 +1,5 @@
 #include "actors/journal.hpp"
 
-#include <fstream>
-
 #include "persistence/journal_export.hpp"
 
 #include <chrono>
@@ -124,10 +122,8 @@ journal_actor::behavior_type journal(journal_ptr self, std::shared_ptr<store> st
         const std::string& path) -> caf::result<uint64_t> {
       auto& s = self->state;
       flush(self);
-      std::ofstream out{path, std::ios::app};
-      if (!out)
-        return make_error(errc::unavailable, "archive: " + path + ": cannot write");
-      auto r = archive_runs(*s.st, runs, out);
+      // Synced to disk before the runs leave the journal.
+      auto r = archive_runs_to_file(*s.st, runs, path);
       if (!r)
         return r.error();
       return r->events;

@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -83,6 +84,32 @@ caf::expected<std::string> read_file(const std::string& path) {
     text.append(chunk, static_cast<size_t>(n));
   }
   return text;
+}
+
+caf::error sync_file(const std::string& path) {
+  if (path.empty())
+    return make_error(errc::invalid_argument, "no file named (the path is empty)");
+  fd_closer file{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+  if (file.fd < 0)
+    return failure(errno);
+  struct stat st {};
+  if (::fstat(file.fd, &st) != 0)
+    return failure(errno);
+  if (!S_ISREG(st.st_mode))
+    return {};
+  auto refused = [](int err) {
+    return make_error(errc::unavailable, std::string{"cannot be synced: "} + std::strerror(err));
+  };
+  if (::fsync(file.fd) != 0)
+    return refused(errno);
+  auto parent = std::filesystem::path{path}.parent_path();
+  fd_closer dir{::open(parent.empty() ? "." : parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+  if (dir.fd < 0)
+    return refused(errno);
+  // Some file systems cannot sync a directory (EINVAL): their names are durable without it.
+  if (::fsync(dir.fd) != 0 && errno != EINVAL)
+    return refused(errno);
+  return {};
 }
 
 } // namespace ferry

@@ -1,5 +1,6 @@
 // Reading a whole input file (a definition, template, batch, fleet, configuration, PEM or
-// journal export) with an error that says why it cannot be read. Pure; any thread.
+// journal export) with an error that says why it cannot be read; making a written file
+// durable. Any thread.
 #pragma once
 
 #include <string>
@@ -18,5 +19,12 @@ caf::expected<std::string> read_file(const std::string& path);
 /// Whether the file at `path` can be opened for reading and is not a directory, for a reader
 /// that streams it: none when it can, else the error read_file would give.
 caf::error check_readable(const std::string& path);
+
+/// Makes what was written to the file at `path` survive a crash: syncs its data and, for a
+/// regular file, the directory that holds its name (where a new file's name lives). A file
+/// that is not a regular one (a pipe, /dev/null) has nothing to make durable: none. Errors
+/// carry only the reason, as read_file's; unavailable "cannot be synced: ..." when the system
+/// refuses the sync.
+caf::error sync_file(const std::string& path);
 
 } // namespace ferry

@@ -1,5 +1,8 @@
 #include "persistence/journal_export.hpp"
 
+#include <cerrno>
+#include <cstring>
+#include <fstream>
 #include <istream>
 #include <map>
 #include <set>
@@ -8,6 +11,7 @@
 #include <google/protobuf/util/json_util.h>
 
 #include "common/errc.hpp"
+#include "common/file.hpp"
 #include "ferry/v1/journal.pb.h"
 #include "persistence/codec.hpp"
 #include "persistence/store.hpp"
@@ -84,7 +88,10 @@ caf::expected<uint64_t> export_jsonl(const store& st, const std::vector<run_id>&
   return n;
 }
 
-caf::expected<archive_result> archive_runs(store& st, time_ms before, std::ostream& out) {
+namespace {
+
+/// The runs at rest last updated at or before `before`.
+caf::expected<std::vector<run_id>> at_rest_before(const store& st, time_ms before) {
   std::vector<run_id> old;
   caf::error failure;
   auto err = st.for_each_checkpoint([&](std::string_view id, std::string_view bytes) {
@@ -102,11 +109,22 @@ caf::expected<archive_result> archive_runs(store& st, time_ms before, std::ostre
     return err;
   if (failure)
     return failure;
-  return archive_runs(st, old, out);
+  return old;
+}
+
+} // namespace
+
+caf::expected<archive_result> archive_runs(store& st, time_ms before, std::ostream& out,
+                                           const std::function<caf::error()>& durable) {
+  auto old = at_rest_before(st, before);
+  if (!old)
+    return old.error();
+  return archive_runs(st, *old, out, durable);
 }
 
 caf::expected<archive_result> archive_runs(store& st, const std::vector<run_id>& runs,
-                                           std::ostream& out) {
+                                           std::ostream& out,
+                                           const std::function<caf::error()>& durable) {
   archive_result out_r;
   if (runs.empty())
     return out_r;
@@ -117,6 +135,9 @@ caf::expected<archive_result> archive_runs(store& st, const std::vector<run_id>&
   if (!out)
     return make_error(errc::unavailable, "archive: the archive could not be written; nothing "
                                          "was removed");
+  if (durable)
+    if (auto err = durable())
+      return make_error(code_of(err), message_of(err) + "; nothing was removed");
   for (auto& id : runs)
     if (auto e = st.remove_run(id))
       return e;
@@ -145,6 +166,32 @@ caf::expected<archive_result> archive_runs(store& st, const std::vector<run_id>&
   out_r.runs = runs.size();
   out_r.events = *n;
   return out_r;
+}
+
+caf::expected<archive_result> archive_runs_to_file(store& st, time_ms before,
+                                                   const std::string& path) {
+  auto old = at_rest_before(st, before);
+  if (!old)
+    return old.error();
+  return archive_runs_to_file(st, *old, path);
+}
+
+caf::expected<archive_result> archive_runs_to_file(store& st, const std::vector<run_id>& runs,
+                                                   const std::string& path) {
+  errno = 0;
+  std::ofstream out{path, std::ios::app};
+  if (!out) {
+    auto why = errno != 0 ? std::string{std::strerror(errno)} : std::string{"cannot be opened"};
+    return make_error(errc::invalid_argument, "archive: " + path + ": cannot write: " + why);
+  }
+  return archive_runs(st, runs, out, [&]() -> caf::error {
+    out.close();
+    if (!out)
+      return make_error(errc::unavailable, "archive: " + path + ": could not be written");
+    if (auto err = sync_file(path))
+      return make_error(code_of(err), "archive: " + path + ": " + message_of(err));
+    return {};
+  });
 }
 
 namespace {

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <iosfwd>
 #include <string>
 #include <vector>
@@ -40,13 +41,27 @@ struct archive_result {
 };
 
 /// Retention: exports every run at rest (SUCCEEDED, ROLLED_BACK, ABORTED) last updated at or before
-/// `before` (ms since the epoch) to `out` (flushed and checked before anything is removed),
-/// then removes those runs from the journal and compacts it. A run still in flight, or
-/// FAILED (waiting for an operator), is kept whatever its age.
-caf::expected<archive_result> archive_runs(store& st, time_ms before, std::ostream& out);
+/// `before` (ms since the epoch) to `out` (flushed and checked, then `durable` is called, before
+/// anything is removed), then removes those runs from the journal and compacts it. A run still
+/// in flight, or FAILED (waiting for an operator), is kept whatever its age. When `durable`
+/// returns an error, nothing is removed and archive_runs returns it.
+caf::expected<archive_result> archive_runs(store& st, time_ms before, std::ostream& out,
+                                           const std::function<caf::error()>& durable = {});
 
 /// The same for the runs named (the engine's retention, which knows which runs are at rest).
 caf::expected<archive_result> archive_runs(store& st, const std::vector<run_id>& runs,
-                                           std::ostream& out);
+                                           std::ostream& out,
+                                           const std::function<caf::error()>& durable = {});
+
+/// The same into the file at `path`, appended to (created when missing), which is synced to
+/// disk (sync_file, common/file.hpp) before anything is removed: the removal from the journal
+/// is synced, so the runs leave it only once their archive would survive a crash as well.
+/// Errors: invalid_argument "archive: PATH: cannot write: REASON" when the file cannot be
+/// opened; unavailable "archive: PATH: ..." when it cannot be written or synced (nothing is
+/// removed).
+caf::expected<archive_result> archive_runs_to_file(store& st, time_ms before,
+                                                   const std::string& path);
+caf::expected<archive_result> archive_runs_to_file(store& st, const std::vector<run_id>& runs,
+                                                   const std::string& path);
 
 } // namespace ferry

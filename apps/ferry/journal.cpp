@@ -4,8 +4,10 @@
 // moment it opened); archive removes what it exported (refused while an engine holds the
 // journal); import writes into an empty journal. docs/journal-format.md describes what they read.
 #include <cctype>
+#include <cerrno>
 #include <charconv>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <fstream>
 #include <iostream>
@@ -276,9 +278,11 @@ int export_cmd(const journal_args& a) {
   std::ofstream file;
   std::ostream* out = &std::cout;
   if (!a.out.empty()) {
+    errno = 0;
     file.open(a.out);
     if (!file) {
-      std::fprintf(stderr, "ferry journal export: %s: cannot write\n", a.out.c_str());
+      std::fprintf(stderr, "ferry journal export: %s: cannot write: %s\n", a.out.c_str(),
+                   errno != 0 ? std::strerror(errno) : "cannot be opened");
       return exit_bad_input;
     }
     out = &file;
@@ -303,12 +307,16 @@ int import_cmd(const journal_args& a) {
     std::fprintf(stderr, "ferry journal import: %s: cannot be opened\n", a.file.c_str());
     return exit_bad_input;
   }
+  // A journal made here for an export that is refused is removed again (the store, declared
+  // after the guard, is closed first).
+  new_journal_guard journal{a.db};
   auto st = open_rocksdb_store(a.db);
   if (!st)
     return fail("import", st.error());
   auto n = import_jsonl(in, **st);
   if (!n)
     return fail("import", n.error());
+  journal.keep();
   std::printf("imported %llu event(s) into %s\n", static_cast<unsigned long long>(*n),
               a.db.c_str());
   return exit_ok;
@@ -351,12 +359,8 @@ int archive_cmd(const journal_args& a) {
   auto st = open_rocksdb_store(a.db, so);
   if (!st)
     return fail("archive", st.error());
-  std::ofstream out{a.out, std::ios::app};
-  if (!out) {
-    std::fprintf(stderr, "ferry journal archive: %s: cannot write\n", a.out.c_str());
-    return exit_bad_input;
-  }
-  auto r = archive_runs(**st, wall_now_ms() - age, out);
+  // The archive is synced to disk before the runs leave the journal.
+  auto r = archive_runs_to_file(**st, wall_now_ms() - age, a.out);
   if (!r)
     return fail("archive", r.error());
   std::printf("archived %llu run(s), %llu event(s) to %s\n",

@@ -90,3 +90,24 @@ TEST_CASE("read_file says why a file cannot be read") {
   CHECK(code_of(none.error()) == errc::invalid_argument);
   CHECK(message_of(none.error()) == "no file named (the path is empty)");
 }
+
+TEST_CASE("sync_file syncs a written file, passes over what cannot be synced, and says why it "
+          "cannot open one") {
+  scratch dir;
+  std::ofstream{dir.path + "/written"} << "data\n";
+  CHECK_FALSE(sync_file(dir.path + "/written"));
+  // A relative path: its directory is the current one.
+  auto cwd = std::filesystem::current_path();
+  std::filesystem::current_path(dir.path);
+  CHECK_FALSE(sync_file("written"));
+  std::filesystem::current_path(cwd);
+  // Not a regular file: nothing to make durable.
+  CHECK_FALSE(sync_file("/dev/null"));
+  auto missing = sync_file(dir.path + "/missing");
+  REQUIRE(missing);
+  CHECK(code_of(missing) == errc::not_found);
+  CHECK(message_of(missing) == "no such file");
+  auto empty = sync_file("");
+  REQUIRE(empty);
+  CHECK(code_of(empty) == errc::invalid_argument);
+}

@@ -4,6 +4,7 @@
 // import round trips.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -448,6 +449,66 @@ TEST_CASE("archiving exports the old runs at rest, removes them and compacts the
   CHECK(*n == lines);
   st.reset();
   CHECK(verify(back.path).problems.empty());
+}
+
+TEST_CASE("archiving makes the archive durable before it removes a run, and removes nothing "
+          "when it cannot") {
+  journal_dir dir{"archive-durable"};
+  write_journal(dir.path);
+  auto st = open_rw(dir.path);
+  auto runs_left = [&] {
+    size_t n = 0;
+    REQUIRE(!st->for_each_checkpoint([&](std::string_view, std::string_view) {
+      ++n;
+      return true;
+    }));
+    return n;
+  };
+  REQUIRE(runs_left() == 6);
+  // The durable step runs once every line is written and before any run is removed; when it
+  // fails (the archive could not be synced), the journal keeps every run.
+  std::stringstream archive;
+  size_t seen_runs = 0;
+  size_t seen_lines = 0;
+  auto r = archive_runs(*st, wall_now_ms() + 3600000, archive, [&]() -> caf::error {
+    seen_runs = runs_left();
+    auto text = archive.str();
+    seen_lines = static_cast<size_t>(std::count(text.begin(), text.end(), '\n'));
+    return make_error(errc::unavailable, "archive: a.jsonl: cannot be synced: Input/output error");
+  });
+  REQUIRE_FALSE(r);
+  CHECK(code_of(r.error()) == errc::unavailable);
+  CHECK(message_of(r.error())
+        == "archive: a.jsonl: cannot be synced: Input/output error; nothing was removed");
+  CHECK(seen_runs == 6);
+  CHECK(seen_lines > 6);
+  CHECK(runs_left() == 6);
+  // Into a file: appended to, and the runs are gone once it holds them.
+  auto file = dir.path + ".archive.jsonl";
+  std::ofstream{file} << "kept\n";
+  auto done = archive_runs_to_file(*st, wall_now_ms() + 3600000, file);
+  INFO((done ? "" : describe(done.error())));
+  REQUIRE(done);
+  CHECK(done->runs == 6);
+  CHECK(runs_left() == 0);
+  std::ifstream in{file};
+  std::string first;
+  std::getline(in, first);
+  CHECK(first == "kept");
+  size_t lines = 1;
+  for (std::string line; std::getline(in, line);)
+    ++lines;
+  CHECK(lines == done->events + 1);
+  std::filesystem::remove(file);
+  // A file that cannot be opened: the reason, and nothing removed.
+  st.reset();
+  write_journal(dir.path);
+  st = open_rw(dir.path);
+  auto bad = archive_runs_to_file(*st, wall_now_ms() + 3600000, dir.path);
+  REQUIRE_FALSE(bad);
+  CHECK(code_of(bad.error()) == errc::invalid_argument);
+  CHECK(message_of(bad.error()) == "archive: " + dir.path + ": cannot write: Is a directory");
+  CHECK(runs_left() == 6);
 }
 
 namespace {
@@ -973,4 +1034,55 @@ TEST_CASE("the CLI given a directory that holds no journal says so with exit 4 a
                          60s);
   CHECK(unknown.status == 4);
   CHECK_THAT(unknown.out, Catch::Contains("run no-such-run: not in the journal"));
+}
+
+TEST_CASE("ferry journal import of a refused export leaves no journal behind; export and "
+          "archive say why they cannot write their file") {
+  journal_dir dir{"import-refused"};
+  write_journal(dir.path + "/j");
+  using test::run_cmd;
+  auto exported = dir.path + "/all.jsonl";
+  REQUIRE(run_cmd({FERRY_BIN, "journal", "export", dir.path + "/j", "-o", exported}, 60s).status
+          == 0);
+  // Line 2 of the export is not an event: nothing is imported, and the journal the import
+  // made (before, an empty one was left behind, with its parents) is gone again.
+  std::string all;
+  {
+    std::ifstream in{exported};
+    std::string line;
+    for (int i = 0; std::getline(in, line); ++i)
+      all += (i == 1 ? std::string{"{\"bad\": 1}"} : line) + "\n";
+  }
+  std::ofstream{dir.path + "/bad.jsonl"} << all;
+  auto refused = run_cmd({FERRY_BIN, "journal", "import", dir.path + "/new/k",
+                          dir.path + "/bad.jsonl"},
+                         60s);
+  CHECK(refused.status == 4);
+  CHECK_THAT(refused.out, Catch::Contains("line 2: not an exported event"));
+  CHECK_FALSE(std::filesystem::exists(dir.path + "/new/k"));
+  std::filesystem::create_directories(dir.path + "/empty");
+  CHECK(run_cmd({FERRY_BIN, "journal", "import", dir.path + "/empty", dir.path + "/bad.jsonl"},
+                60s)
+          .status
+        == 4);
+  CHECK(std::filesystem::is_empty(dir.path + "/empty"));
+  // The good export imports, and its journal stays.
+  auto good = run_cmd({FERRY_BIN, "journal", "import", dir.path + "/empty", exported}, 60s);
+  INFO(good.out);
+  CHECK(good.status == 0);
+  CHECK(verify(dir.path + "/empty").problems.empty());
+  // An output that is a directory: the reason, exit 4, and (archive) nothing removed.
+  auto to_dir = run_cmd({FERRY_BIN, "journal", "export", dir.path + "/j", "-o", dir.path}, 60s);
+  CHECK(to_dir.status == 4);
+  CHECK_THAT(to_dir.out, Catch::Contains(dir.path + ": cannot write: Is a directory"));
+  auto archive_to_dir = run_cmd({FERRY_BIN, "journal", "archive", dir.path + "/j",
+                                 "--older-than", "1ms", "-o", dir.path},
+                                60s);
+  CHECK(archive_to_dir.status == 4);
+  CHECK_THAT(archive_to_dir.out, Catch::Contains(dir.path + ": cannot write: Is a directory"));
+  auto r = journal_reader::open(dir.path + "/j");
+  REQUIRE(r);
+  auto runs = r->list_runs();
+  REQUIRE(runs);
+  CHECK(runs->size() == 6);
 }
