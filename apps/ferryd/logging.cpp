@@ -3,9 +3,11 @@
 #include <chrono>
 #include <ctime>
 #include <memory>
+#include <mutex>
 
+#include <spdlog/details/file_helper.h>
 #include <spdlog/formatter.h>
-#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -67,16 +69,64 @@ public:
   }
 };
 
+/// The log file, appended to, which reopen() opens again by its name: after logrotate (or an
+/// operator) moved it, the logs go to a new file of that name. The new file is opened before
+/// the old one is let go, so a file that cannot be opened leaves the logs where they were.
+class reopening_file_sink final : public spdlog::sinks::base_sink<std::mutex> {
+public:
+  explicit reopening_file_sink(const std::string& path)
+    : file_(std::make_unique<spdlog::details::file_helper>()) {
+    file_->open(path, false);
+  }
+
+  /// Throws spdlog_ex when the file cannot be opened.
+  void reopen() {
+    auto fresh = std::make_unique<spdlog::details::file_helper>();
+    fresh->open(file_->filename(), false);
+    std::lock_guard<std::mutex> g(mutex_);
+    file_->flush();
+    file_ = std::move(fresh);
+  }
+
+protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    spdlog::memory_buf_t formatted;
+    formatter_->format(msg, formatted);
+    file_->write(formatted);
+  }
+
+  void flush_() override { file_->flush(); }
+
+private:
+  std::unique_ptr<spdlog::details::file_helper> file_;
+};
+
+/// The log file's sink, when the logs go to a file.
+std::shared_ptr<reopening_file_sink> log_file_sink;
+
 } // namespace
+
+caf::error reopen_log_file() {
+  if (!log_file_sink)
+    return caf::none;
+  try {
+    log_file_sink->reopen();
+  } catch (const spdlog::spdlog_ex& e) {
+    return make_error(errc::failed_precondition, "log_file: " + std::string{e.what()});
+  }
+  return caf::none;
+}
 
 caf::error setup_logging(const std::string& format, const std::string& level,
                          const std::string& file) {
   spdlog::sink_ptr sink;
   try {
-    if (file.empty())
+    if (file.empty()) {
       sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
-    else
-      sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(file);
+    } else {
+      log_file_sink = std::make_shared<reopening_file_sink>(file);
+      sink = log_file_sink;
+    }
   } catch (const spdlog::spdlog_ex& e) {
     return make_error(errc::failed_precondition, "log_file: " + std::string{e.what()});
   }

@@ -2,8 +2,8 @@
 //   ferryd [--config FILE] [--check]
 // Starts the engine on the configured journal (every run not at rest resumes), listens on the
 // unix socket and on TCP with TLS when configured, serves /metrics, prints one line
-// "ready unix=PATH tcp=HOST:PORT metrics=HOST:PORT" on stdout once it accepts calls, and stops
-// gracefully on SIGTERM or SIGINT. Exit codes: 0 stopped cleanly; 4 bad configuration; 5 could
+// "ready unix=PATH tcp=HOST:PORT metrics=HOST:PORT" on stdout once it accepts calls, opens its
+// log file again on SIGHUP (logrotate), and stops gracefully on SIGTERM or SIGINT. Exit codes: 0 stopped cleanly; 4 bad configuration; 5 could
 // not start.
 #include <pthread.h>
 #include <signal.h>
@@ -48,6 +48,9 @@ int main(int argc, char** argv) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
+  // SIGHUP reopens the log file; before, its default action ended ferryd without a graceful
+  // stop (a logrotate postrotate `kill -HUP` killed the daemon).
+  sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
   auto log = spdlog::get("ferryd");
@@ -72,7 +75,17 @@ int main(int argc, char** argv) {
               metrics.c_str());
   std::fflush(stdout);
   int sig = 0;
-  sigwait(&stop_signals, &sig);
+  for (;;) {
+    sigwait(&stop_signals, &sig);
+    if (sig != SIGHUP)
+      break;
+    if (auto err = ferry::daemon::reopen_log_file())
+      log->error("SIGHUP: the log file cannot be opened again, logging on to the old one: {}",
+                 ferry::describe(err));
+    else
+      log->info("SIGHUP: log file {}", cfg->log_file.empty() ? "none (logs go to stderr)"
+                                                            : "reopened: " + cfg->log_file);
+  }
   log->info("{}: stopping (grace {} ms)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
             cfg->shutdown_grace.count());
   s.shutdown();

@@ -114,6 +114,9 @@ public:
 
   void kill9() { proc_->kill_now(); }
 
+  /// Sends `sig` to ferryd.
+  void signal(int sig) { proc_->signal(sig); }
+
   api::client_options unix_client() const {
     api::client_options o;
     o.server = "unix:" + socket();

@@ -18,6 +18,7 @@
 #include "ferry/v1/api.grpc.pb.h"
 #include "ferry/v1/api.pb.h"
 #include "tests/apps/ferryd_support.hpp"
+#include "tests/support/dir_watch.hpp"
 
 using namespace ferry;
 using namespace ferry::test;
@@ -737,6 +738,41 @@ TEST_CASE("a retried submit with the same idempotency key never starts a second 
     CHECK(line.back() == '}');
   }
   CHECK(lines >= 3);
+}
+
+TEST_CASE("SIGHUP opens the log file again (logrotate) and ferryd runs on", "[logs]") {
+  ferryd_process d{make_temp_dir("ferryd-hup"), fleet_config()};
+  d.start();
+  auto dir = d.dir();
+  auto log = dir + "/ferryd.log";
+  auto c = connect(d.unix_client());
+  REQUIRE(c->list(v1::ListRequest{}));
+  auto holds = [](const std::string& path, const std::string& text) {
+    return [path, text] { return slurp(path).find(text) != std::string::npos; };
+  };
+  // logrotate moves the file away, then sends SIGHUP: the logs go on in a new file of the
+  // name. Before, SIGHUP's default action ended ferryd at once, without a graceful stop.
+  std::filesystem::rename(log, log + ".1");
+  d.signal(SIGHUP);
+  REQUIRE(test::wait_in_dir(dir, holds(log, "SIGHUP: log file reopened: " + log), 30s));
+  REQUIRE(c->list(v1::ListRequest{}));
+  // A file that cannot be opened (a directory in its place): the logs go on in the old one,
+  // which says why, and ferryd runs on.
+  std::filesystem::rename(log, log + ".2");
+  std::filesystem::create_directory(log);
+  d.signal(SIGHUP);
+  REQUIRE(test::wait_in_dir(dir, holds(log + ".2", "SIGHUP: the log file cannot be opened again, "
+                                                   "logging on to the old one"),
+                            30s));
+  REQUIRE(c->list(v1::ListRequest{}));
+  CHECK(d.stop() == 0);
+  auto first = slurp(log + ".1");
+  CHECK_THAT(first, Catch::Contains("listening: unix"));
+  CHECK_THAT(first, !Catch::Contains("SIGHUP"));
+  auto second = slurp(log + ".2");
+  CHECK_THAT(second, Catch::Contains("SIGHUP: log file reopened"));
+  // The stop is logged where the logs went last.
+  CHECK_THAT(second, Catch::Contains("SIGTERM: stopping"));
 }
 
 TEST_CASE("TCP is TLS with bearer tokens and roles; no anonymous access", "[tls]") {

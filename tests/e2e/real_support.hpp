@@ -5,9 +5,7 @@
 #pragma once
 
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
-#include <sys/inotify.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -25,6 +23,7 @@
 
 #include "hypervisor/driver.hpp"
 #include "tests/support/child_process.hpp"
+#include "tests/support/dir_watch.hpp"
 #include "hypervisor/libvirt_driver.hpp"
 
 namespace ferry::e2e {
@@ -131,27 +130,8 @@ inline uint64_t last_beat(const std::string& log) {
 /// Waits until the guest counted past `n`: the log is read again each time a file of its
 /// directory changes (inotify), until `timeout`.
 inline bool wait_beat_past(const std::string& log, uint64_t n, std::chrono::milliseconds timeout) {
-  auto deadline = steady::now() + timeout;
-  int fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-  auto dir = log.substr(0, log.find_last_of('/'));
-  if (fd >= 0 && inotify_add_watch(fd, dir.c_str(), IN_MODIFY | IN_CREATE) < 0) {
-    close(fd);
-    fd = -1;
-  }
-  while (fd >= 0 && last_beat(log) <= n) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady::now());
-    if (left <= 0ms)
-      break;
-    pollfd p{fd, POLLIN, 0};
-    if (poll(&p, 1, static_cast<int>(left.count())) > 0) {
-      char buf[4096];
-      while (read(fd, buf, sizeof buf) > 0) {
-      }
-    }
-  }
-  if (fd >= 0)
-    close(fd);
-  return last_beat(log) > n;
+  return test::wait_in_dir(log.substr(0, log.find_last_of('/')),
+                           [&] { return last_beat(log) > n; }, timeout);
 }
 
 // -- synchronous driver calls -----------------------------------------------------------------
