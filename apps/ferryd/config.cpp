@@ -74,6 +74,11 @@ caf::expected<daemon_config> parse_config(const std::string& source, const std::
   c.data_dir = resolve(dir, pc.data_dir());
   if (!pc.unix_socket().empty())
     c.unix_socket = pc.unix_socket() == "-" ? std::string{} : resolve(dir, pc.unix_socket());
+  // The system's limit (sockaddr_un): before, gRPC refused it at start with "in use, or the
+  // TLS files do not match".
+  if (c.unix_socket.size() > max_unix_socket_path)
+    problem("unix_socket", "\"" + c.unix_socket + "\" is " + std::to_string(c.unix_socket.size())
+                             + " bytes long, at most " + std::to_string(max_unix_socket_path));
   if (pc.unix_socket_mode() != 0) {
     if (pc.unix_socket_mode() > 0777)
       problem("unix_socket_mode", "not a file mode (at most 0777)");

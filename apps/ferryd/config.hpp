@@ -22,12 +22,16 @@ struct token_entry {
   role granted = role::none;
 };
 
+/// The longest path of a unix socket (sockaddr_un's sun_path, less its terminating NUL).
+constexpr size_t max_unix_socket_path = 107;
+
 struct daemon_config {
   /// The fleet file; empty: no fleet. Default: "".
   std::string fleet_file;
   /// Journal and simulator state. Required.
   std::string data_dir;
-  /// Empty: no unix socket. Default: /run/ferry/ferryd.sock.
+  /// Empty: no unix socket. Default: /run/ferry/ferryd.sock. At most max_unix_socket_path
+  /// bytes, once resolved against the file's directory.
   std::string unix_socket = "/run/ferry/ferryd.sock";
   /// Default: 0660.
   unsigned unix_socket_mode = 0660;

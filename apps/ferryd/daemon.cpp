@@ -1,7 +1,9 @@
 #include "apps/ferryd/daemon.hpp"
 #include "apps/ferryd/service.hpp"
 
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -44,6 +46,38 @@ std::shared_ptr<spdlog::logger> logger() {
   return l ? l : spdlog::default_logger();
 }
 
+/// Makes way for the unix socket at `path`: a socket file left by a process that died is
+/// removed (it is in the way of bind()); one that a process listens on, or a file that is not
+/// a socket, is refused.
+caf::error clear_unix_socket(const std::string& path) {
+  struct stat st {};
+  if (lstat(path.c_str(), &st) != 0)
+    return caf::none;
+  if (!S_ISSOCK(st.st_mode))
+    return make_error(errc::failed_precondition,
+                      "unix_socket: " + path + " exists and is not a socket");
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() < sizeof addr.sun_path) {
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    // Non-blocking: a listener whose backlog is full answers EAGAIN at once, not later.
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+      return make_error(errc::unavailable,
+                        "unix_socket: " + path + ": socket: " + std::strerror(errno));
+    int rc = connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+    int err = errno;
+    close(fd);
+    if (rc == 0 || err == EAGAIN || err == EINPROGRESS)
+      return make_error(errc::failed_precondition,
+                        "unix_socket: " + path + ": another process listens on it (is ferryd "
+                        "running already?)");
+  }
+  // ECONNREFUSED: nobody listens; the file is stale.
+  unlink(path.c_str());
+  return caf::none;
+}
+
 } // namespace
 
 server::server(std::unique_ptr<impl> p) : impl_(std::move(p)) {
@@ -65,6 +99,12 @@ caf::expected<std::unique_ptr<server>> server::start(const daemon_config& cfg) {
   if (ec)
     return make_error(errc::failed_precondition,
                       "data_dir: cannot create " + cfg.data_dir + ": " + ec.message());
+  // The socket file is checked before the engine opens (and resumes runs): a socket another
+  // process listens on is refused. Before, a second ferryd (another data_dir, the same
+  // socket) replaced it, leaving the first one running but unreachable.
+  if (!cfg.unix_socket.empty())
+    if (auto err = clear_unix_socket(cfg.unix_socket))
+      return err;
   engine_options opts;
   opts.journal_path = (fs::path{cfg.data_dir} / "journal").string();
   opts.sync = cfg.sync;
@@ -93,14 +133,6 @@ caf::expected<std::unique_ptr<server>> server::start(const daemon_config& cfg) {
   grpc::ServerBuilder builder;
   if (!cfg.unix_socket.empty()) {
     fs::create_directories(fs::path{cfg.unix_socket}.parent_path(), ec);
-    // A socket file left by a process that died is in the way of bind().
-    struct stat st {};
-    if (lstat(cfg.unix_socket.c_str(), &st) == 0) {
-      if (!S_ISSOCK(st.st_mode))
-        return make_error(errc::failed_precondition,
-                          "unix_socket: " + cfg.unix_socket + " exists and is not a socket");
-      unlink(cfg.unix_socket.c_str());
-    }
     builder.AddListeningPort("unix:" + cfg.unix_socket, grpc::InsecureServerCredentials());
   }
   if (!cfg.tcp_listen.empty()) {

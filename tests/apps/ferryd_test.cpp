@@ -130,6 +130,15 @@ TEST_CASE("a ferryd config with mistakes is refused as a whole, each problem nam
   CHECK_THAT(message_of(long_port.error()),
              Catch::Contains("metrics_listen: \"127.0.0.1:99999999999999999999\" is not host:port"));
 
+  // A socket path the system cannot take: before, gRPC refused it at start, saying "in use,
+  // or the TLS files do not match".
+  auto long_socket = daemon::parse_config(
+    "data_dir: \"d\"\nunix_socket: \"" + std::string(100, 's') + ".sock\"", "/run/ferry",
+    "ferryd.conf");
+  REQUIRE_FALSE(long_socket);
+  CHECK_THAT(message_of(long_socket.error()),
+             Catch::Contains("unix_socket: \"/run/ferry/" + std::string(100, 's')
+                             + ".sock\" is 116 bytes long, at most 107"));
   auto ok = daemon::parse_config("data_dir: \"d\"\nunix_socket: \"s.sock\"", "/etc/ferry", "x");
   REQUIRE(ok);
   CHECK(ok->data_dir == "/etc/ferry/d");
@@ -738,6 +747,29 @@ TEST_CASE("a retried submit with the same idempotency key never starts a second 
     CHECK(line.back() == '}');
   }
   CHECK(lines >= 3);
+}
+
+TEST_CASE("a second ferryd on the socket of a running one is refused, and the first runs on",
+          "[unix]") {
+  ferryd_process d{make_temp_dir("ferryd-first"), fleet_config()};
+  d.start();
+  auto other = make_temp_dir("ferryd-second");
+  write_file(other + "/ferryd.conf", "data_dir: \"" + other + "/data\"\nunix_socket: \""
+                                       + d.socket() + "\"\n");
+  // Before, the second one removed the socket file and listened on its own: the first ran
+  // on, unreachable, and lost its socket for good when the second stopped.
+  auto second = run_cmd({FERRYD_BIN, "--config", other + "/ferryd.conf"}, 60s);
+  INFO(second.out);
+  CHECK(second.status == 5);
+  CHECK_THAT(second.out, Catch::Contains("unix_socket: " + d.socket()
+                                         + ": another process listens on it (is ferryd running "
+                                           "already?)"));
+  // Refused before its engine opened: no journal was made.
+  CHECK_FALSE(std::filesystem::exists(other + "/data/journal"));
+  auto c = connect(d.unix_client());
+  REQUIRE(c->list(v1::ListRequest{}));
+  CHECK(d.stop() == 0);
+  std::filesystem::remove_all(other);
 }
 
 TEST_CASE("SIGHUP opens the log file again (logrotate) and ferryd runs on", "[logs]") {
