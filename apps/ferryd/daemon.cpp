@@ -105,6 +105,12 @@ caf::expected<std::unique_ptr<server>> server::start(const daemon_config& cfg) {
   if (!cfg.unix_socket.empty())
     if (auto err = clear_unix_socket(cfg.unix_socket))
       return err;
+  // So are addresses in use: the engine would resume runs only to be closed again.
+  for (auto& [field, host_port] : {std::pair{"tcp_listen", cfg.tcp_listen},
+                                   std::pair{"metrics_listen", cfg.metrics_listen}})
+    if (!host_port.empty())
+      if (auto err = listen_problem(field, host_port))
+        return err;
   engine_options opts;
   opts.journal_path = (fs::path{cfg.data_dir} / "journal").string();
   opts.sync = cfg.sync;
@@ -144,12 +150,18 @@ caf::expected<std::unique_ptr<server>> server::start(const daemon_config& cfg) {
     builder.AddListeningPort(cfg.tcp_listen, grpc::SslServerCredentials(ssl), &p->tcp_port);
   }
   builder.RegisterService(p->service.get());
+  // gRPC listens with SO_REUSEPORT by default: a second ferryd on the same tcp_listen started,
+  // and the kernel shared the connections between the two (and their journals).
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   p->grpc_server = builder.BuildAndStart();
   if (!p->grpc_server || (!cfg.tcp_listen.empty() && p->tcp_port == 0)) {
     p->eng->close();
+    if (!cfg.tcp_listen.empty())
+      if (auto err = listen_problem("tcp_listen", cfg.tcp_listen))
+        return err;
     return make_error(errc::unavailable,
                       "cannot listen on " + (cfg.unix_socket.empty() ? "" : cfg.unix_socket + " ")
-                        + cfg.tcp_listen + " (in use, or the TLS files do not match)");
+                        + cfg.tcp_listen + " (the TLS files do not match?)");
   }
   if (!cfg.unix_socket.empty() && chmod(cfg.unix_socket.c_str(), cfg.unix_socket_mode) != 0)
     logger()->warn("unix_socket: chmod {:o} {}: {}", cfg.unix_socket_mode, cfg.unix_socket,

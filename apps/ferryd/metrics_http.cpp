@@ -133,8 +133,11 @@ std::string render_metrics(engine& eng, const call_counters& calls, const watch_
   return o.str();
 }
 
-caf::expected<std::unique_ptr<metrics_server>> metrics_server::start(const std::string& host_port,
-                                                                    render_fn render) {
+namespace {
+
+/// The address to listen on for "host:port" ("[::1]:port", ":port"); `field` names it in the
+/// error.
+caf::expected<addrinfo*> listen_address(const std::string& field, const std::string& host_port) {
   auto colon = host_port.rfind(':');
   auto host = host_port.substr(0, colon);
   auto port = host_port.substr(colon + 1);
@@ -148,7 +151,35 @@ caf::expected<std::unique_ptr<metrics_server>> metrics_server::start(const std::
   if (int rc = getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &res);
       rc != 0)
     return make_error(errc::invalid_argument,
-                      "metrics_listen: \"" + host_port + "\": " + gai_strerror(rc));
+                      field + ": \"" + host_port + "\": " + gai_strerror(rc));
+  return res;
+}
+
+} // namespace
+
+caf::error listen_problem(const std::string& field, const std::string& host_port) {
+  auto res = listen_address(field, host_port);
+  if (!res)
+    return res.error();
+  int fd = socket((*res)->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  caf::error err;
+  if (fd < 0 || bind(fd, (*res)->ai_addr, (*res)->ai_addrlen) != 0)
+    err = make_error(errc::unavailable,
+                     field + ": cannot listen on " + host_port + ": " + std::strerror(errno));
+  freeaddrinfo(*res);
+  if (fd >= 0)
+    close(fd);
+  return err;
+}
+
+caf::expected<std::unique_ptr<metrics_server>> metrics_server::start(const std::string& host_port,
+                                                                    render_fn render) {
+  auto resolved = listen_address("metrics_listen", host_port);
+  if (!resolved)
+    return resolved.error();
+  auto* res = *resolved;
   std::unique_ptr<metrics_server> s{new metrics_server};
   s->render_ = std::move(render);
   int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -23,6 +23,10 @@ namespace ferry::daemon {
 /// Every metric ferryd exports (docs/operations.md lists them).
 std::string render_metrics(engine& eng, const call_counters& calls, const watch_hub& hub);
 
+/// Whether a listener could bind `host_port` now: none, or why not, naming `field`
+/// ("tcp_listen: cannot listen on 127.0.0.1:7443: Address already in use").
+caf::error listen_problem(const std::string& field, const std::string& host_port);
+
 class metrics_server {
 public:
   using render_fn = std::function<std::string()>;

@@ -749,25 +749,42 @@ TEST_CASE("a retried submit with the same idempotency key never starts a second 
   CHECK(lines >= 3);
 }
 
-TEST_CASE("a second ferryd on the socket of a running one is refused, and the first runs on",
-          "[unix]") {
-  ferryd_process d{make_temp_dir("ferryd-first"), fleet_config()};
+TEST_CASE("a second ferryd on the socket or the TCP port of a running one is refused, and the "
+          "first runs on", "[unix]") {
+  auto dir = make_temp_dir("ferryd-first");
+  make_certificates(dir);
+  auto tls = "tls { cert_file: \"" + dir + "/server.pem\" key_file: \"" + dir + "/server.key\" }\n"
+             + "tokens { name: \"ops\" secret: \"" + operator_token + "\" role: OPERATOR }\n";
+  ferryd_process d{dir, fleet_config() + "tcp_listen: \"127.0.0.1:0\"\n" + tls};
   d.start();
+  REQUIRE(d.tcp_port() > 0);
   auto other = make_temp_dir("ferryd-second");
-  write_file(other + "/ferryd.conf", "data_dir: \"" + other + "/data\"\nunix_socket: \""
-                                       + d.socket() + "\"\n");
+  auto second = [&](const std::string& listen) {
+    write_file(other + "/ferryd.conf", "data_dir: \"" + other + "/data\"\n" + listen);
+    return run_cmd({FERRYD_BIN, "--config", other + "/ferryd.conf"}, 60s);
+  };
   // Before, the second one removed the socket file and listened on its own: the first ran
   // on, unreachable, and lost its socket for good when the second stopped.
-  auto second = run_cmd({FERRYD_BIN, "--config", other + "/ferryd.conf"}, 60s);
-  INFO(second.out);
-  CHECK(second.status == 5);
-  CHECK_THAT(second.out, Catch::Contains("unix_socket: " + d.socket()
-                                         + ": another process listens on it (is ferryd running "
-                                           "already?)"));
-  // Refused before its engine opened: no journal was made.
+  auto on_socket = second("unix_socket: \"" + d.socket() + "\"\n");
+  INFO(on_socket.out);
+  CHECK(on_socket.status == 5);
+  CHECK_THAT(on_socket.out, Catch::Contains("unix_socket: " + d.socket()
+                                            + ": another process listens on it (is ferryd "
+                                              "running already?)"));
+  // Before, gRPC's SO_REUSEPORT let the second listen on the same port, and the kernel shared
+  // the connections between the two ferryds and their journals.
+  auto port = "127.0.0.1:" + std::to_string(d.tcp_port());
+  auto on_port = second("unix_socket: \"-\"\ntcp_listen: \"" + port + "\"\n" + tls);
+  INFO(on_port.out);
+  CHECK(on_port.status == 5);
+  CHECK_THAT(on_port.out,
+             Catch::Contains("tcp_listen: cannot listen on " + port + ": Address already in use"));
+  // Both refused before their engine opened: no journal was made.
   CHECK_FALSE(std::filesystem::exists(other + "/data/journal"));
   auto c = connect(d.unix_client());
   REQUIRE(c->list(v1::ListRequest{}));
+  auto t = connect(d.tls_client(operator_token));
+  REQUIRE(t->list(v1::ListRequest{}));
   CHECK(d.stop() == 0);
   std::filesystem::remove_all(other);
 }
