@@ -54,6 +54,9 @@ public:
 
   void keep() { keep_ = true; }
 
+  /// The directory did not exist, or was empty: no journal was there before.
+  bool fresh() const { return absent_ || empty_; }
+
 private:
   std::string db_;
   bool absent_ = false; // the directory did not exist

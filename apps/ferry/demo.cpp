@@ -139,6 +139,14 @@ int demo(const demo_args& a) {
     std::fflush(stdout);
   };
   new_journal_guard journal{a.db};
+  // The scenario starts from the fleet file: a journal of an earlier demo holds the fleet as
+  // that demo left it (VMs moved, a4 drained), and the runs failed against it (exit 5).
+  if (!a.db.empty() && !journal.fresh()) {
+    std::fprintf(stderr, "ferry demo: --db %s: not a new or empty directory (a journal of an "
+                         "earlier demo?); the demo starts from its fleet file: give a new or "
+                         "empty one\n", a.db.c_str());
+    return exit_bad_input;
+  }
   auto opened = engine::open(opts);
   if (!opened) {
     std::fprintf(stderr, "ferry demo: %s\n", describe(opened.error()).c_str());
@@ -317,7 +325,7 @@ void add_demo(CLI::App& app, std::function<int()>& action) {
             "a failure that rolls back, a drain)");
   cmd->add_option("--fleet", args->fleet, "Fleet file (default: examples/demo-fleet.textproto)");
   cmd->add_option("--templates", args->templates, "Template directory (default: built-in)");
-  cmd->add_option("--db", args->db, "Journal directory (default: in memory)");
+  cmd->add_option("--db", args->db, "Journal directory, new or empty (default: in memory)");
   cmd->add_option("--speed", args->speed, "Simulated seconds per real second (default 25)")
     ->check(finite_number(true));
   cmd->add_flag("-v,--verbose", args->verbose, "Every task of the drain, and notifications");

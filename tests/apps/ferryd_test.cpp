@@ -2,6 +2,7 @@
 // with tokens and roles; precise errors; idempotent submits; 50 concurrent clients; a ferryd
 // killed with SIGKILL mid-migration and restarted while `ferry watch` follows the run; and a
 // SIGTERM under load that loses no acknowledged submit.
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <future>
@@ -252,6 +253,34 @@ TEST_CASE("a directory or a missing file given where a file goes is named as suc
   CHECK(std::filesystem::exists(db + "/CURRENT"));
   CHECK(std::filesystem::exists(db + "/sim-state"));
   std::filesystem::remove_all(db);
+}
+
+TEST_CASE("ferry demo runs its scenario into a new journal, and refuses one that holds a "
+          "journal already", "[cli]") {
+  auto dir = make_temp_dir("ferry-demo");
+  auto db = dir + "/j";
+  auto first = run_cmd({FERRY_BIN, "demo", "--db", db}, 120s);
+  INFO(first.out);
+  REQUIRE(first.status == 0);
+  CHECK_THAT(first.out, Catch::Contains("web-2 after the rollback: running on a2"));
+  CHECK_THAT(first.out, Catch::Contains("drain:   20 of 20 moved"));
+  CHECK_THAT(first.out, Catch::Contains("22 migrations finished, 0 failed"));
+  auto runs_in = [&] {
+    auto listed = run_cmd({FERRY_BIN, "journal", "list", db}, 60s);
+    REQUIRE(listed.status == 0);
+    return std::count(listed.out.begin(), listed.out.end(), '\n');
+  };
+  auto before = runs_in();
+  CHECK(before == 25); // the header and 24 runs: live, cross-zone, morph, failure, 20 drained
+  // Again on that journal: before, the scenario ran against the fleet as the first demo left
+  // it, and the drain failed (exit 5) after the other runs had started.
+  auto again = run_cmd({FERRY_BIN, "demo", "--db", db}, 120s);
+  INFO(again.out);
+  CHECK(again.status == 4);
+  CHECK_THAT(again.out, Catch::Contains("ferry demo: --db " + db + ": not a new or empty "
+                                        "directory (a journal of an earlier demo?)"));
+  CHECK(runs_in() == before);
+  std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("every RPC works over the unix socket", "[unix]") {
