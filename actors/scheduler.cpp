@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <limits>
 #include <map>
 #include <set>
 #include <unordered_map>
@@ -62,6 +63,14 @@ struct batch_rt {
   std::map<const fleet::link*, uint64_t> link_use;
   std::vector<fleet::capacity> free;
   uint32_t peak_running = 0, peak_out = 0, peak_in = 0;
+  /// The runs found in the journal when the batch is loaded (after a restart): when each was
+  /// submitted and came to rest (INT64_MAX: not yet), out of and into which host. The peaks
+  /// are replayed from them once every run is found (replay_peaks).
+  struct span {
+    time_ms from, to;
+    fleet::index out, in;
+  };
+  std::vector<span> adopted;
   bool stopped = false;
   bool loaded = false;
   size_t done = 0;
@@ -259,7 +268,10 @@ void count(batch_rt& b, item_rt& it, int sign) {
     auto& u = b.link_use[it.link];
     u = sign > 0 ? u + it.bandwidth : (u >= it.bandwidth ? u - it.bandwidth : 0);
   }
-  if (sign > 0) {
+  // While a batch is loaded its runs are taken in one by one, each counted and, when at
+  // rest, given back at once: counts that never were (one at rest on top of those in flight
+  // read as a limit exceeded). Its peaks come from the journal instead (replay_peaks).
+  if (sign > 0 && b.loaded) {
     b.peak_running = std::max(b.peak_running, b.running);
     if (it.moves && it.src != npos && it.src < b.host_out.size())
       b.peak_out = std::max(b.peak_out, b.host_out[it.src]);
@@ -708,6 +720,9 @@ void adopt_run(scheduler_ptr self, const std::string& name, size_t i, const run_
   it.ph = phase::running;
   count(b, it, +1);
   self->state.runs[rs.id] = {name, i};
+  b.adopted.push_back({rs.created,
+                       is_resting(rs.status) ? rs.updated : std::numeric_limits<time_ms>::max(),
+                       it.moves ? it.src : npos, it.moves ? it.dst : npos});
   if (!is_resting(rs.status))
     return;
   run_summary s;
@@ -718,10 +733,44 @@ void adopt_run(scheduler_ptr self, const std::string& name, size_t i, const run_
   on_rest(self, s, false);
 }
 
+/// The batch's peaks as its runs found in the journal had them: the most at once in all, out
+/// of one host and into one host, each run counting from its submission to its rest (a rest
+/// and a submission at the same instant do not overlap: the next run starts after the rest).
+/// Before, a batch read back after a restart reported the peaks of its loading (1, 1, 1 for a
+/// finished one).
+void replay_peaks(batch_rt& b) {
+  using edges = std::vector<std::pair<time_ms, int>>;
+  auto peak = [](edges& e) {
+    std::sort(e.begin(), e.end());
+    int now = 0, most = 0;
+    for (auto& [at, d] : e)
+      most = std::max(most, now += d);
+    return static_cast<uint32_t>(most);
+  };
+  edges all;
+  std::map<fleet::index, edges> out, in;
+  for (auto& s : b.adopted) {
+    for (auto* e : {&all, s.out != npos ? &out[s.out] : nullptr,
+                    s.in != npos ? &in[s.in] : nullptr})
+      if (e) {
+        e->emplace_back(s.from, +1);
+        e->emplace_back(s.to, -1);
+      }
+  }
+  b.peak_running = std::max(b.peak_running, peak(all));
+  for (auto& [h, e] : out)
+    b.peak_out = std::max(b.peak_out, peak(e));
+  for (auto& [h, e] : in)
+    b.peak_in = std::max(b.peak_in, peak(e));
+  b.adopted.clear();
+  b.adopted.shrink_to_fit();
+}
+
 /// Every run of the batch looked up: starts what may start and answers who waits in
 /// `on_started`.
 void runs_looked_up(scheduler_ptr self, const std::string& name) {
   auto& b = self->state.batches.at(name);
+  replay_peaks(b);
   b.loaded = true;
   if (b.rec.cancelled) {
     b.stopped = true;

@@ -518,6 +518,8 @@ TEST_CASE("a batch resumes after the engine restarts on the same journal") {
   auto s = f.finish("drain-a4");
   CHECK(s.succeeded == 20);
   CHECK(f.world->domains("sim://zone-a/a4").empty());
+  // Its peaks, across the restart, within the limit (loading it counted none).
+  CHECK(s.peak_running <= 2);
   // Finished, it is still the same drain; with other settings it is another batch.
   auto done = f.eng->drain(req);
   REQUIRE(done);
@@ -596,6 +598,45 @@ TEST_CASE("a finished batch reads back after a restart and starts nothing again"
   REQUIRE(all->size() == 1);
   CHECK(all->front().name == "past");
   CHECK(all->front().items.empty());
+}
+
+TEST_CASE("a batch's peaks read back after a restart as its runs had them in the journal") {
+  fleet_env f{true};
+  drain_request req;
+  req.host = "a4";
+  req.limits.host_out = 2;
+  req.limits.host_in = 1;
+  req.limits.global = 3;
+  REQUIRE(f.eng->drain(req));
+  auto before = f.finish("drain-a4");
+  REQUIRE(before.succeeded == 20);
+  std::vector<std::pair<std::string, std::pair<time_ms, time_ms>>> spans;
+  for (auto& it : before.items) {
+    auto sp = f.span(it.run);
+    spans.push_back({"all", sp});
+    spans.push_back({"out:" + it.source, sp});
+    spans.push_back({"in:" + it.target, sp});
+  }
+  auto p = peaks(spans);
+  int in = 0;
+  for (auto& [key, n] : p)
+    if (key.rfind("in:", 0) == 0)
+      in = std::max(in, n);
+  f.eng->close();
+  f.eng.reset();
+  f.open();
+  auto after = f.eng->get_batch("drain-a4");
+  REQUIRE(after);
+  CHECK(after->finished);
+  // Before, the peaks of its loading: 1, 1 and 1.
+  CHECK(after->peak_running == static_cast<uint32_t>(p["all"]));
+  CHECK(after->peak_host_out == static_cast<uint32_t>(p["out:a4"]));
+  CHECK(after->peak_host_in == static_cast<uint32_t>(in));
+  // The limits were used, and the journal says no more than the live counts did.
+  CHECK(after->peak_host_out == 2);
+  CHECK(after->peak_running <= before.peak_running);
+  CHECK(after->peak_host_out <= before.peak_host_out);
+  CHECK(after->peak_host_in <= before.peak_host_in);
 }
 
 TEST_CASE("two batches submitted at once under one name: one is kept, the other refused") {
