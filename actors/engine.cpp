@@ -313,6 +313,7 @@ caf::expected<std::unique_ptr<engine>> engine::open(engine_options opts) {
   } else {
     rocksdb_store_options so;
     so.create_if_missing = p->opts.create_journal;
+    so.log = [](const std::string& m) { log().warn("{}", m); };
     auto st = open_rocksdb_store(p->opts.journal_path, so);
     if (!st)
       return st.error();

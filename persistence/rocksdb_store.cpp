@@ -5,6 +5,8 @@
 // files is never filled with RocksDB's.
 #include <algorithm>
 #include <cctype>
+#include <cstdarg>
+#include <cstdio>
 #include <filesystem>
 
 #include <rocksdb/db.h>
@@ -42,6 +44,51 @@ errc code_of(const rocksdb::Status& st) {
 caf::error translate(const rocksdb::Status& st, const std::string& what) {
   return make_error(code_of(st), what + ": " + st.ToString());
 }
+
+/// RocksDB's info log, handed to `fn` (warnings and errors only) instead of a LOG file in the
+/// journal's directory. Never throws into RocksDB.
+class forwarding_logger final : public rocksdb::Logger {
+public:
+  forwarding_logger(std::function<void(const std::string&)> fn, std::string path)
+    : rocksdb::Logger(rocksdb::InfoLogLevel::WARN_LEVEL), fn_(std::move(fn)),
+      path_(std::move(path)) {
+  }
+
+  using rocksdb::Logger::Logv;
+
+  void Logv(const char* format, va_list ap) override {
+    Logv(rocksdb::InfoLogLevel::WARN_LEVEL, format, ap);
+  }
+
+  void Logv(const rocksdb::InfoLogLevel level, const char* format, va_list ap) override {
+    // HEADER_LEVEL is the options dump at every open.
+    if (level < GetInfoLogLevel() || level == rocksdb::InfoLogLevel::HEADER_LEVEL)
+      return;
+    char buf[1024];
+    va_list copy;
+    va_copy(copy, ap);
+    int n = std::vsnprintf(buf, sizeof buf, format, copy);
+    va_end(copy);
+    if (n < 0)
+      return;
+    auto len = std::min<size_t>(static_cast<size_t>(n), sizeof buf - 1);
+    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == ' '))
+      --len;
+    try {
+      auto text = "journal " + path_ + ": rocksdb: " + std::string{buf, len};
+      if (fn_)
+        fn_(text);
+      else
+        std::fprintf(stderr, "%s\n", text.c_str());
+    } catch (...) {
+      // A message lost rather than an exception through RocksDB.
+    }
+  }
+
+private:
+  std::function<void(const std::string&)> fn_;
+  std::string path_;
+};
 
 /// The run id part of an events key (everything but the 8-byte sequence number): the
 /// memtables hash on it, so a commit's inserts land in small per-run lists instead of one
@@ -401,6 +448,8 @@ caf::expected<std::unique_ptr<store>> open_rocksdb_store(const std::string& path
   // to write, also by a tool that does not create journals (archive): before, archive refused
   // such a journal ("Column family not found: fleet_history").
   db_opts.create_missing_column_families = !opts.read_only;
+  db_opts.info_log = std::make_shared<forwarding_logger>(opts.log, path);
+  db_opts.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
   db_opts.max_background_jobs = opts.background_jobs;
   db_opts.IncreaseParallelism(opts.background_jobs);
   // The journal's durability comes from syncing the WAL on every commit; cap its size so

@@ -106,6 +106,11 @@ struct rocksdb_store_options {
   size_t write_buffer_bytes = 32u << 20;
   /// Background flush and compaction threads. Default: 2.
   int background_jobs = 2;
+  /// Where RocksDB's warnings and errors go (its other messages are dropped). Default: empty,
+  /// to stderr. RocksDB writes no LOG file into the journal's directory: those piled up, one
+  /// per open, and on a full disk this build of RocksDB ended the process on an assertion
+  /// when it logged the failed write into its LOG.
+  std::function<void(const std::string&)> log;
 };
 
 /// Opens (or creates) a RocksDB journal at `path` with the column families `events`, `runs`,

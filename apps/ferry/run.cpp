@@ -181,7 +181,13 @@ int run(const run_args& args) {
   }
   e.close();
   auto rc = exit_for(final_state->status);
-  if (rc != exit_ok)
+  if (!is_resting(final_state->status))
+    // Its run actor stopped (the journal could not be written, say; the log says why).
+    std::fprintf(stderr, "ferry run: run %s stopped while %s, without coming to rest (the log "
+                         "above says why); it resumes from its last durable state when its "
+                         "journal is opened again\n",
+                 final_state->id.c_str(), to_string(final_state->status));
+  else if (rc != exit_ok)
     std::fprintf(stderr, "ferry run: run %s %s: %s\n", final_state->id.c_str(),
                  to_string(final_state->status), final_state->reason.c_str());
   return rc;

@@ -1086,3 +1086,35 @@ TEST_CASE("ferry journal import of a refused export leaves no journal behind; ex
   REQUIRE(runs);
   CHECK(runs->size() == 6);
 }
+
+TEST_CASE("a journal on a full disk stops the run with the reason and keeps what was durable; "
+          "ferry does not abort") {
+  // A 3 MiB tmpfs in a mount namespace of its own (it goes with the namespace): root only,
+  // as the whole suite on the CI machine.
+  REQUIRE(::geteuid() == 0);
+  journal_dir dir{"full-disk"};
+  auto mnt = dir.path + "/small";
+  std::filesystem::create_directories(mnt);
+  // A definition of about 2 MiB: it fits, its run's transitions do not.
+  {
+    std::ofstream def{dir.path + "/big.textproto"};
+    def << "name: \"big\"\n";
+    for (int i = 0; i < 5000; ++i)
+      def << "tasks { id: \"t" << i << "\" kind: \"noop\" description: \"" << std::string(400, 'x')
+          << "\"" << (i ? " depends_on: \"t" + std::to_string(i - 1) + "\"" : "") << " }\n";
+  }
+  auto script = "mount -t tmpfs -o size=3M tmpfs '" + mnt + "' && '" + FERRY_BIN + "' run -q '"
+                + dir.path + "/big.textproto' --db '" + mnt + "/j'; echo \"run exit $?\"; '"
+                + FERRY_BIN + "' journal verify '" + mnt + "/j'; echo \"verify exit $?\"";
+  auto r = test::run_cmd({"unshare", "-m", "sh", "-c", script}, 120s);
+  INFO(r.out.substr(r.out.size() > 4000 ? r.out.size() - 4000 : 0));
+  // Before, RocksDB (built with assertions) ended ferry on an assertion when it wrote the
+  // failed write to its LOG file on the same full disk: exit 134.
+  CHECK_THAT(r.out, Catch::Contains("run exit 5"));
+  CHECK_THAT(r.out, Catch::Contains("No space left on device"));
+  CHECK_THAT(r.out, Catch::Contains("stopped while RUNNING, without coming to rest"));
+  // What was durable reads back and verifies.
+  CHECK_THAT(r.out, Catch::Contains("verify exit 0"));
+  // RocksDB's messages went to the log, not to LOG files in the journal's directory.
+  CHECK_THAT(r.out, Catch::Contains("rocksdb: "));
+}
