@@ -8,11 +8,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <map>
 #include <sstream>
+#include <vector>
 
 #include "actors/fleet_runtime.hpp"
 #include "common/errc.hpp"
@@ -201,6 +203,7 @@ caf::expected<std::unique_ptr<metrics_server>> metrics_server::start(const std::
                      ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
                      : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
   s->listen_fd_ = fd;
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
   if (pipe2(s->wake_, O_CLOEXEC) != 0)
     return make_error(errc::internal, "metrics: pipe: " + std::string{std::strerror(errno)});
   s->thread_ = std::thread{[p = s.get()] { p->serve(); }};
@@ -225,46 +228,29 @@ void metrics_server::stop() {
     }
 }
 
-void metrics_server::serve() {
-  for (;;) {
-    pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {wake_[0], POLLIN, 0}};
-    if (poll(fds, 2, -1) < 0) {
-      if (errno == EINTR)
-        continue;
-      return;
-    }
-    if (fds[1].revents)
-      return;
-    int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0)
-      continue;
-    answer(fd);
-    close(fd);
-  }
+namespace {
+
+/// One client of the endpoint: its request as read so far, then its answer as sent so far.
+struct http_conn {
+  int fd = -1;
+  std::chrono::steady_clock::time_point deadline;
+  std::string in;
+  std::string out;
+  size_t sent = 0;
+  bool answering = false;
+};
+
+/// Whether `in` holds the request line and headers (or as much as is read of them).
+bool request_read(const std::string& in) {
+  return in.find("\r\n\r\n") != std::string::npos
+         || in.size() >= metrics_server::max_request_bytes;
 }
 
-void metrics_server::answer(int fd) {
-  // The request line and headers, under one deadline for the whole read.
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{5};
-  std::string req;
-  char buf[2048];
-  while (req.find("\r\n\r\n") == std::string::npos && req.size() < 16384) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                  deadline - std::chrono::steady_clock::now())
-                  .count();
-    if (left <= 0)
-      return;
-    pollfd p{fd, POLLIN, 0};
-    if (poll(&p, 1, static_cast<int>(left)) <= 0)
-      return;
-    auto n = read(fd, buf, sizeof buf);
-    if (n <= 0)
-      return;
-    req.append(buf, static_cast<size_t>(n));
-  }
+} // namespace
+
+std::string metrics_server::answer(const std::string& req) {
   std::string status = "200 OK", type = "text/plain; version=0.0.4; charset=utf-8", body;
-  auto line_end = req.find("\r\n");
-  auto line = req.substr(0, line_end);
+  auto line = req.substr(0, req.find("\r\n"));
   if (line.rfind("GET /metrics ", 0) == 0 || line.rfind("GET /metrics?", 0) == 0) {
     body = render_();
   } else if (line.rfind("GET /healthz ", 0) == 0) {
@@ -277,22 +263,82 @@ void metrics_server::answer(int fd) {
     status = "404 Not Found";
     body = "GET /metrics or /healthz\n";
   }
-  auto out = "HTTP/1.1 " + status + "\r\nContent-Type: " + type
-             + "\r\nContent-Length: " + std::to_string(body.size())
-             + "\r\nConnection: close\r\n\r\n" + body;
-  size_t sent = 0;
-  while (sent < out.size()) {
-    pollfd p{fd, POLLOUT, 0};
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                  deadline - std::chrono::steady_clock::now())
-                  .count();
-    if (left <= 0 || poll(&p, 1, static_cast<int>(left)) <= 0)
-      return;
-    auto n = send(fd, out.data() + sent, out.size() - sent, MSG_NOSIGNAL);
-    if (n <= 0)
-      return;
-    sent += static_cast<size_t>(n);
+  return "HTTP/1.1 " + status + "\r\nContent-Type: " + type
+         + "\r\nContent-Length: " + std::to_string(body.size())
+         + "\r\nConnection: close\r\n\r\n" + body;
+}
+
+void metrics_server::serve() {
+  using clock = std::chrono::steady_clock;
+  std::vector<http_conn> conns;
+  std::vector<pollfd> fds;
+  for (;;) {
+    fds.clear();
+    // At most max_connections at once; more wait in the listen backlog.
+    fds.push_back({listen_fd_, static_cast<short>(conns.size() < max_connections ? POLLIN : 0), 0});
+    fds.push_back({wake_[0], POLLIN, 0});
+    auto now = clock::now();
+    int timeout = -1;
+    for (auto& c : conns) {
+      fds.push_back({c.fd, static_cast<short>(c.answering ? POLLOUT : POLLIN), 0});
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(c.deadline - now).count();
+      auto ms = static_cast<int>(std::max<int64_t>(left, 0));
+      timeout = timeout < 0 ? ms : std::min(timeout, ms);
+    }
+    if (poll(fds.data(), fds.size(), timeout) < 0) {
+      if (errno == EINTR)
+        continue;
+      break;
+    }
+    if (fds[1].revents)
+      break;
+    now = clock::now();
+    // Each connection on its own: one that stalls holds only itself, until its deadline.
+    for (size_t i = 0; i < conns.size(); ++i) {
+      auto& c = conns[i];
+      auto ev = fds[i + 2].revents;
+      bool done = now >= c.deadline || (ev & (POLLERR | POLLNVAL)) != 0;
+      if (!done && !c.answering && (ev & (POLLIN | POLLHUP))) {
+        char buf[2048];
+        auto n = read(c.fd, buf, sizeof buf);
+        if (n <= 0 && !(n < 0 && (errno == EAGAIN || errno == EINTR))) {
+          done = true;
+        } else if (n > 0) {
+          c.in.append(buf, static_cast<size_t>(n));
+          if (request_read(c.in)) {
+            c.out = answer(c.in);
+            c.answering = true;
+          }
+        }
+      }
+      if (!done && c.answering && (ev & POLLOUT)) {
+        auto n = send(c.fd, c.out.data() + c.sent, c.out.size() - c.sent, MSG_NOSIGNAL);
+        if (n > 0)
+          c.sent += static_cast<size_t>(n);
+        else if (!(n < 0 && (errno == EAGAIN || errno == EINTR)))
+          done = true;
+        done = done || c.sent == c.out.size();
+      }
+      if (done) {
+        close(c.fd);
+        c.fd = -1;
+      }
+    }
+    conns.erase(std::remove_if(conns.begin(), conns.end(), [](auto& c) { return c.fd < 0; }),
+                conns.end());
+    if (fds[0].revents & POLLIN)
+      while (conns.size() < max_connections) {
+        int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0)
+          break;
+        http_conn c;
+        c.fd = fd;
+        c.deadline = clock::now() + request_deadline;
+        conns.push_back(std::move(c));
+      }
   }
+  for (auto& c : conns)
+    close(c.fd);
 }
 
 } // namespace ferry::daemon

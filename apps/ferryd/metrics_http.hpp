@@ -1,12 +1,14 @@
 // ferryd's Prometheus endpoint: the metrics in the text exposition format (version 0.0.4)
 // rendered from the engine, the fleet and the API's counters, served by a small HTTP/1.1
-// server (GET /metrics, GET /healthz) on a thread of its own. One request at a time, each
-// under a 5 s deadline: a scraper that stalls cannot hold it.
+// server (GET /metrics, GET /healthz) on a thread of its own. Up to max_connections clients
+// at once, each under a 5 s deadline: a client that stalls holds only its own connection (one
+// at a time, a connection left idle held /healthz for 5 s).
 #pragma once
 
 #include "apps/ferryd/service.hpp" // first: it includes the generated gRPC header
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -31,6 +33,13 @@ class metrics_server {
 public:
   using render_fn = std::function<std::string()>;
 
+  /// Clients served at once; more wait in the listen backlog.
+  static constexpr size_t max_connections = 64;
+  /// How long a client has to send its request and take the answer.
+  static constexpr std::chrono::seconds request_deadline{5};
+  /// The most of a request read (its request line is all that is looked at).
+  static constexpr size_t max_request_bytes = 16384;
+
   /// Listens on `host_port` ("127.0.0.1:9464"; port 0: any free port).
   static caf::expected<std::unique_ptr<metrics_server>> start(const std::string& host_port,
                                                              render_fn render);
@@ -44,7 +53,8 @@ public:
 private:
   metrics_server() = default;
   void serve();
-  void answer(int fd);
+  /// The whole HTTP answer to `req`.
+  std::string answer(const std::string& req);
 
   int listen_fd_ = -1;
   int wake_[2] = {-1, -1};

@@ -512,6 +512,21 @@ TEST_CASE("every RPC works over the unix socket", "[unix]") {
   CHECK(metrics.find("ferry_migration_duration_seconds_count 1") != std::string::npos);
   CHECK(metrics.find("ferry_commit_latency_seconds_bucket{le=\"+Inf\"}") != std::string::npos);
   CHECK(http_get(d.metrics_port(), "/nope").rfind("HTTP/1.1 404", 0) == 0);
+  // A client that connects and sends nothing holds only its own connection. Before, the
+  // endpoint served one connection at a time: /healthz waited for the idle one's 5 s deadline,
+  // and the idle one was closed by then.
+  int idle = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(d.metrics_port()));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(idle, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  auto health = http_get(d.metrics_port(), "/healthz");
+  CHECK(health.rfind("HTTP/1.1 200 OK", 0) == 0);
+  CHECK(health.find("\r\n\r\nok\n") != std::string::npos);
+  pollfd still{idle, POLLIN, 0};
+  CHECK(poll(&still, 1, 0) == 0); // nothing to read: not closed by the server
+  close(idle);
   CHECK(d.stop() == 0);
 }
 
