@@ -86,6 +86,20 @@ caf::expected<std::string> read_file(const std::string& path) {
   return text;
 }
 
+caf::error open_for_writing(std::ofstream& out, const std::string& path, bool append) {
+  if (path.empty())
+    return make_error(errc::invalid_argument, "no file named (the path is empty)");
+  errno = 0;
+  out.open(path, append ? std::ios::app : std::ios::trunc | std::ios::out);
+  if (out)
+    return {};
+  int err = errno != 0 ? errno : EIO;
+  // The file itself need not exist: a missing part is one of its directories.
+  if (err == ENOENT || err == ENOTDIR)
+    return make_error(errc::invalid_argument, "its directory does not exist");
+  return failure(err);
+}
+
 caf::error sync_file(const std::string& path) {
   if (path.empty())
     return make_error(errc::invalid_argument, "no file named (the path is empty)");

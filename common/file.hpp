@@ -3,6 +3,7 @@
 // durable. Any thread.
 #pragma once
 
+#include <fstream>
 #include <string>
 
 #include <caf/expected.hpp>
@@ -19,6 +20,11 @@ caf::expected<std::string> read_file(const std::string& path);
 /// Whether the file at `path` can be opened for reading and is not a directory, for a reader
 /// that streams it: none when it can, else the error read_file would give.
 caf::error check_readable(const std::string& path);
+
+/// Opens `out` to write the file at `path`: appended to with `append`, else emptied; created
+/// when missing. Errors carry only the reason, as read_file's: "is a directory", "its
+/// directory does not exist", "permission denied", or the system's reason.
+caf::error open_for_writing(std::ofstream& out, const std::string& path, bool append);
 
 /// Makes what was written to the file at `path` survive a crash: syncs its data and, for a
 /// regular file, the directory that holds its name (where a new file's name lives). A file

@@ -1,7 +1,5 @@
 #include "persistence/journal_export.hpp"
 
-#include <cerrno>
-#include <cstring>
 #include <fstream>
 #include <istream>
 #include <map>
@@ -178,12 +176,10 @@ caf::expected<archive_result> archive_runs_to_file(store& st, time_ms before,
 
 caf::expected<archive_result> archive_runs_to_file(store& st, const std::vector<run_id>& runs,
                                                    const std::string& path) {
-  errno = 0;
-  std::ofstream out{path, std::ios::app};
-  if (!out) {
-    auto why = errno != 0 ? std::string{std::strerror(errno)} : std::string{"cannot be opened"};
-    return make_error(errc::invalid_argument, "archive: " + path + ": cannot write: " + why);
-  }
+  std::ofstream out;
+  if (auto err = open_for_writing(out, path, true))
+    return make_error(errc::invalid_argument,
+                      "archive: " + path + ": cannot write: " + message_of(err));
   return archive_runs(st, runs, out, [&]() -> caf::error {
     out.close();
     if (!out)

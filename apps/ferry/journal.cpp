@@ -4,10 +4,8 @@
 // moment it opened); archive removes what it exported (refused while an engine holds the
 // journal); import writes into an empty journal. docs/journal-format.md describes what they read.
 #include <cctype>
-#include <cerrno>
 #include <charconv>
 #include <cstdio>
-#include <cstring>
 #include <ctime>
 #include <fstream>
 #include <iostream>
@@ -278,11 +276,9 @@ int export_cmd(const journal_args& a) {
   std::ofstream file;
   std::ostream* out = &std::cout;
   if (!a.out.empty()) {
-    errno = 0;
-    file.open(a.out);
-    if (!file) {
+    if (auto err = open_for_writing(file, a.out, false)) {
       std::fprintf(stderr, "ferry journal export: %s: cannot write: %s\n", a.out.c_str(),
-                   errno != 0 ? std::strerror(errno) : "cannot be opened");
+                   message_of(err).c_str());
       return exit_bad_input;
     }
     out = &file;

@@ -111,3 +111,38 @@ TEST_CASE("sync_file syncs a written file, passes over what cannot be synced, an
   REQUIRE(empty);
   CHECK(code_of(empty) == errc::invalid_argument);
 }
+
+TEST_CASE("open_for_writing opens a file to write or append, and says why it cannot") {
+  scratch dir;
+  auto path = dir.path + "/out";
+  {
+    std::ofstream out;
+    REQUIRE_FALSE(open_for_writing(out, path, false));
+    out << "one\n";
+  }
+  {
+    std::ofstream out;
+    REQUIRE_FALSE(open_for_writing(out, path, true));
+    out << "two\n";
+  }
+  auto got = read_file(path);
+  REQUIRE(got);
+  CHECK(*got == "one\ntwo\n");
+  {
+    std::ofstream out;
+    REQUIRE_FALSE(open_for_writing(out, path, false));
+    out << "three\n";
+  }
+  CHECK(*read_file(path) == "three\n");
+  std::ofstream out;
+  auto is_dir = open_for_writing(out, dir.path, false);
+  REQUIRE(is_dir);
+  CHECK(code_of(is_dir) == errc::invalid_argument);
+  CHECK(message_of(is_dir) == "is a directory");
+  auto no_dir = open_for_writing(out, dir.path + "/missing/out", true);
+  REQUIRE(no_dir);
+  CHECK(message_of(no_dir) == "its directory does not exist");
+  auto under_file = open_for_writing(out, path + "/out", true);
+  REQUIRE(under_file);
+  CHECK(message_of(under_file) == "its directory does not exist");
+}

@@ -507,7 +507,7 @@ TEST_CASE("archiving makes the archive durable before it removes a run, and remo
   auto bad = archive_runs_to_file(*st, wall_now_ms() + 3600000, dir.path);
   REQUIRE_FALSE(bad);
   CHECK(code_of(bad.error()) == errc::invalid_argument);
-  CHECK(message_of(bad.error()) == "archive: " + dir.path + ": cannot write: Is a directory");
+  CHECK(message_of(bad.error()) == "archive: " + dir.path + ": cannot write: is a directory");
   CHECK(runs_left() == 6);
 }
 
@@ -1074,12 +1074,12 @@ TEST_CASE("ferry journal import of a refused export leaves no journal behind; ex
   // An output that is a directory: the reason, exit 4, and (archive) nothing removed.
   auto to_dir = run_cmd({FERRY_BIN, "journal", "export", dir.path + "/j", "-o", dir.path}, 60s);
   CHECK(to_dir.status == 4);
-  CHECK_THAT(to_dir.out, Catch::Contains(dir.path + ": cannot write: Is a directory"));
+  CHECK_THAT(to_dir.out, Catch::Contains(dir.path + ": cannot write: is a directory"));
   auto archive_to_dir = run_cmd({FERRY_BIN, "journal", "archive", dir.path + "/j",
                                  "--older-than", "1ms", "-o", dir.path},
                                 60s);
   CHECK(archive_to_dir.status == 4);
-  CHECK_THAT(archive_to_dir.out, Catch::Contains(dir.path + ": cannot write: Is a directory"));
+  CHECK_THAT(archive_to_dir.out, Catch::Contains(dir.path + ": cannot write: is a directory"));
   auto r = journal_reader::open(dir.path + "/j");
   REQUIRE(r);
   auto runs = r->list_runs();
