@@ -1,6 +1,6 @@
 // Reading a whole input file (a definition, template, batch, fleet, configuration, PEM or
-// journal export) with an error that says why it cannot be read; making a written file
-// durable. Any thread.
+// journal export), opening an output file, and making a written file durable, each with an
+// error that says why it cannot. Any thread.
 #pragma once
 
 #include <fstream>

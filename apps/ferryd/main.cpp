@@ -3,8 +3,8 @@
 // Starts the engine on the configured journal (every run not at rest resumes), listens on the
 // unix socket and on TCP with TLS when configured, serves /metrics, prints one line
 // "ready unix=PATH tcp=HOST:PORT metrics=HOST:PORT" on stdout once it accepts calls, opens its
-// log file again on SIGHUP (logrotate), and stops gracefully on SIGTERM or SIGINT. Exit codes: 0 stopped cleanly; 4 bad configuration; 5 could
-// not start.
+// log file again on SIGHUP (logrotate), and stops gracefully on SIGTERM or SIGINT. Exit codes:
+// 0 stopped cleanly; 4 bad configuration; 5 could not start.
 #include <pthread.h>
 #include <signal.h>
 
@@ -83,8 +83,8 @@ int main(int argc, char** argv) {
       log->error("SIGHUP: the log file cannot be opened again, logging on to the old one: {}",
                  ferry::describe(err));
     else
-      log->info("SIGHUP: log file {}", cfg->log_file.empty() ? "none (logs go to stderr)"
-                                                            : "reopened: " + cfg->log_file);
+      log->info("SIGHUP: {}", cfg->log_file.empty() ? "no log file to reopen (logs go to stderr)"
+                                                   : "log file reopened: " + cfg->log_file);
   }
   log->info("{}: stopping (grace {} ms)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
             cfg->shutdown_grace.count());

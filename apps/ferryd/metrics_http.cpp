@@ -159,43 +159,48 @@ caf::expected<addrinfo*> listen_address(const std::string& field, const std::str
 
 } // namespace
 
-caf::error listen_problem(const std::string& field, const std::string& host_port) {
+/// A socket bound to `host_port` (SO_REUSEADDR, as a listener), or why there can be none.
+caf::expected<int> bound_socket(const std::string& field, const std::string& host_port) {
   auto res = listen_address(field, host_port);
   if (!res)
     return res.error();
   int fd = socket((*res)->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  caf::error err;
-  if (fd < 0 || bind(fd, (*res)->ai_addr, (*res)->ai_addrlen) != 0)
-    err = make_error(errc::unavailable,
-                     field + ": cannot listen on " + host_port + ": " + std::strerror(errno));
-  freeaddrinfo(*res);
   if (fd >= 0)
-    close(fd);
-  return err;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (fd < 0 || bind(fd, (*res)->ai_addr, (*res)->ai_addrlen) != 0) {
+    auto why = std::string{std::strerror(errno)};
+    freeaddrinfo(*res);
+    if (fd >= 0)
+      close(fd);
+    return make_error(errc::unavailable, field + ": cannot listen on " + host_port + ": " + why);
+  }
+  freeaddrinfo(*res);
+  return fd;
+}
+
+caf::error listen_problem(const std::string& field, const std::string& host_port) {
+  auto fd = bound_socket(field, host_port);
+  if (!fd)
+    return fd.error();
+  close(*fd);
+  return caf::none;
 }
 
 caf::expected<std::unique_ptr<metrics_server>> metrics_server::start(const std::string& host_port,
                                                                     render_fn render) {
-  auto resolved = listen_address("metrics_listen", host_port);
-  if (!resolved)
-    return resolved.error();
-  auto* res = *resolved;
+  auto socket_fd = bound_socket("metrics_listen", host_port);
+  if (!socket_fd)
+    return socket_fd.error();
+  int fd = *socket_fd;
+  if (listen(fd, 16) != 0) {
+    auto why = std::string{std::strerror(errno)};
+    close(fd);
+    return make_error(errc::unavailable,
+                      "metrics_listen: cannot listen on " + host_port + ": " + why);
+  }
   std::unique_ptr<metrics_server> s{new metrics_server};
   s->render_ = std::move(render);
-  int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 16) != 0) {
-    auto err = std::string{std::strerror(errno)};
-    freeaddrinfo(res);
-    if (fd >= 0)
-      close(fd);
-    return make_error(errc::unavailable, "metrics_listen: cannot listen on " + host_port + ": "
-                                           + err);
-  }
-  freeaddrinfo(res);
   sockaddr_storage bound{};
   socklen_t len = sizeof bound;
   getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len);

@@ -25,7 +25,8 @@ namespace ferry::daemon {
 /// Every metric ferryd exports (docs/operations.md lists them).
 std::string render_metrics(engine& eng, const call_counters& calls, const watch_hub& hub);
 
-/// Whether a listener could bind `host_port` now: none, or why not, naming `field`
+/// Whether a listener could bind `host_port` now: none, or why not, naming `field` (ferryd
+/// checks its tcp_listen and metrics_listen with it before it opens the journal)
 /// ("tcp_listen: cannot listen on 127.0.0.1:7443: Address already in use").
 caf::error listen_problem(const std::string& field, const std::string& host_port);
 
