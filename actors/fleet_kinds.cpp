@@ -4,6 +4,7 @@
 #include <caf/all.hpp>
 
 #include "common/errc.hpp"
+#include "hypervisor/driver.hpp"
 
 namespace ferry {
 
@@ -45,6 +46,13 @@ task_result changes_only(state_changes& c) {
   auto r = task_result::success();
   r.changes = std::move(c);
   return r;
+}
+
+// A lease change's result: the partition's epoch after it, with the change's records.
+task_result lease_result(lease_reply& r) {
+  auto res = task_result::success(std::to_string(r.table.epoch));
+  res.changes = std::move(r.changes);
+  return res;
 }
 
 class reserve_kind final : public fleet_kind {
@@ -127,17 +135,53 @@ public:
       if (op_ == lease_request::op::connect_standby && string_param(call, "role") == "primary")
         req.action = lease_request::op::connect_primary;
     }
-    ask<lease_reply>(*fleet_, std::move(done), fleet_->partitions[p],
-                     [](lease_reply& r) {
-                       auto res = task_result::success(std::to_string(r.table.epoch));
-                       res.changes = std::move(r.changes);
-                       return res;
-                     },
+    ask<lease_reply>(*fleet_, std::move(done), fleet_->partitions[p], lease_result,
                      lease_atom::value, req);
   }
 
 private:
   lease_request::op op_;
+};
+
+// lease.retire: forgets a host's DEACTIVATED (or TERMINATED) lease once the VM's copy there
+// is gone, so that the VM may come back to that host later under a new lease. Asks the
+// host's driver first: while the VM is still defined there, that copy could use the lease
+// again, and nothing is retired (retryable: the run destroying it may not have finished).
+class retire_kind final : public fleet_kind {
+public:
+  using fleet_kind::fleet_kind;
+  void execute(const task_call& call, completion done) override {
+    auto& m = model();
+    fleet::index p, h;
+    if (!lookup([&](auto& n) { return m.find_partition(n); }, "partition",
+                string_param(call, "partition"), p, done)
+        || !lookup([&](auto& n) { return m.find_host(n); }, "host", string_param(call, "host"),
+                   h, done))
+      return;
+    if (h >= fleet_->drivers.size() || !fleet_->drivers[h]) {
+      done(task_result::failure(errc::not_found, "host \"" + m.hosts[h].name
+                                                   + "\" has no driver", false));
+      return;
+    }
+    auto vm = string_param(call, "vm");
+    auto host = m.hosts[h].name;
+    lease_request req{lease_request::op::retire, host, {}};
+    fleet_->drivers[h]->query(
+      vm, hv::call{call.key, time_left(call)},
+      [fleet = fleet_, target = fleet_->partitions[p], req, vm, host,
+       done](caf::expected<hv::domain_info> there) mutable {
+        if (!there)
+          return done(failure_from(there.error()));
+        if (there->status != hv::domain_status::absent)
+          return done(task_result::failure(
+            errc::failed_precondition,
+            "VM \"" + vm + "\" is still defined on host \"" + host + "\" ("
+              + hv::to_string(there->status)
+              + "): its lease is retired only once that copy is destroyed",
+            true));
+        ask<lease_reply>(*fleet, std::move(done), target, lease_result, lease_atom::value, req);
+      });
+  }
 };
 
 class net_kind final : public fleet_kind {
@@ -214,6 +258,12 @@ std::vector<kind_spec> fleet_kind_specs() {
               "Revokes a host's lease (TERMINATED)."},
     kind_spec{"lease.disconnect", {partition, req_str("host", "The host.")}, false,
               "Drops a STANDBY host's lease."},
+    kind_spec{"lease.retire",
+              {partition, req_str("host", "The host the VM left."),
+               req_str("vm", "The VM, which must no longer be defined on the host.")},
+              false,
+              "Forgets a DEACTIVATED or TERMINATED lease once the VM's copy on the host is "
+              "gone, so the VM may come back to that host later."},
     kind_spec{"net.forward",
               {req_str("address", "The VM's address."), req_str("to", "The new host.")},
               false,
@@ -244,6 +294,8 @@ void add_fleet_kinds(executor_registry& reg, caf::actor_system& sys, fleet_handl
       e = std::make_shared<lease_kind>(sys, fleet, spec, op::revoke);
     else if (n == "lease.disconnect")
       e = std::make_shared<lease_kind>(sys, fleet, spec, op::disconnect);
+    else if (n == "lease.retire")
+      e = std::make_shared<retire_kind>(sys, fleet, spec);
     else if (n == "net.forward")
       e = std::make_shared<net_kind>(sys, fleet, spec, false);
     else if (n == "net.move")

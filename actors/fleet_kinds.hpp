@@ -11,6 +11,8 @@
 //   lease.flip      params: partition, from, to   (waits for pending I/O to drain)
 //   lease.revoke    params: partition, host
 //   lease.disconnect params: partition, host
+//   lease.retire    params: partition, host, vm   forgets a DEACTIVATED lease once the VM is
+//                   no longer defined on the host, so it may come back there later.
 //   net.forward     params: address, to    forward packets for the address to a host.
 //   net.move        params: address, host  move the address (ends forwarding).
 // Execution: execute() runs on a CAF thread and never blocks: each call is one request to a

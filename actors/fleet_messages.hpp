@@ -82,7 +82,7 @@ struct zone_status {
 
 /// A lease change on a storage partition.
 struct lease_request {
-  enum class op : uint8_t { connect_standby, connect_primary, flip, revoke, disconnect };
+  enum class op : uint8_t { connect_standby, connect_primary, flip, revoke, disconnect, retire };
   op action = op::connect_standby;
   /// The host the lease is for (flip: the current primary).
   std::string host;

@@ -107,6 +107,9 @@ partition_actor::behavior_type partition_behavior(
         case op::disconnect:
           err = with_failover(st, [&] { return st.leases.disconnect(req.host); });
           break;
+        case op::retire:
+          err = with_failover(st, [&] { return st.leases.retire(req.host); });
+          break;
         case op::flip: {
           if (auto e = st.leases.begin_flip(req.host, req.to))
             return e;

@@ -96,8 +96,10 @@ caf::error lease_machine::connect(const std::string& host, lease_state role) {
     return make_error(errc::invalid_argument, what() + ": connect as STANDBY or PRIMARY");
   auto cur = t.state_of(host);
   if (cur == lease_state::deactivated || cur == lease_state::terminated)
-    return make_error(errc::permission_denied, what() + " is " + to_string(cur)
-                                                 + ": it may never reconnect");
+    return make_error(errc::permission_denied,
+                      what() + " is " + to_string(cur)
+                        + ": it may not reconnect until its lease is retired (lease.retire, "
+                          "once the VM's copy there is destroyed)");
   if (cur == role)
     return caf::none;
   if (cur == lease_state::primary)
@@ -211,7 +213,24 @@ caf::error lease_machine::disconnect(const std::string& host) {
                       "partition \"" + partition_ + "\": host \"" + host
                         + "\" is PRIMARY; flip or revoke it first");
   if (cur == lease_state::deactivated)
-    return caf::none; // kept: the record that it may never reconnect
+    return caf::none; // kept: the record that it may not reconnect until retired
+  auto next = t;
+  next.leases.erase(std::remove_if(next.leases.begin(), next.leases.end(),
+                                   [&](const lease& l) { return l.host == host; }),
+                    next.leases.end());
+  return commit(std::move(next));
+}
+
+caf::error lease_machine::retire(const std::string& host) {
+  auto& t = table();
+  auto cur = t.state_of(host);
+  if (cur == lease_state::none)
+    return caf::none;
+  if (cur != lease_state::deactivated && cur != lease_state::terminated)
+    return make_error(errc::failed_precondition,
+                      "partition \"" + partition_ + "\": host \"" + host + "\" is "
+                        + to_string(cur)
+                        + "; only a DEACTIVATED or TERMINATED lease is retired");
   auto next = t;
   next.leases.erase(std::remove_if(next.leases.begin(), next.leases.end(),
                                    [&](const lease& l) { return l.host == host; }),

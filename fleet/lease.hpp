@@ -1,15 +1,16 @@
 // ferry::fleet::lease_machine — the lease state machine of one storage partition, with the
 // master storage server and replicas that keep it. Each connected host has a lease:
 // PRIMARY (sole data access), STANDBY (connected, no data access), DEACTIVATED (a former
-// primary: never reconnects), TERMINATED (revoked). Invariants, after every operation:
-// at most one PRIMARY; a DEACTIVATED or TERMINATED host never regains access; every change
-// is applied on the master and on every replica that answers before it is acknowledged (a
-// change with no replica answering is refused), so every answering replica agrees with the
-// master; a replica that comes back is re-synchronised from the master; when the master
-// does not answer, an answering replica takes over. Every change increments the partition's
-// epoch, and I/O carries the epoch of the lease it was issued under: I/O from a stale
-// primary is fenced. A flip first freezes the source's new I/O, then completes only when its
-// pending I/O has drained.
+// primary), TERMINATED (revoked). Invariants, after every operation: at most one PRIMARY;
+// a DEACTIVATED or TERMINATED host regains no access while that lease stands: only once it
+// is retired (which the controller does when the host's copy of the VM is destroyed), and
+// then through a new lease, under a new epoch; every change is applied on the master and on
+// every replica that answers before it is acknowledged (a change with no replica answering
+// is refused), so every answering replica agrees with the master; a replica that comes back
+// is re-synchronised from the master; when the master does not answer, an answering replica
+// takes over. Every change increments the partition's epoch, and I/O carries the epoch of
+// the lease it was issued under: I/O from a stale primary is fenced. A flip first freezes
+// the source's new I/O, then completes only when its pending I/O has drained.
 //
 // Operations are idempotent by state: repeating a request that already took effect (a
 // re-dispatch after a controller crash) succeeds and changes nothing. A refused operation
@@ -98,6 +99,12 @@ public:
   /// Drops `host`'s lease entirely (cleanup of a STANDBY that never became PRIMARY; refused
   /// for a PRIMARY).
   caf::error disconnect(const std::string& host);
+
+  /// Forgets `host`'s DEACTIVATED or TERMINATED lease, so that it may connect again later,
+  /// under a new epoch (I/O under any earlier epoch stays fenced). The caller retires a lease
+  /// only once the host's copy of the VM is gone. Success when `host` has no lease; refused
+  /// (failed_precondition) for a PRIMARY or STANDBY one.
+  caf::error retire(const std::string& host);
 
   /// Starts one I/O of `host` issued under `epoch`: refused (permission_denied) unless
   /// `host` is PRIMARY under that epoch and not frozen by a flip.

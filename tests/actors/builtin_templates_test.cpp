@@ -191,9 +191,17 @@ TEST_CASE("live migration with network storage flips the leases and resumes on t
   CHECK_THAT(s.output(r, "precopy"), Catch::Contains("\"downtime_ms\":"));
   auto snap = s.eng->fleet()->snapshot();
   REQUIRE(snap);
+  // a1's DEACTIVATED lease was retired once web-1's copy there was destroyed.
   for (auto& l : snap->leases)
-    if (l.partition.rfind("vol-web", 0) == 0)
-      CHECK(l.table.state_of("a1") == fleet::lease_state::deactivated);
+    if (l.partition.rfind("vol-web", 0) == 0) {
+      CHECK(l.table.state_of("a1") == fleet::lease_state::none);
+      CHECK(l.table.state_of(host) == fleet::lease_state::primary);
+    }
+  CHECK(s.output(r, "retire-0") == std::to_string(snap->leases[0].table.epoch));
+  CHECK(r.tasks[static_cast<size_t>(r.def->index_of("retire-1"))].finished
+        <= r.tasks[static_cast<size_t>(r.def->index_of("notify"))].started);
+  CHECK(r.tasks[static_cast<size_t>(r.def->index_of("destroy_source"))].finished
+        <= r.tasks[static_cast<size_t>(r.def->index_of("retire-0"))].started);
   std::lock_guard<std::mutex> g{*s.notes_mtx};
   REQUIRE(s.notes->size() == 1);
   CHECK(s.notes->at(0).event == "migrated");
@@ -392,6 +400,17 @@ std::vector<scenario> scenarios() {
   };
 }
 
+/// The second leg of a round trip: the same template, back to the host the VM came from.
+template_args back_to(const scenario& sc, const std::string& source) {
+  auto a = sc.args;
+  a["target"] = value::of(source);
+  if (std::string{sc.name} == "cross-zone")
+    a["zone"] = value::of(std::string{"zone-a"});
+  if (std::string{sc.name} == "morph-migrate")
+    a["type"] = value::of(std::string{"large"}); // web-1's agent grows it, never shrinks it
+  return a;
+}
+
 /// A task that every point-of-no-return task depends on (so it fails before any of them).
 bool before_every_pnr(const definition& d, uint32_t task) {
   auto& deps = d.tasks[task].transitive_dependents;
@@ -402,6 +421,60 @@ bool before_every_pnr(const definition& d, uint32_t task) {
 }
 
 } // namespace
+
+TEST_CASE("every built-in template that moves a VM can move it back to the host it left") {
+  for (auto& sc : scenarios()) {
+    if (std::string{sc.name} == "morph")
+      continue; // stays on its host
+    DYNAMIC_SECTION(sc.name) {
+      sim_fleet s;
+      auto vm = sc.args.at("vm").s;
+      auto source = s.host_of(vm);
+      // The lease tables of the VM's partitions.
+      auto tables = [&] {
+        std::map<std::string, fleet::lease_table> out;
+        auto snap = s.eng->fleet()->snapshot();
+        REQUIRE(snap);
+        auto& m = *s.model;
+        for (auto vol : m.vms[m.find_vm(vm)].volumes)
+          for (auto part : m.volumes[vol].partitions)
+            for (auto& l : snap->leases)
+              if (l.partition == m.partitions[part].name)
+                out[l.partition] = l.table;
+        return out;
+      };
+      // Only the host the VM runs on holds a lease: PRIMARY.
+      auto only_primary_on = [&](const std::string& host) {
+        auto t = tables();
+        CHECK(!t.empty());
+        for (auto& [p, table] : t) {
+          INFO(p);
+          REQUIRE(table.leases.size() == 1);
+          CHECK(table.leases[0].host == host);
+          CHECK(table.leases[0].state == fleet::lease_state::primary);
+        }
+        return t;
+      };
+      auto before = only_primary_on(source);
+      auto out = s.run(sc.name, sc.args);
+      INFO(out.reason);
+      REQUIRE(out.status == run_status::succeeded);
+      auto there = s.runs_once(vm, out.id);
+      REQUIRE(there != source);
+      only_primary_on(there); // the source's DEACTIVATED lease was retired
+      auto back = s.run(sc.name, back_to(sc, source));
+      INFO(back.reason);
+      REQUIRE(back.status == run_status::succeeded);
+      CHECK(s.runs_once(vm, back.id) == source);
+      // Back under a new epoch: I/O issued under the lease it held before it left stays
+      // fenced.
+      for (auto& [p, table] : only_primary_on(source)) {
+        INFO(p);
+        CHECK(table.leases[0].epoch > before[p].leases[0].epoch);
+      }
+    }
+  }
+}
 
 TEST_CASE("a failure at every task of every built-in template rolls back or waits for an "
           "operator, and the VM runs exactly once") {

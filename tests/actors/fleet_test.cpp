@@ -551,7 +551,9 @@ TEST_CASE("a migration template rendered against the fleet moves capacity, lease
   engine_options opts;
   opts.threads = 2;
   opts.fleet = example_fleet();
-  opts.fleet_opts.sim = std::make_shared<hv::sim_world>();
+  hv::sim_options so;
+  so.speed = 1000; // scaled real time: the VM kinds' calls complete on their own
+  opts.fleet_opts.sim = std::make_shared<hv::sim_world>(so);
   auto eng = engine::open(opts);
   REQUIRE(eng);
   auto& e = **eng;
@@ -606,4 +608,53 @@ TEST_CASE("a migration template rendered against the fleet moves capacity, lease
     }
   for (auto& h : snap->hosts)
     CHECK(h.reservations.empty()); // adopted: the reservation became the VM's own use
+
+  // a1's DEACTIVATED lease is not retired while web-1 is still defined there (the example's
+  // copy is a stand-in: the domain never left a1); the refusal changes nothing.
+  auto lease_of = [&](const std::string& host) {
+    auto snap = e.fleet()->snapshot();
+    REQUIRE(snap);
+    for (auto& l : snap->leases)
+      if (l.partition == "vol-web-p0")
+        return l.table.state_of(host);
+    FAIL("no lease table for vol-web-p0");
+    return fleet::lease_state::none;
+  };
+  auto one = [&](const std::string& text) {
+    auto d = load_definition(text, e.kinds());
+    INFO((d ? "" : describe(d.error())));
+    REQUIRE(d);
+    auto id = e.submit(*d);
+    REQUIRE(id);
+    auto s = e.wait(*id, 20s);
+    INFO((s ? "" : describe(s.error())));
+    REQUIRE(s);
+    return *s;
+  };
+  auto retire = R"(name: "retire"
+    default_retry { max_attempts: 1 }
+    tasks { id: "retire" kind: "lease.retire" params {
+      fields { key: "partition" value { string_value: "vol-web-p0" } }
+      fields { key: "host" value { string_value: "a1" } }
+      fields { key: "vm" value { string_value: "web-1" } } } })";
+  auto refused = one(retire);
+  CHECK(refused.status == run_status::rolled_back);
+  CHECK_THAT(refused.reason, Catch::Contains("VM \"web-1\" is still defined on host \"a1\" "
+                                             "(running): its lease is retired only once that "
+                                             "copy is destroyed"));
+  CHECK(lease_of("a1") == fleet::lease_state::deactivated);
+  // Once destroyed there, it is retired, and a1 may connect again.
+  auto done = one(R"(name: "destroy-and-retire"
+    default_retry { max_attempts: 1 }
+    tasks { id: "destroy" kind: "vm.destroy" params {
+      fields { key: "host" value { string_value: "a1" } }
+      fields { key: "vm" value { string_value: "web-1" } } } }
+    tasks { id: "retire" kind: "lease.retire" depends_on: "destroy" params {
+      fields { key: "partition" value { string_value: "vol-web-p0" } }
+      fields { key: "host" value { string_value: "a1" } }
+      fields { key: "vm" value { string_value: "web-1" } } } })");
+  INFO(done.reason);
+  CHECK(done.status == run_status::succeeded);
+  CHECK(lease_of("a1") == fleet::lease_state::none);
+  CHECK(lease_of("b2") == fleet::lease_state::primary);
 }

@@ -49,15 +49,59 @@ TEST_CASE("a host connects as standby, is flipped to primary, and the old primar
   CHECK(m.table().state_of("src") == lease_state::deactivated);
   CHECK(code_of(m.io_begin("src", old_epoch)) == errc::permission_denied);
   CHECK_FALSE(m.io_begin("dst", m.table().find("dst")->epoch));
-  // The deactivated host may never come back.
+  // The deactivated host may not come back while its lease stands.
   auto back = m.connect("src", lease_state::standby);
   CHECK(code_of(back) == errc::permission_denied);
-  CHECK_THAT(message_of(back), Catch::Contains("may never reconnect"));
+  CHECK_THAT(message_of(back), Catch::Contains("may not reconnect until its lease is retired"));
   // Repeating the flip (a re-dispatch) is a success that changes nothing.
   auto version = m.table().version;
   CHECK_FALSE(m.begin_flip("src", "dst"));
   CHECK_FALSE(m.finish_flip("src", "dst"));
   CHECK(m.table().version == version);
+}
+
+TEST_CASE("a retired lease lets the host connect again, and its old I/O stays fenced") {
+  auto m = make_partition();
+  REQUIRE_FALSE(m.connect("src", lease_state::primary));
+  REQUIRE_FALSE(m.connect("dst", lease_state::standby));
+  auto src_epoch = m.table().find("src")->epoch;
+  REQUIRE_FALSE(m.begin_flip("src", "dst"));
+  REQUIRE_FALSE(m.finish_flip("src", "dst"));
+  // Only a DEACTIVATED or TERMINATED lease is retired; a refusal changes nothing.
+  auto before = m.table();
+  auto live = m.retire("dst");
+  CHECK(code_of(live) == errc::failed_precondition);
+  CHECK_THAT(message_of(live), Catch::Contains("host \"dst\" is PRIMARY; only a DEACTIVATED or "
+                                               "TERMINATED lease is retired"));
+  CHECK(m.table() == before);
+  REQUIRE_FALSE(m.retire("src"));
+  CHECK(m.table().find("src") == nullptr);
+  CHECK(m.table().epoch == before.epoch + 1);
+  CHECK(m.nodes()[1].table == m.table()); // replicated like every change
+  // Idempotent: retiring again, or a host without a lease, changes nothing.
+  auto after = m.table();
+  CHECK_FALSE(m.retire("src"));
+  CHECK_FALSE(m.retire("nobody"));
+  CHECK(m.table() == after);
+  // The VM comes back: src connects as STANDBY and is flipped to PRIMARY, under new epochs.
+  REQUIRE_FALSE(m.connect("src", lease_state::standby));
+  CHECK(m.table().find("src")->epoch > src_epoch);
+  REQUIRE_FALSE(m.begin_flip("dst", "src"));
+  REQUIRE_FALSE(m.finish_flip("dst", "src"));
+  auto* l = m.table().find("src");
+  REQUIRE(l != nullptr);
+  CHECK(l->state == lease_state::primary);
+  // I/O issued under the lease src held before the first flip is still refused.
+  auto stale = m.io_begin("src", src_epoch);
+  CHECK(code_of(stale) == errc::permission_denied);
+  CHECK_THAT(message_of(stale), Catch::Contains("is stale"));
+  CHECK_FALSE(m.io_begin("src", l->epoch));
+  m.io_end("src");
+  // A revoked host is retired the same way.
+  REQUIRE_FALSE(m.revoke("dst"));
+  REQUIRE_FALSE(m.retire("dst"));
+  CHECK(m.table().find("dst") == nullptr);
+  CHECK(m.table().count(lease_state::primary) == 1);
 }
 
 TEST_CASE("a second primary is refused and nothing changes") {
@@ -92,7 +136,7 @@ TEST_CASE("a lease change needs a replica, and a lost master fails over to one")
 TEST_CASE("random sequences of lease operations, failures and crashes keep the invariants") {
   const std::vector<std::string> hosts{"h0", "h1", "h2", "h3"};
   const std::vector<std::string> nodes{"s0", "s1", "s2"};
-  size_t flips = 0, refused = 0, crashes = 0, failovers = 0;
+  size_t flips = 0, refused = 0, crashes = 0, failovers = 0, retired = 0;
   for (uint32_t seed = 1; seed <= 2000; ++seed) {
     std::mt19937 rng{seed};
     auto pick = [&](auto& v) -> const std::string& { return v[rng() % v.size()]; };
@@ -111,7 +155,7 @@ TEST_CASE("random sequences of lease operations, failures and crashes keep the i
     };
     for (int step = 0; step < 40; ++step) {
       std::function<caf::error()> op;
-      switch (rng() % 9) {
+      switch (rng() % 10) {
         case 0:
         case 1: {
           auto h = pick(hosts);
@@ -149,6 +193,20 @@ TEST_CASE("random sequences of lease operations, failures and crashes keep the i
         case 4: {
           auto h = pick(hosts);
           op = [&m, h] { return m.revoke(h); };
+          break;
+        }
+        case 8: {
+          // Retiring a lost host's lease (its copy destroyed) lets it connect anew later.
+          auto h = pick(hosts);
+          op = [&m, &lost, &retired, h]() -> caf::error {
+            auto had = m.table().find(h) != nullptr;
+            auto err = m.retire(h);
+            if (!err && had) {
+              lost.erase(h);
+              ++retired;
+            }
+            return err;
+          };
           break;
         }
         case 5: {
@@ -206,4 +264,5 @@ TEST_CASE("random sequences of lease operations, failures and crashes keep the i
   CHECK(refused > 1000);
   CHECK(crashes > 1000);
   CHECK(failovers > 100);
+  CHECK(retired > 100);
 }

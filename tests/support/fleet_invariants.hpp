@@ -1,8 +1,8 @@
 // The invariants a migration run must leave behind on the simulated fleet, whatever happened
 // to it: the VM is defined on exactly one host and runs there; no partition has two PRIMARY
-// leases and the VM's partitions are PRIMARY on its host; no reservation of the run is left;
-// its address is routed to its host without forwarding; the directory agrees. Shared by the
-// template tests and the crash worker.
+// leases and the VM's partitions are PRIMARY on its host, with no lease of any other host;
+// no reservation of the run is left; its address is routed to its host without forwarding;
+// the directory agrees. Shared by the template tests and the crash worker.
 #pragma once
 
 #include <set>
@@ -61,6 +61,13 @@ inline invariant_report check_invariants(engine& eng, hv::sim_world& world,
     if (parts.count(l.partition) && l.table.primary() != out.host)
       bad("partition " + l.partition + " is PRIMARY on \"" + l.table.primary() + "\", not "
           + out.host);
+    // No other host keeps a lease on them: a target's STANDBY is dropped when the run rolls
+    // back, and the source's DEACTIVATED lease is retired once its copy is destroyed.
+    if (parts.count(l.partition))
+      for (auto& x : l.table.leases)
+        if (x.host != out.host)
+          bad("partition " + l.partition + ": host " + x.host + " still holds a "
+              + fleet::to_string(x.state) + " lease");
   }
   for (auto& h : snap->hosts)
     for (auto& r : h.reservations)
