@@ -429,7 +429,13 @@ using network_actor = caf::typed_actor<
 /// The fleet's directory: where each VM runs; recommendations across zones.
 using fleet_actor = caf::typed_actor<
   caf::replies_to<locate_atom, std::string>::with<fleet::vm_location>,
-  /// A VM now runs on another host: adopts it there, evicts it from the old one.
+  /// Reserves for a VM through the zone with this index, refused (failed_precondition) while
+  /// the VM holds a reservation under another key: one move of a VM at a time.
+  caf::replies_to<reserve_atom, reserve_request, uint32_t>::with<reserve_reply>,
+  /// Releases a reservation (by key) in the zone with this index.
+  caf::replies_to<release_atom, uint32_t, std::string>::with<state_changes>,
+  /// A VM now runs on another host: adopts it there, evicts it from the old one. Its
+  /// reservation, now the VM's own use, no longer holds the VM.
   caf::replies_to<adopt_atom, vm_request>::with<state_changes>,
   /// Zones ranked for a VM, each admitted or denied with its reason; with a zone named, that
   /// zone's admission decision alone.

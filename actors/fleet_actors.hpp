@@ -74,7 +74,9 @@ partition_actor spawn_partition(caf::actor_system& sys, fleet_handles_ptr handle
 network_actor spawn_network(caf::actor_system& sys,
                             std::unordered_map<std::string, fleet::address_route> routes);
 
+/// `held`: the reservations held in the journal, whose VMs are being moved (VM -> key).
 fleet_actor spawn_directory(caf::actor_system& sys, fleet_handles_ptr handles,
-                            std::unordered_map<std::string, fleet::vm_location> vms);
+                            std::unordered_map<std::string, fleet::vm_location> vms,
+                            std::unordered_map<std::string, std::string> held);
 
 } // namespace ferry

@@ -1,7 +1,9 @@
 // The fleet directory actor: where each VM runs (moving a VM adopts it on its new host and
-// evicts it from the old one), and recommendations: it asks every zone for an offer, counts
-// the VM's group in each zone, and ranks the zones with fleet::rank_zones and the pre-copy
-// model. Runs on CAF's scheduler.
+// evicts it from the old one); which VMs are being moved: a migration's reservation goes
+// through it, and a VM that holds one reservation gets no other (under another key) until
+// that one is released or adopted, so two runs never move one VM at once; and
+// recommendations: it asks every zone for an offer, counts the VM's group in each zone, and
+// ranks the zones with fleet::rank_zones and the pre-copy model. Runs on CAF's scheduler.
 #include <algorithm>
 #include <map>
 #include <unordered_map>
@@ -19,7 +21,26 @@ namespace {
 struct directory_state {
   fleet_handles_ptr handles;
   std::unordered_map<std::string, fleet::vm_location> vms;
+  /// VMs being moved: VM -> the key of the reservation that holds it, and back. A claim is
+  /// made before the zone reserves (so a second request meanwhile is refused), dropped when
+  /// that reservation fails, is released or is adopted; rebuilt from the journal's
+  /// reservations on open.
+  std::unordered_map<std::string, std::string> held;
+  std::unordered_map<std::string, std::string> held_by_key;
   static inline const char* name = "ferry.fleet";
+
+  void hold(const std::string& vm, const std::string& key) {
+    held[vm] = key;
+    held_by_key[key] = vm;
+  }
+  void drop(const std::string& key) {
+    auto i = held_by_key.find(key);
+    if (i == held_by_key.end())
+      return;
+    if (auto j = held.find(i->second); j != held.end() && j->second == key)
+      held.erase(j);
+    held_by_key.erase(i);
+  }
 };
 
 using directory_ptr = fleet_actor::stateful_pointer<directory_state>;
@@ -35,11 +56,57 @@ fleet::copy_estimate estimate(uint64_t memory, double dirty, double bandwidth,
   return {e.converges, e.reason, e.duration_ms, e.downtime_ms};
 }
 
-fleet_actor::behavior_type directory_behavior(directory_ptr self, fleet_handles_ptr handles,
-                                              std::unordered_map<std::string, fleet::vm_location> vms) {
+fleet_actor::behavior_type directory_behavior(
+  directory_ptr self, fleet_handles_ptr handles,
+  std::unordered_map<std::string, fleet::vm_location> vms,
+  std::unordered_map<std::string, std::string> held) {
   self->state.handles = std::move(handles);
   self->state.vms = std::move(vms);
+  for (auto& [vm, key] : held)
+    self->state.hold(vm, key);
   return {
+    [=](reserve_atom, reserve_request& req, uint32_t zone) -> caf::result<reserve_reply> {
+      auto& st = self->state;
+      if (zone >= st.handles->zones.size())
+        return make_error(errc::not_found, "reserve: no zone with index " + std::to_string(zone));
+      bool claimed = false;
+      if (auto i = st.held.find(req.vm); i != st.held.end()) {
+        if (i->second != req.key)
+          return make_error(errc::failed_precondition,
+                            "VM \"" + req.vm + "\" is being moved by another run: it holds "
+                              "reservation \"" + i->second + "\" (one move of a VM at a time; "
+                              "a run that was aborted keeps it until a fleet.release task with "
+                              "that key gives it back)");
+      } else {
+        st.hold(req.vm, req.key);
+        claimed = true;
+      }
+      auto rp = self->make_response_promise<reserve_reply>();
+      auto key = req.key;
+      self->request(st.handles->zones[zone], caf::infinite, reserve_atom::value, std::move(req))
+        .then([rp](reserve_reply& r) mutable { rp.deliver(std::move(r)); },
+              [=](caf::error& err) mutable {
+                if (claimed)
+                  self->state.drop(key);
+                rp.deliver(std::move(err));
+              });
+      return rp;
+    },
+    [=](release_atom, uint32_t zone, const std::string& key) -> caf::result<state_changes> {
+      auto& st = self->state;
+      if (zone >= st.handles->zones.size())
+        return make_error(errc::not_found, "release: no zone with index " + std::to_string(zone));
+      auto rp = self->make_response_promise<state_changes>();
+      self->request(st.handles->zones[zone], caf::infinite, release_atom::value, std::string{},
+                    key)
+        .then(
+          [=](state_changes& c) mutable {
+            self->state.drop(key);
+            rp.deliver(std::move(c));
+          },
+          [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+      return rp;
+    },
     [=](locate_atom, const std::string& vm) -> caf::result<fleet::vm_location> {
       auto& vms = self->state.vms;
       auto i = vms.find(vm);
@@ -67,6 +134,7 @@ fleet_actor::behavior_type directory_behavior(directory_ptr self, fleet_handles_
             auto& loc = self->state.vms[adopt.vm];
             loc.host = adopt.host;
             loc.type = adopt.type;
+            self->state.drop(adopt.reservation);
             if (from != fleet::npos && from != to)
               self->send(self->state.handles->hosts[from], evict_atom::value, adopt.vm);
             rp.deliver(std::move(changes));
@@ -158,8 +226,9 @@ fleet_actor::behavior_type directory_behavior(directory_ptr self, fleet_handles_
 } // namespace
 
 fleet_actor spawn_directory(caf::actor_system& sys, fleet_handles_ptr handles,
-                            std::unordered_map<std::string, fleet::vm_location> vms) {
-  return sys.spawn(directory_behavior, std::move(handles), std::move(vms));
+                            std::unordered_map<std::string, fleet::vm_location> vms,
+                            std::unordered_map<std::string, std::string> held) {
+  return sys.spawn(directory_behavior, std::move(handles), std::move(vms), std::move(held));
 }
 
 } // namespace ferry

@@ -4,10 +4,27 @@
 // requests go out from) and the kind's spec.
 #pragma once
 
+#include <caf/actor_cast.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/send.hpp>
+
 #include "actors/executor.hpp"
 #include "actors/fleet_actors.hpp"
 
 namespace ferry {
+
+/// Sends one request from the fleet's caller actor and reports its answer through `done`.
+/// No timeout of its own: the attempt's deadline is kept by the run (an answer after it is
+/// stale there), and a fleet actor answers every request (one that is gone, at once).
+template <class R, class Handle, class F, class... Ts>
+void fleet_ask(const fleet_handles& fleet, completion done, Handle h, F on_reply, Ts... xs) {
+  caller_job job{[=](caf::event_based_actor* self) {
+    self->request(caf::actor_cast<caf::actor>(h), caf::infinite, xs...)
+      .then([=](R& r) { done(on_reply(r)); },
+            [=](caf::error& err) { done(failure_from(err)); });
+  }};
+  caf::anon_send(fleet.caller, std::move(job));
+}
 
 class fleet_kind_base : public task_executor {
 public:

@@ -10,19 +10,6 @@ namespace ferry {
 
 namespace {
 
-// Sends one request from the fleet's caller actor and reports its answer through `done`.
-// No timeout of its own: the attempt's deadline is kept by the run (an answer after it is
-// stale there), and a fleet actor answers every request (one that is gone, at once).
-template <class R, class Handle, class F, class... Ts>
-void ask(const fleet_handles& fleet, completion done, Handle h, F on_reply, Ts... xs) {
-  caller_job job{[=](caf::event_based_actor* self) {
-    self->request(caf::actor_cast<caf::actor>(h), caf::infinite, xs...)
-      .then([=](R& r) { done(on_reply(r)); },
-            [=](caf::error& err) { done(failure_from(err)); });
-  }};
-  caf::anon_send(fleet.caller, std::move(job));
-}
-
 class fleet_kind : public fleet_kind_base {
 public:
   using fleet_kind_base::fleet_kind_base;
@@ -78,13 +65,14 @@ public:
       req.exclude.push_back(exclude);
     else if (req.host.empty())
       req.exclude.push_back(m.hosts[m.vms[v].host].name);
-    ask<reserve_reply>(*fleet_, std::move(done), fleet_->zones[z],
+    // Through the directory: it refuses a VM that another run is moving.
+    fleet_ask<reserve_reply>(*fleet_, std::move(done), fleet_->directory,
                        [](reserve_reply& r) {
                          auto res = task_result::success(r.host);
                          res.changes = std::move(r.changes);
                          return res;
                        },
-                       reserve_atom::value, req);
+                       reserve_atom::value, req, static_cast<uint32_t>(z));
   }
 };
 
@@ -97,8 +85,8 @@ public:
     if (!lookup([&](auto& n) { return m.find_zone(n); }, "zone", string_param(call, "zone"), z, done))
       return;
     auto key = string_param(call, "key", call.run + "/" + string_param(call, "vm"));
-    ask<state_changes>(*fleet_, std::move(done), fleet_->zones[z], changes_only,
-                       release_atom::value, std::string{}, key);
+    fleet_ask<state_changes>(*fleet_, std::move(done), fleet_->directory, changes_only,
+                       release_atom::value, static_cast<uint32_t>(z), key);
   }
 };
 
@@ -108,7 +96,7 @@ public:
   void execute(const task_call& call, completion done) override {
     vm_request req{string_param(call, "vm"), string_param(call, "host"), string_param(call, "type"),
                    string_param(call, "reservation", call.run + "/" + string_param(call, "vm"))};
-    ask<state_changes>(*fleet_, std::move(done), fleet_->directory, changes_only,
+    fleet_ask<state_changes>(*fleet_, std::move(done), fleet_->directory, changes_only,
                        adopt_atom::value, req);
   }
 };
@@ -135,7 +123,7 @@ public:
       if (op_ == lease_request::op::connect_standby && string_param(call, "role") == "primary")
         req.action = lease_request::op::connect_primary;
     }
-    ask<lease_reply>(*fleet_, std::move(done), fleet_->partitions[p], lease_result,
+    fleet_ask<lease_reply>(*fleet_, std::move(done), fleet_->partitions[p], lease_result,
                      lease_atom::value, req);
   }
 
@@ -179,7 +167,8 @@ public:
               + hv::to_string(there->status)
               + "): its lease is retired only once that copy is destroyed",
             true));
-        ask<lease_reply>(*fleet, std::move(done), target, lease_result, lease_atom::value, req);
+        fleet_ask<lease_reply>(*fleet, std::move(done), target, lease_result, lease_atom::value,
+                               req);
       });
   }
 };
@@ -192,10 +181,10 @@ public:
   void execute(const task_call& call, completion done) override {
     auto address = string_param(call, "address");
     if (move_)
-      ask<state_changes>(*fleet_, std::move(done), fleet_->network, changes_only,
+      fleet_ask<state_changes>(*fleet_, std::move(done), fleet_->network, changes_only,
                          move_atom::value, address, string_param(call, "host"));
     else
-      ask<state_changes>(*fleet_, std::move(done), fleet_->network, changes_only,
+      fleet_ask<state_changes>(*fleet_, std::move(done), fleet_->network, changes_only,
                          forward_atom::value, address, string_param(call, "to"));
   }
 

@@ -230,7 +230,11 @@ fleet_runtime::start(caf::actor_system& sys, fleet::model_ptr model,
                                            rt->opts_.partitions));
   }
   h.network = spawn_network(sys, std::move(routes));
-  h.directory = spawn_directory(sys, handles, std::move(vms));
+  std::unordered_map<std::string, std::string> held;
+  for (auto& [host, rs] : restored.reservations)
+    for (auto& r : rs)
+      held[r.vm] = r.key;
+  h.directory = spawn_directory(sys, handles, std::move(vms), std::move(held));
   h.caller = spawn_caller(sys);
   return rt;
 }

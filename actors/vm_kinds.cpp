@@ -1,7 +1,10 @@
 #include "actors/vm_kinds.hpp"
+#include "actors/fleet_kind_base.hpp"
 
 #include <algorithm>
 #include <cstdio>
+
+#include <caf/all.hpp>
 
 #include "common/errc.hpp"
 
@@ -63,7 +66,7 @@ public:
       case op::start: return host->start(vm, c, reporting<hv::domain_info>(std::move(done)));
       case op::pause: return host->pause(vm, c, reporting<hv::domain_info>(std::move(done)));
       case op::resume: return host->resume(vm, c, reporting<hv::domain_info>(std::move(done)));
-      case op::destroy: return host->destroy(vm, c, reporting<hv::done>(std::move(done)));
+      case op::destroy: return destroy(vm, string_param(call, "host"), host, c, std::move(done));
       case op::abort:
         return host->abort_migration(vm, c, reporting<hv::done>(std::move(done)));
       case op::set_vcpus:
@@ -86,6 +89,36 @@ public:
   }
 
 private:
+  // Destroys the VM on `host_name`, unless the fleet's directory has it running there: a
+  // compensation or a cleanup destroys a copy the VM left or never used, never the VM (a
+  // run whose target was the VM's own host would otherwise destroy it on rolling back).
+  void destroy(const std::string& vm, const std::string& host_name, hv::driver_ptr host,
+               hv::call c, completion done) const {
+    if (!fleet_->directory)
+      return host->destroy(vm, c, reporting<hv::done>(std::move(done)));
+    caller_job job{[=](caf::event_based_actor* self) {
+      self->request(caf::actor_cast<caf::actor>(fleet_->directory), caf::infinite,
+                    locate_atom::value, vm)
+        .then(
+          [=](fleet::vm_location& loc) {
+            if (loc.host == host_name)
+              return done(task_result::failure(
+                errc::failed_precondition,
+                "VM " + vm + " runs on " + host_name
+                  + " (the fleet has it there): vm.destroy removes only a copy the VM left, "
+                    "never the VM",
+                false));
+            host->destroy(vm, c, reporting<hv::done>(done));
+          },
+          [=](caf::error& err) {
+            if (code_of(err) == errc::not_found) // not one of the fleet's VMs
+              return host->destroy(vm, c, reporting<hv::done>(done));
+            done(failure_from(err));
+          });
+    }};
+    caf::anon_send(fleet_->caller, std::move(job));
+  }
+
   // The driver of host `name`; reports not_found through `done` when there is none.
   hv::driver_ptr driver(const std::string& name, completion& done) const {
     auto h = fleet_->model->find_host(name);

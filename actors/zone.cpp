@@ -2,6 +2,7 @@
 // change), chooses target hosts (spreading or packing), reserves through the chosen host
 // actor (trying the next host when one refuses) and answers offers for recommendations.
 // Runs on CAF's scheduler.
+#include <algorithm>
 #include <map>
 
 #include <caf/all.hpp>
@@ -49,6 +50,13 @@ void try_reserve(zone_ptr self, reserve_request req, fleet::index type,
     if (host == fleet::npos || m.hosts[host].zone != st.index) {
       rp.deliver(make_error(errc::not_found, "zone \"" + st.zone_name() + "\": no host \""
                                                + req.host + "\""));
+      return;
+    }
+    if (std::find(exclude.begin(), exclude.end(), host) != exclude.end()) {
+      rp.deliver(make_error(errc::failed_precondition,
+                            "zone \"" + st.zone_name() + "\": host \"" + req.host
+                              + "\" is the one " + req.vm
+                              + " leaves (\"exclude\"): a move needs another target"));
       return;
     }
   } else {

@@ -17,6 +17,7 @@
 #include "hypervisor/sim_world.hpp"
 #include "tests/support/fault_plan.hpp"
 #include "tests/support/fleet_invariants.hpp"
+#include "tests/support/test_kinds.hpp"
 #include "workflows/definition_codec.hpp"
 
 using namespace ferry;
@@ -37,15 +38,30 @@ struct sim_fleet {
   std::shared_ptr<std::vector<task_progress>> progress =
     std::make_shared<std::vector<task_progress>>();
   std::unique_ptr<engine> eng;
+  /// The journal's directory; empty: in memory.
+  std::string journal;
 
-  sim_fleet() {
+  explicit sim_fleet(std::string journal_dir = {}) : journal(std::move(journal_dir)) {
     hv::sim_options so;
     so.speed = 1000; // virtual seconds per real second
     world = std::make_shared<hv::sim_world>(so);
     auto f = fleet::load_fleet_file(source_dir + "/examples/fleet.textproto");
     REQUIRE(f);
     model = *f;
+    open();
+  }
+
+  /// A controller restart: the engine closes and opens again on the same journal, the
+  /// simulated hosts running on.
+  void reopen() {
+    eng->close();
+    eng.reset();
+    open();
+  }
+
+  void open() {
     engine_options opts;
+    opts.journal_path = journal;
     opts.threads = 2;
     opts.fleet = model;
     opts.fleet_opts.sim = world;
@@ -474,6 +490,90 @@ TEST_CASE("every built-in template that moves a VM can move it back to the host 
       }
     }
   }
+}
+
+TEST_CASE("a move to the host the VM runs on is refused at its reservation; the VM runs on") {
+  sim_fleet s;
+  for (auto name : {"live-precopy", "live-network-storage", "reboot"}) {
+    INFO(name);
+    auto r = s.run(name, args({{"vm", "web-1"}, {"target", "a1"}}));
+    CHECK(r.status == run_status::rolled_back);
+    CHECK_THAT(r.reason, Catch::Contains("host \"a1\" is the one web-1 leaves (\"exclude\"): a "
+                                         "move needs another target"));
+    CHECK(s.runs_once("web-1", r.id) == "a1");
+  }
+}
+
+TEST_CASE("two runs submitted at once for one VM: one moves it, the other is refused at its "
+          "reservation, and the VM runs exactly once") {
+  sim_fleet s;
+  std::string at = "a1";
+  for (auto target : {"a2", "a3", "a2"}) {
+    INFO(target);
+    auto def = s.render("live-precopy", args({{"vm", "web-1"}, {"target", target}}));
+    auto a = s.eng->submit(def);
+    submit_options second;
+    second.id = "second-" + std::string{target} + "-from-" + at;
+    auto b = s.eng->submit(def, second);
+    REQUIRE(a);
+    REQUIRE(b);
+    auto ra = s.eng->wait(*a, 60s);
+    auto rb = s.eng->wait(*b, 60s);
+    REQUIRE(ra);
+    REQUIRE(rb);
+    auto moved = ra->status == run_status::succeeded ? *ra : *rb;
+    auto refused = ra->status == run_status::succeeded ? *rb : *ra;
+    INFO(refused.reason);
+    REQUIRE(moved.status == run_status::succeeded);
+    CHECK(refused.status == run_status::rolled_back);
+    CHECK_THAT(refused.reason,
+               Catch::Contains("task \"reserve\"")
+                 && Catch::Contains("is being moved by another run"));
+    CHECK(s.runs_once("web-1", refused.id) == target);
+    at = target;
+  }
+}
+
+TEST_CASE("a VM held by a run that waits for an operator is refused to any other run, also "
+          "after a restart, until that run ends") {
+  test::temp_dir dir;
+  sim_fleet s{dir.file("journal")};
+  // The first run fails past its point of no return: it waits for an operator, and its
+  // reservation holds web-1.
+  s.faults->arm("resume");
+  auto first = s.eng->submit(s.render("live-precopy", args({{"vm", "web-1"}, {"target", "a3"}})));
+  REQUIRE(first);
+  auto r = s.eng->wait(*first, 60s);
+  REQUIRE(r);
+  REQUIRE(r->status == run_status::failed);
+  s.faults->disarm();
+  auto refused = [&] {
+    auto other = s.run("live-precopy", args({{"vm", "web-1"}, {"target", "a2"}}));
+    CHECK(other.status == run_status::rolled_back);
+    CHECK_THAT(other.reason, Catch::Contains("VM \"web-1\" is being moved by another run: it "
+                                             "holds reservation \"" + *first + "/web-1\""));
+    // Refused before anything else ran.
+    for (size_t i = 0; i < other.tasks.size(); ++i)
+      if (other.def->tasks[i].id != "reserve")
+        CHECK(other.tasks[i].attempt == 0);
+    CHECK(s.world->domain("sim://zone-a/a2", "web-1").status == hv::domain_status::absent);
+  };
+  refused();
+  // The hold is durable: after a restart, the reservation in the journal holds web-1.
+  s.reopen();
+  refused();
+  // The operator retries: the first run finishes, and web-1 may move again (back to a1).
+  auto ack = s.eng->retry(*first, "resume");
+  INFO((ack ? "" : describe(ack.error())));
+  REQUIRE(ack);
+  auto done = s.eng->wait(*first, 60s);
+  REQUIRE(done);
+  REQUIRE(done->status == run_status::succeeded);
+  CHECK(s.runs_once("web-1", *first) == "a3");
+  auto back = s.run("live-precopy", args({{"vm", "web-1"}, {"target", "a1"}}));
+  INFO(back.reason);
+  CHECK(back.status == run_status::succeeded);
+  CHECK(s.runs_once("web-1", back.id) == "a1");
 }
 
 TEST_CASE("a failure at every task of every built-in template rolls back or waits for an "

@@ -90,3 +90,34 @@ TEST_CASE("a copy that will not converge rolls back: the target is cleaned, the 
   CHECK(s.status("zone-b/b1", "batch-1") == hv::domain_status::running);
   CHECK(s.status("zone-a/a3", "batch-1") == hv::domain_status::absent);
 }
+
+TEST_CASE("vm.destroy never destroys a VM on the host where the fleet has it running") {
+  sim_engine s;
+  auto destroy = [](const std::string& vm, const std::string& host) {
+    return R"({"name": "destroy", "default_retry": {"max_attempts": 1}, "tasks": [
+      {"id": "destroy", "kind": "vm.destroy", "params": {"vm": ")" + vm + R"(", "host": ")"
+           + host + R"("}}]})";
+  };
+  auto r = s.run(destroy("web-2", "a2"));
+  CHECK(r.status == run_status::rolled_back);
+  CHECK_THAT(r.reason, Catch::Contains("VM web-2 runs on a2 (the fleet has it there): "
+                                       "vm.destroy removes only a copy the VM left"));
+  CHECK(s.status("zone-a/a2", "web-2") == hv::domain_status::running);
+  // A run whose target is the VM's own host: the provision finds it there (success), and
+  // when the run then rolls back, its compensation must not destroy the VM.
+  auto same = s.run(R"({"name": "same-host", "default_retry": {"max_attempts": 1}, "tasks": [
+    {"id": "provision", "kind": "vm.provision",
+     "params": {"vm": "web-2", "from": "a2", "to": "a2"},
+     "compensation": {"kind": "vm.destroy", "params": {"vm": "web-2", "host": "a2"},
+                      "retry": {"max_attempts": 1}}},
+    {"id": "fail", "kind": "vm.start", "depends_on": ["provision"],
+     "params": {"vm": "no-such-vm", "host": "a2"}}]})");
+  CHECK(same.status != run_status::succeeded);
+  CHECK(s.status("zone-a/a2", "web-2") == hv::domain_status::running);
+  // Once the VM has moved, the copy it left is destroyed as before.
+  auto moved = s.run(move("web-2", "a2", "b2"));
+  REQUIRE(moved.status == run_status::succeeded);
+  auto left = s.run(destroy("web-2", "a2"));
+  CHECK(left.status == run_status::succeeded);
+  CHECK(s.status("zone-b/b2", "web-2") == hv::domain_status::running);
+}
