@@ -67,12 +67,12 @@ public:
       req.exclude.push_back(m.hosts[m.vms[v].host].name);
     // Through the directory: it refuses a VM that another run is moving.
     fleet_ask<reserve_reply>(*fleet_, std::move(done), fleet_->directory,
-                       [](reserve_reply& r) {
-                         auto res = task_result::success(r.host);
-                         res.changes = std::move(r.changes);
-                         return res;
-                       },
-                       reserve_atom::value, req, static_cast<uint32_t>(z));
+                             [](reserve_reply& r) {
+                               auto res = task_result::success(r.host);
+                               res.changes = std::move(r.changes);
+                               return res;
+                             },
+                             reserve_atom::value, req, static_cast<uint32_t>(z));
   }
 };
 
@@ -86,7 +86,7 @@ public:
       return;
     auto key = string_param(call, "key", call.run + "/" + string_param(call, "vm"));
     fleet_ask<state_changes>(*fleet_, std::move(done), fleet_->directory, changes_only,
-                       release_atom::value, static_cast<uint32_t>(z), key);
+                             release_atom::value, static_cast<uint32_t>(z), key);
   }
 };
 
@@ -97,7 +97,7 @@ public:
     vm_request req{string_param(call, "vm"), string_param(call, "host"), string_param(call, "type"),
                    string_param(call, "reservation", call.run + "/" + string_param(call, "vm"))};
     fleet_ask<state_changes>(*fleet_, std::move(done), fleet_->directory, changes_only,
-                       adopt_atom::value, req);
+                             adopt_atom::value, req);
   }
 };
 
@@ -124,7 +124,7 @@ public:
         req.action = lease_request::op::connect_primary;
     }
     fleet_ask<lease_reply>(*fleet_, std::move(done), fleet_->partitions[p], lease_result,
-                     lease_atom::value, req);
+                           lease_atom::value, req);
   }
 
 private:
@@ -182,10 +182,10 @@ public:
     auto address = string_param(call, "address");
     if (move_)
       fleet_ask<state_changes>(*fleet_, std::move(done), fleet_->network, changes_only,
-                         move_atom::value, address, string_param(call, "host"));
+                               move_atom::value, address, string_param(call, "host"));
     else
       fleet_ask<state_changes>(*fleet_, std::move(done), fleet_->network, changes_only,
-                         forward_atom::value, address, string_param(call, "to"));
+                               forward_atom::value, address, string_param(call, "to"));
   }
 
 private:

@@ -4,7 +4,8 @@
 // already in the asked state, a VM already adopted: success). Migration templates build on
 // them.
 //   fleet.reserve   params: vm, zone, [type], [host], [strategy spread|pack], [key]
-//                   reserves capacity for the VM in the zone; output: the host.
+//                   reserves capacity for the VM in the zone; output: the host. Through
+//                   the directory, which refuses a VM that another run's reservation holds.
 //   fleet.release   params: zone, key | vm    gives a reservation back.
 //   vm.adopt        params: vm, host, [type], [reservation]   the VM now runs on the host.
 //   lease.connect   params: partition, host, [role standby|primary]
@@ -16,8 +17,8 @@
 //   net.forward     params: address, to    forward packets for the address to a host.
 //   net.move        params: address, host  move the address (ends forwarding).
 // Execution: execute() runs on a CAF thread and never blocks: each call is one request to a
-// fleet actor, sent from the fleet's caller actor (fleet_actors.hpp); the run keeps the
-// attempt's deadline.
+// fleet actor, sent from the fleet's caller actor (fleet_actors.hpp) (lease.retire asks the
+// host's driver first); the run keeps the attempt's deadline.
 #pragma once
 
 #include <vector>

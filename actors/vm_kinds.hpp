@@ -6,7 +6,8 @@
 // the migration kinds (migration_kinds.hpp: vm.migrate and the rest).
 //   vm.provision     vm, from, to           define the VM on `to` from its configuration on
 //                                           `from` (success when `to` has it already)
-//   vm.start|pause|resume|destroy  vm, host
+//   vm.start|pause|resume|destroy  vm, host   (destroy refuses the host where the fleet's
+//                                           directory has the VM: it removes only a copy)
 //   vm.abort_migration vm, host
 //   vm.set_vcpus     vm, host, vcpus        vm.set_memory  vm, host, memory_mib
 //   vm.attach_disk   vm, host, target, source, [local]     vm.detach_disk  vm, host, target
