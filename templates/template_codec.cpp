@@ -386,10 +386,12 @@ caf::expected<template_ptr> load_template(std::string_view source, const kind_ca
 caf::expected<std::vector<std::string>> template_files(const std::string& dir) {
   std::vector<std::string> files;
   std::error_code ec;
-  for (auto& e : std::filesystem::directory_iterator(dir, ec)) {
-    auto ext = e.path().extension().string();
-    if (e.is_regular_file() && (ext == ".textproto" || ext == ".txtpb" || ext == ".json"))
-      files.push_back(e.path().string());
+  // Every step with an error_code: the throwing forms end the process on an unreadable entry.
+  for (std::filesystem::directory_iterator i{dir, ec}, end; !ec && i != end; i.increment(ec)) {
+    auto ext = i->path().extension().string();
+    std::error_code type_ec;
+    if (i->is_regular_file(type_ec) && (ext == ".textproto" || ext == ".txtpb" || ext == ".json"))
+      files.push_back(i->path().string());
   }
   if (ec)
     return make_error(errc::not_found, "template directory " + dir + ": " + ec.message());

@@ -6,6 +6,7 @@
 // `ferry submit|list|show|watch|cancel|abort|pause|resume|approve|retry` work on ferryd's runs,
 // and `fleet`, `recommend`, `options` and `templates` ask ferryd when given no local file.
 #include <cstdio>
+#include <exception>
 
 #include "apps/ferry/commands.hpp"
 
@@ -27,5 +28,14 @@ int main(int argc, char** argv) {
     auto rc = app.exit(e);
     return rc == 0 ? 0 : ferry::cli::exit_bad_input;
   }
-  return action ? action() : ferry::cli::exit_bad_input;
+  if (!action)
+    return ferry::cli::exit_bad_input;
+  // The last resort: an exception no command expected ends with its message and exit 5, not
+  // with std::terminate's abort (exit 134).
+  try {
+    return action();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "ferry: internal error: %s\n", e.what());
+    return ferry::cli::exit_engine_error;
+  }
 }

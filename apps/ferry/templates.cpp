@@ -168,7 +168,10 @@ int render_cmd(const templates_args& a) {
 // A template by file path, or by name among the files of `dir`.
 caf::expected<template_ptr> find_template(const std::string& what, const std::string& dir,
                                           const kind_catalog& kinds) {
-  if (std::filesystem::exists(what))
+  // Without the error_code, a name longer than a path may be (ENAMETOOLONG) threw, and ferry
+  // ended on an uncaught exception.
+  std::error_code ec;
+  if (std::filesystem::exists(what, ec))
     return load_template_file(what, kinds);
   if (auto files = template_files(dir))
     for (auto& f : *files) {

@@ -227,6 +227,13 @@ TEST_CASE("a directory or a missing file given where a file goes is named as suc
     {{FERRY_BIN, "demo", "--db", db + "/j", "--templates", dir + "/missing"},
      "template directory " + dir + "/missing"},
     {{FERRYD_BIN, "--check", "-c", dir}, "cannot read " + dir + ": is a directory"},
+    // A name longer than a path may be: before, std::filesystem threw and ferry aborted.
+    {{FERRY_BIN, "templates", "show", std::string(5000, 'a')}, "no template of that name in"},
+    {{FERRY_BIN, "templates", "render", std::string(5000, 'a'), "-p", "vm=web-1"},
+     "no template of that name in"},
+    {{FERRY_BIN, "run", "--fleet", fleet, "--template", std::string(5000, 'a'), "-p",
+      "vm=web-1"},
+     "no template of that name in"},
   };
   for (auto& c : cases) {
     auto r = run_cmd(c.argv, 60s);
