@@ -310,6 +310,7 @@ public:
     auto caps = vm.agent && vm.agent_authorized ? vm.capabilities : fleet::agent_capabilities{};
     auto vcpus = m.types[t].vcpus;
     auto memory = m.types[t].memory_mib;
+    auto check_only = flag_param(call, "check_only");
     auto c = call_of(call);
     d->query(vm_name, c, [=](caf::expected<hv::domain_info> q) {
       if (!q)
@@ -328,6 +329,8 @@ public:
                                 + (up ? "hot-plug" : "unplug")
                                 + "; a live change to " + std::to_string(vcpus)
                                 + " vCPUs is not safe (use a reboot morph)"));
+        if (check_only)
+          return done(task_result::success());
         return d->set_vcpus(vm_name, vcpus, c, reply);
       }
       if (q->memory_mib == memory)
@@ -338,6 +341,8 @@ public:
                             "VM " + vm_name + ": its agent did not report memory "
                               + (up ? "hot-plug" : "unplug") + "; a live change to "
                               + std::to_string(memory) + " MiB is not safe (use a reboot morph)"));
+      if (check_only)
+        return done(task_result::success());
       d->set_memory(vm_name, memory, c, reply);
     });
   }
@@ -682,7 +687,11 @@ std::vector<kind_spec> migration_kind_specs() {
     {"vm.stop", {vm, host}, false, "Stops the VM, keeping its definition."},
     {"vm.resize",
      {vm, host, req("type", "The VM type whose size to take."),
-      req("what", "vcpus or memory.")},
+      req("what", "vcpus or memory."),
+      opt("check_only",
+          "Only check that the change would be taken, changing nothing (a morph checks before "
+          "its point of no return). Default: false.",
+          b)},
      false, "Sets the VM's vCPUs or memory to a type's, live only when its agent can take it."},
     {"agent.detect", {vm, host}, false, "Asks the VM's agent; output: its capabilities."},
     {"agent.augment", {vm, host, req("capability", "What to enable in the guest.")}, false,

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <map>
 #include <mutex>
+#include <random>
 #include <set>
 
 #include "actors/engine.hpp"
@@ -395,6 +396,26 @@ TEST_CASE("morph with a host change migrates, then resizes on the target") {
   CHECK(s.eng->fleet()->locate("web-1")->type == "medium");
 }
 
+TEST_CASE("a morph the guest cannot take live is refused before anything moves") {
+  sim_fleet s;
+  // db-1's agent reported no CPU unplug: large -> medium cannot be taken live. Before, the
+  // check came with the resize after the migration, past the point of no return: the run
+  // waited for an operator with db-1 moved to a3 and still large.
+  auto r = s.run("morph-migrate", args({{"vm", "db-1"}, {"type", "medium"}, {"target", "a3"}}));
+  CHECK(r.status == run_status::rolled_back);
+  CHECK_FALSE(r.passed_point_of_no_return);
+  CHECK_THAT(r.reason, Catch::Contains("task \"check_vcpus\"")
+                         && Catch::Contains("its agent did not report CPU unplug"));
+  CHECK(s.runs_once("db-1", r.id) == "a2");
+  CHECK(s.world->metrics().migrations_started == 0);
+  CHECK(s.world->domain("sim://zone-a/a2", "db-1").vcpus == 8);
+  // In place too: refused before any change.
+  auto in_place = s.run("morph", args({{"vm", "db-1"}, {"type", "medium"}}));
+  CHECK(in_place.status == run_status::rolled_back);
+  CHECK_FALSE(in_place.passed_point_of_no_return);
+  CHECK(s.world->domain("sim://zone-a/a2", "db-1").vcpus == 8);
+}
+
 // -- failure at every task ----------------------------------------------------------------
 
 namespace {
@@ -574,6 +595,55 @@ TEST_CASE("a VM held by a run that waits for an operator is refused to any other
   INFO(back.reason);
   CHECK(back.status == run_status::succeeded);
   CHECK(s.runs_once("web-1", back.id) == "a1");
+}
+
+TEST_CASE("random runs of every built-in template, many at once on the same VMs, leave every "
+          "VM running exactly once") {
+  const std::vector<const char*> templates{"live-precopy", "live-network-storage", "reboot",
+                                           "cross-zone", "postcopy-storage-sync", "morph",
+                                           "morph-migrate"};
+  const std::vector<const char*> vms{"web-1", "web-2", "db-1"};
+  const std::vector<const char*> hosts{"", "a1", "a2", "a3", "b1", "b2"};
+  const std::vector<const char*> types{"small", "medium", "large"};
+  sim_fleet s;
+  std::mt19937 rng{7};
+  auto pick = [&](auto& v) { return v[rng() % v.size()]; };
+  size_t succeeded = 0, refused = 0;
+  for (int round = 0; round < 12; ++round) {
+    std::vector<run_id> ids;
+    for (int k = 0; k < 5; ++k) {
+      std::string name = pick(templates);
+      template_args a = args({{"vm", pick(vms)}});
+      std::string host = pick(hosts);
+      if (name == "cross-zone")
+        a["zone"] = value::of(std::string{rng() % 2 ? "zone-b" : "zone-a"});
+      else if (!host.empty() && name != "morph")
+        a["target"] = value::of(host);
+      if (name == "morph" || name == "morph-migrate")
+        a["type"] = value::of(std::string{pick(types)});
+      auto d = s.eng->render_template(name, a);
+      if (!d)
+        continue; // refused as rendered (a target in another zone, say): nothing started
+      auto id = s.eng->submit(*d);
+      REQUIRE(id);
+      ids.push_back(*id);
+    }
+    for (auto& id : ids) {
+      auto r = s.eng->wait(id, 120s);
+      REQUIRE(r);
+      INFO(id << ": " << to_string(r->status) << ": " << r->reason);
+      REQUIRE(is_terminal(r->status));
+      (r->status == run_status::succeeded ? succeeded : refused)++;
+    }
+    for (auto vm : vms) {
+      INFO("round " << round << ", " << vm);
+      auto rep = testing::check_invariants(*s.eng, *s.world, *s.model, vm, "no-run");
+      for (auto& v : rep.violations)
+        FAIL_CHECK(v);
+    }
+  }
+  CHECK(succeeded > 10);
+  CHECK(refused > 10);
 }
 
 TEST_CASE("a failure at every task of every built-in template rolls back or waits for an "
