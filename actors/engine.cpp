@@ -81,6 +81,8 @@ struct engine::impl {
   std::unique_ptr<ferry_config> cfg;
   std::unique_ptr<caf::actor_system> sys;
   std::shared_ptr<migration_env> env;
+  /// Shut by close() before anything is torn down (send_gate.hpp).
+  send_gate_ptr gate = std::make_shared<send_gate>();
   journal_actor journal;
   engine_actor front;
   scheduler_actor scheduler;
@@ -343,6 +345,7 @@ caf::expected<std::unique_ptr<engine>> engine::open(engine_options opts) {
   p->env->window = p->window.get();
   p->env->history = p->st;
   p->env->inject_fault = p->opts.inject_fault;
+  p->env->gate = p->gate;
   // Generated run ids continue from the wall clock: unique across restarts.
   auto seed = static_cast<uint64_t>(wall_now_ms()) << 12;
   p->front = spawn_engine(*p->sys, p->env, p->st, seed);
@@ -354,7 +357,7 @@ caf::expected<std::unique_ptr<engine>> engine::open(engine_options opts) {
     auto state = read_fleet_state(*q.st);
     if (!state)
       return state.error();
-    auto rt = fleet_runtime::start(*q.sys, q.opts.fleet, *state, q.opts.fleet_opts);
+    auto rt = fleet_runtime::start(*q.sys, q.opts.fleet, *state, q.opts.fleet_opts, q.gate);
     if (!rt)
       return rt.error();
     q.fleet = std::move(*rt);
@@ -430,6 +433,9 @@ void engine::close() {
     self->request(p.front, caf::infinite, stop_atom::value)
       .receive([](journal_stats&) {}, [](caf::error&) {});
   }
+  // The runs are stopped: an answer from a driver, the simulator or an executor's thread
+  // arriving from now on must not reach the actor system, nor the metrics, that go below.
+  p.gate->shut();
   std::unordered_map<uint64_t, watcher_actor> watchers;
   {
     std::lock_guard<std::mutex> guard{p.mtx};

@@ -251,7 +251,9 @@ public:
   caf::expected<journal_stats> journal_statistics();
 
   /// Stops every run (nothing is written on their behalf), lets in-flight commits finish and
-  /// closes the journal. Called by the destructor; idempotent.
+  /// closes the journal. An answer to a call of a run that arrives afterwards (a driver's, a
+  /// simulator's, an executor's `done`) is dropped, and no callback of the options is called
+  /// any more. Called by the destructor; idempotent.
   void close();
 
   struct impl;

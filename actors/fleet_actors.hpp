@@ -16,6 +16,7 @@
 
 #include "actors/actors.hpp"
 #include "actors/fleet_options.hpp"
+#include "actors/send_gate.hpp"
 #include "fleet/model.hpp"
 #include "fleet/state_codec.hpp"
 
@@ -34,6 +35,9 @@ struct fleet_handles {
   std::vector<hv::driver_ptr> drivers;
   /// The actor the fleet task kinds send their single requests from (see spawn_caller).
   caf::actor caller;
+  /// What a driver's answer passes through before it sends into the actor system
+  /// (send_gate.hpp): shut when the engine closes.
+  send_gate_ptr gate;
 };
 
 /// Run in the caller actor: sends requests from it and handles their answers there.

@@ -167,8 +167,11 @@ public:
               + hv::to_string(there->status)
               + "): its lease is retired only once that copy is destroyed",
             true));
-        fleet_ask<lease_reply>(*fleet, std::move(done), target, lease_result, lease_atom::value,
-                               req);
+        // From the driver's thread: through the gate (send_gate.hpp).
+        fleet->gate->pass([&] {
+          fleet_ask<lease_reply>(*fleet, std::move(done), target, lease_result,
+                                 lease_atom::value, req);
+        });
       });
   }
 };

@@ -60,10 +60,12 @@ fleet_runtime::~fleet_runtime() {
 
 caf::expected<std::unique_ptr<fleet_runtime>>
 fleet_runtime::start(caf::actor_system& sys, fleet::model_ptr model,
-                     const fleet::durable_state& restored, fleet_options opts) {
+                     const fleet::durable_state& restored, fleet_options opts,
+                     send_gate_ptr gate) {
   std::unique_ptr<fleet_runtime> rt{new fleet_runtime(sys, std::move(opts))};
   auto& h = *rt->handles_;
   h.model = model;
+  h.gate = gate ? std::move(gate) : std::make_shared<send_gate>();
   auto& m = *model;
 
   // Restored state must fit the model.

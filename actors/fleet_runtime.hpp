@@ -40,10 +40,11 @@ public:
 
   /// Spawns the fleet's actors in `sys` with the state `restored` from the journal. Errors:
   /// a driver that cannot be opened (named with its host), restored state that does not fit
-  /// the model (a lease for an unknown partition...).
+  /// the model (a lease for an unknown partition...). `gate`: the engine's (send_gate.hpp);
+  /// none: one of its own, never shut.
   static caf::expected<std::unique_ptr<fleet_runtime>>
   start(caf::actor_system& sys, fleet::model_ptr model, const fleet::durable_state& restored,
-        fleet_options opts = {});
+        fleet_options opts = {}, send_gate_ptr gate = nullptr);
 
   const fleet_handles& handles() const noexcept { return *handles_; }
   fleet_handles_ptr shared_handles() const noexcept { return handles_; }

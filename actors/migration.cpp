@@ -64,11 +64,13 @@ void dispatch_one(migration_ptr self, const dispatch& d) {
   auto task = d.task;
   auto attempt = d.attempt;
   auto comp = d.compensation;
-  completion done = [handle, task, attempt, comp](task_result r) {
+  completion done = [handle, task, attempt, comp, gate = st.env->gate](task_result r) {
     // Text from outside, held and served as the journal keeps it (common/utf8.hpp).
     make_valid_utf8(r.output);
     make_valid_utf8(r.message);
-    caf::anon_send(handle, result_atom::value, task, attempt, comp, std::move(r));
+    // An answer after the engine closed goes nowhere: the run resumes on the next open.
+    gate->pass(
+      [&] { caf::anon_send(handle, result_atom::value, task, attempt, comp, std::move(r)); });
   };
   st.env->metrics->dispatches.fetch_add(1, std::memory_order_relaxed);
   auto* exec = st.env->registry->find(kind);

@@ -14,6 +14,7 @@
 
 #include "actors/actors.hpp"
 #include "actors/executor.hpp"
+#include "actors/send_gate.hpp"
 
 namespace ferry {
 
@@ -35,6 +36,8 @@ struct migration_env {
   std::shared_ptr<const store> history;
   /// engine_options::inject_fault.
   std::function<std::optional<task_result>(const task_call&)> inject_fault;
+  /// Every task's answer passes through it (send_gate.hpp): shut when the engine closes.
+  send_gate_ptr gate;
 };
 
 /// Starts a new run: writes RUN_STARTED (with the definition) and its first decisions, then

@@ -108,13 +108,17 @@ public:
     auto src = fleet_->drivers[from];
     auto pred = std::make_shared<prediction>();
     bool predict = flag_param(call, "predict_failure");
+    auto gate = fleet_->gate;
     if (predict || progress_)
       req.on_progress = [pred, src, vm, budget_ms, predict, key = call.key,
                          timeout = time_left(call), report = progress_, run = call.run,
-                         task = call.task_id(), attempt = call.attempt](const hv::job_progress& p) {
+                         task = call.task_id(), attempt = call.attempt,
+                         gate](const hv::job_progress& p) {
         if (report)
-          report(task_progress{run, task, attempt, p.total_bytes, p.processed_bytes,
-                               p.remaining_bytes, p.iteration, p.dirty_bytes_s, p.elapsed_ms});
+          gate->pass([&] {
+            report(task_progress{run, task, attempt, p.total_bytes, p.processed_bytes,
+                                 p.remaining_bytes, p.iteration, p.dirty_bytes_s, p.elapsed_ms});
+          });
         if (predict)
           watch(*pred, p, budget_ms, [&] {
             src->abort_migration(vm, hv::call{key + "/cancel", timeout}, [](auto) {});
@@ -130,9 +134,12 @@ public:
     // whatever happens (a slot request still queued is withdrawn). The hosts answer a slot
     // request still queued at the attempt's deadline with deadline_exceeded.
     caller_job job{[=](caf::event_based_actor* self) {
+      // Also from the driver's thread: through the gate.
       auto give_back = [=] {
-        caf::anon_send(out_host, unslot_atom::value, slot_dir::out, slot_key);
-        caf::anon_send(in_host, unslot_atom::value, slot_dir::in, slot_key);
+        gate->pass([&] {
+          caf::anon_send(out_host, unslot_atom::value, slot_dir::out, slot_key);
+          caf::anon_send(in_host, unslot_atom::value, slot_dir::in, slot_key);
+        });
       };
       auto failed = [=](caf::error& err) {
         give_back();
@@ -157,10 +164,11 @@ public:
                                               + "); the VM runs on " + from_name));
                       return done(failure_from(r.error()));
                     }
-                    if (metrics) {
-                      metrics->migration_duration.record(r->duration_ms);
-                      metrics->migration_downtime.record(r->downtime_ms);
-                    }
+                    if (metrics)
+                      gate->pass([&] {
+                        metrics->migration_duration.record(r->duration_ms);
+                        metrics->migration_downtime.record(r->downtime_ms);
+                      });
                     char out[256];
                     std::snprintf(out, sizeof out,
                                   "{\"duration_ms\":%llu,\"downtime_ms\":%llu,\"iterations\":%u,"
@@ -451,13 +459,16 @@ private:
 /// The progress of a copy (transfer) of `call`'s attempt, reported to `report`; empty when
 /// nobody listens.
 std::function<void(const hv::job_progress&)> copy_progress(const task_call& call,
-                                                           const progress_fn& report) {
+                                                           const progress_fn& report,
+                                                           send_gate_ptr gate) {
   if (!report)
     return {};
-  return [report, run = call.run, task = call.task_id(),
-          attempt = call.attempt](const hv::job_progress& p) {
-    report(task_progress{run, task, attempt, p.total_bytes, p.processed_bytes, p.remaining_bytes,
-                         p.iteration, p.dirty_bytes_s, p.elapsed_ms});
+  return [report, run = call.run, task = call.task_id(), attempt = call.attempt,
+          gate = std::move(gate)](const hv::job_progress& p) {
+    gate->pass([&] {
+      report(task_progress{run, task, attempt, p.total_bytes, p.processed_bytes,
+                           p.remaining_bytes, p.iteration, p.dirty_bytes_s, p.elapsed_ms});
+    });
   };
 }
 
@@ -485,7 +496,8 @@ public:
       return done(bad_request("param \"disk\": VM " + vm_name + " has no local disk \"" + disk
                               + "\""));
     hv::transfer_request req{vm_name, "disk " + disk, model().hosts[to].driver,
-                             i->size_gib << 30, false, copy_progress(call, progress_)};
+                             i->size_gib << 30, false,
+                             copy_progress(call, progress_, fleet_->gate)};
     src->transfer(req, call_of(call), report(std::move(done), {}));
   }
 
@@ -555,7 +567,7 @@ public:
           compress = l.compressed_mib_s > l.bandwidth_mib_s;
     }
     hv::transfer_request req{name, "volume " + name, m.hosts[to].driver, bytes, compress,
-                             copy_progress(call, progress_)};
+                             copy_progress(call, progress_, fleet_->gate)};
     auto path = std::string{",\"path\":\""} + (compress ? "compressed" : "direct") + "\"";
     fleet_->drivers[from]->transfer(
       req, call_of(call),
