@@ -1,5 +1,4 @@
 #include "actors/vm_kinds.hpp"
-#include "actors/fleet_kind_base.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -96,9 +95,11 @@ private:
                hv::call c, completion done) const {
     if (!fleet_->directory)
       return host->destroy(vm, c, reporting<hv::done>(std::move(done)));
-    caller_job job{[=](caf::event_based_actor* self) {
-      self->request(caf::actor_cast<caf::actor>(fleet_->directory), caf::infinite,
-                    locate_atom::value, vm)
+    // The job runs in the caller actor after execute() returned: it holds what it uses, not
+    // this executor (which close() destroys while the actor system still runs).
+    caller_job job{[vm, host_name, host, c, done,
+                    directory = fleet_->directory](caf::event_based_actor* self) {
+      self->request(caf::actor_cast<caf::actor>(directory), caf::infinite, locate_atom::value, vm)
         .then(
           [=](fleet::vm_location& loc) {
             if (loc.host == host_name)
