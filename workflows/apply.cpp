@@ -162,8 +162,13 @@ caf::error apply(run_state& s, const event& e) {
       s.status = run_status::paused;
       break;
     case event_type::run_resumed:
-      if (s.status != run_status::paused)
+      // Also a rollback that a cancel started, abandoned once a point of no return was
+      // passed with nothing undone (decide.cpp): the run rolls forward.
+      if (s.status != run_status::paused
+          && !(s.status == run_status::rolling_back && s.passed_point_of_no_return))
         return bad(e, std::string{"the run is "} + to_string(s.status));
+      if (s.status == run_status::rolling_back)
+        s.reason = e.message;
       s.status = run_status::running;
       break;
     case event_type::cancel_requested:

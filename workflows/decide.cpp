@@ -205,6 +205,22 @@ void decide_rollback(const run_state& s, time_ms now, std::vector<event>& out) {
   if (!out.empty())
     return;
   if (s.passed_point_of_no_return) {
+    // A cancel that came while a point-of-no-return task ran, which then succeeded: nothing
+    // failed and nothing was undone, so the run rolls forward. Before, it stopped FAILED with
+    // no task an operator could retry: only an abort, which left the move half done.
+    bool untouched = s.cancel_requested;
+    for (auto& t : s.tasks)
+      if (t.status == task_status::failed || t.status == task_status::compensating
+          || t.status == task_status::compensated
+          || t.status == task_status::compensation_failed)
+        untouched = false;
+    if (untouched) {
+      auto e = make(event_type::run_resumed, now);
+      e.message = "the cancel came too late: a point of no return was passed; the run rolls "
+                  "forward";
+      out.push_back(std::move(e));
+      return;
+    }
     auto e = make(event_type::run_failed, now);
     e.message = "a point of no return was passed during the rollback (" + s.reason
                 + "); the run waits for an operator";

@@ -360,6 +360,47 @@ TEST_CASE("past the point of no return cancel is refused and a failure compensat
   CHECK(r.refusal("cancel") == errc::failed_precondition);
 }
 
+TEST_CASE("a cancel that comes while a point-of-no-return task runs, which then succeeds, "
+          "rolls the run forward") {
+  run r{load(task("a", {}, undo) + task("p", {"a"}, undo + "point_of_no_return: true")
+             + task("b", {"p"}))};
+  r.run_through({"p"});
+  CHECK(r.accept("cancel") == lines{"cancel_requested"});
+  CHECK(r.step() == lines{"rollback_started"});
+  // p is in flight: nothing is compensated while it may still succeed.
+  CHECK(r.step().empty());
+  // It succeeds: the cancel came too late. Nothing failed and nothing was undone, so the
+  // run carries on instead of stopping FAILED with no task to retry (only an abort then).
+  CHECK(r.after_ok("p") == lines{"run_resumed", "task_started b#1"});
+  CHECK(r.s.status == run_status::running);
+  CHECK_THAT(r.s.reason, Contains("the cancel came too late"));
+  CHECK(r.after_ok("b") == lines{"run_succeeded"});
+  CHECK_FALSE(r.logged(event_type::task_compensating));
+}
+
+TEST_CASE("a point of no return passed during a rollback that undid something, or after a "
+          "failure, waits for an operator") {
+  SECTION("a task on another branch was compensated meanwhile") {
+    run r{load(task("a", {}, undo) + task("p", {"a"}, "point_of_no_return: true")
+               + task("x", {}, undo))};
+    r.run_through({"p", "x"});
+    CHECK(r.accept("cancel") == lines{"cancel_requested"});
+    CHECK(r.step() == lines{"rollback_started"});
+    CHECK(r.after_ok("x") == lines{"task_compensating x#1"});
+    CHECK(r.after_ok("p") == lines{"run_failed"});
+    CHECK_THAT(r.s.reason, Contains("a point of no return was passed during the rollback"));
+  }
+  SECTION("a task failed, which an operator can retry") {
+    run r{load(task("a", {}, undo) + task("p", {"a"}, "point_of_no_return: true")
+               + task("x", {}, once))};
+    r.run_through({"p", "x"});
+    CHECK(r.after_fail("x", false) == lines{"rollback_started"});
+    CHECK(r.after_ok("p") == lines{"run_failed"});
+    CHECK(r.accept("retry", "x") == lines{"retry_requested x"});
+    CHECK(r.s.status == run_status::running);
+  }
+}
+
 TEST_CASE("retry on a FAILED run restarts the task with a fresh attempt budget") {
   run r{load(task("p", {}, "point_of_no_return: true")
              + task("b", {"p"}, "retry { max_attempts: 2 initial_backoff_ms: 10 jitter: 0 }"))};
