@@ -69,6 +69,14 @@ fleet_actor::behavior_type directory_behavior(
       auto& st = self->state;
       if (zone >= st.handles->zones.size())
         return make_error(errc::not_found, "reserve: no zone with index " + std::to_string(zone));
+      // A run rendered before another moved the VM names a source it left: moving the copy
+      // left there would run the VM twice.
+      if (!req.from.empty())
+        if (auto v = st.vms.find(req.vm); v != st.vms.end() && v->second.host != req.from)
+          return make_error(errc::failed_precondition,
+                            "VM \"" + req.vm + "\" runs on " + v->second.host + ", not on "
+                              + req.from + " (the run's source): another run moved it since "
+                                "this one was rendered; render it again");
       bool claimed = false;
       if (auto i = st.held.find(req.vm); i != st.held.end()) {
         if (i->second != req.key)

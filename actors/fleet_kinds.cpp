@@ -56,6 +56,7 @@ public:
     req.key = string_param(call, "key", call.run + "/" + req.vm);
     req.type = string_param(call, "type", m.types[m.vms[v].type].name);
     req.host = string_param(call, "host");
+    req.from = string_param(call, "from");
     req.strategy = string_param(call, "strategy") == "pack" ? fleet::strategy::pack
                                                     : fleet::strategy::spread;
     // Never the host the VM leaves: the one named, else (when placement chooses) where the
@@ -221,7 +222,9 @@ std::vector<kind_spec> fleet_kind_specs() {
                opt_str("strategy", "spread or pack. Default: spread."),
                opt_str("exclude", "A host not to choose (the one the VM leaves). Default: the "
                                   "VM's host in the fleet description when `host` is empty."),
-               opt_str("key", "The reservation's key. Default: RUN/VM.")},
+               opt_str("key", "The reservation's key. Default: RUN/VM."),
+               opt_str("from", "Where the VM must run now (the run's source); refused when "
+                               "it runs elsewhere. Default: not checked.")},
               false,
               "Reserves capacity for a VM on a host of a zone; output: the host."},
     kind_spec{"fleet.release",

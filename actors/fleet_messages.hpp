@@ -46,6 +46,9 @@ struct reserve_request {
   std::vector<std::string> exclude;
   /// When set: this host or none.
   std::string host;
+  /// When set: where the VM must run now (the directory refuses a run rendered before
+  /// another run moved the VM, whose source is stale).
+  std::string from;
 };
 
 struct reserve_reply {
@@ -134,7 +137,7 @@ typename Inspector::result_type inspect(Inspector& f, host_status& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, reserve_request& x) {
   return f(caf::meta::type_name("ferry.reserve_request"), x.key, x.vm, x.type, x.strategy,
-           x.exclude, x.host);
+           x.exclude, x.host, x.from);
 }
 
 template <class Inspector>

@@ -37,8 +37,8 @@ uint32_t copy_ms(uint64_t memory_mib, double bytes_s) {
 
 class sim_driver final : public driver {
 public:
-  sim_driver(std::shared_ptr<sim_world> world, std::string uri)
-    : world_(std::move(world)), uri_(std::move(uri)), opts_(world_->options()) {
+  sim_driver(const std::shared_ptr<sim_world>& world, std::string uri)
+    : world_(world), uri_(std::move(uri)), opts_(world->options()) {
   }
 
   const std::string& uri() const override {
@@ -129,8 +129,11 @@ public:
     auto wire = req.compress ? static_cast<uint64_t>(static_cast<double>(req.bytes)
                                                      * opts_.compress_ratio)
                              : req.bytes;
-    auto ms = world_->transfer_ms(uri_, req.destination_uri, wire);
-    world_->transfer_progress(ms, req.bytes, req.on_progress);
+    auto w = world_.lock();
+    if (!w)
+      return gone(what("transfer", req.domain), std::move(r));
+    auto ms = w->transfer_ms(uri_, req.destination_uri, wire);
+    w->transfer_progress(ms, req.bytes, req.on_progress);
     run<transfer_result>(
       "transfer", req.domain, c, std::move(r), [ms](const sim_host&) { return ms; },
       [req, wire, ms, what = what("transfer " + req.what + " of", req.domain)](
@@ -274,12 +277,17 @@ public:
   }
 
   void migrate(const migrate_request& req, const call& c, reply<migration_result> r) override {
-    world_->migrate(uri_, req, c.key, with_deadline(c, what("migrate", req.domain), std::move(r)));
+    auto w = world_.lock();
+    if (!w)
+      return gone(what("migrate", req.domain), std::move(r));
+    w->migrate(uri_, req, c.key, with_deadline(c, what("migrate", req.domain), std::move(r)));
   }
 
   void abort_migration(const std::string& name, const call& c, reply<done> r) override {
-    world_->abort_migration(uri_, name,
-                            with_deadline(c, what("abort_migration", name), std::move(r)));
+    auto w = world_.lock();
+    if (!w)
+      return gone(what("abort_migration", name), std::move(r));
+    w->abort_migration(uri_, name, with_deadline(c, what("abort_migration", name), std::move(r)));
   }
 
   void snapshot_disk(const std::string& name, const std::string& target,
@@ -397,7 +405,16 @@ private:
       return [rr, x = apply(h)]() mutable { rr(std::move(x)); };
     };
     t.fail = [rr](caf::error e) { rr(std::move(e)); };
-    world_->submit(uri_, op, std::move(t));
+    auto w = world_.lock();
+    if (!w)
+      return rr(make_error(errc::unavailable, what(op, name) + ": the simulator is gone"));
+    w->submit(uri_, op, std::move(t));
+  }
+
+  /// Answers a call made after the world was destroyed.
+  template <class T>
+  static void gone(const std::string& what, reply<T> r) {
+    r(make_error(errc::unavailable, what + ": the simulator is gone"));
   }
 
   /// An operation on an existing domain that answers with its info: it takes `ms` when
@@ -421,7 +438,10 @@ private:
       });
   }
 
-  std::shared_ptr<sim_world> world_;
+  // Weak: a call's answer, held in the world's queue until it is delivered on the world's
+  // thread, holds the driver; were the driver to hold the world, the world's last owner could
+  // be that answer, and the world's thread would destroy the world, joining itself.
+  std::weak_ptr<sim_world> world_;
   std::string uri_;
   sim_options opts_;
 };

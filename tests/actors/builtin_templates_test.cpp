@@ -556,6 +556,24 @@ TEST_CASE("two runs submitted at once for one VM: one moves it, the other is ref
   }
 }
 
+TEST_CASE("a run rendered before another run moved its VM is refused at its reservation") {
+  sim_fleet s;
+  // Rendered while web-2 runs on a2: its source is a2.
+  auto stale = s.render("live-precopy", args({{"vm", "web-2"}, {"target", "a1"}}));
+  auto moved = s.run("live-precopy", args({{"vm", "web-2"}, {"target", "a3"}}));
+  REQUIRE(moved.status == run_status::succeeded);
+  // Before, the stale run could move the copy left on a2 while the first run's cleanup had
+  // not destroyed it yet, and the VM ran twice.
+  auto id = s.eng->submit(stale);
+  REQUIRE(id);
+  auto r = s.eng->wait(*id, 60s);
+  REQUIRE(r);
+  CHECK(r->status == run_status::rolled_back);
+  CHECK_THAT(r->reason, Catch::Contains("VM \"web-2\" runs on a3, not on a2 (the run's source): "
+                                        "another run moved it since this one was rendered"));
+  CHECK(s.runs_once("web-2", *id) == "a3");
+}
+
 TEST_CASE("a VM held by a run that waits for an operator is refused to any other run, also "
           "after a restart, until that run ends") {
   test::temp_dir dir;
@@ -735,6 +753,39 @@ TEST_CASE("random runs with failures and controller restarts: every run ends, an
   }
   CHECK(restarts > 5);
   CHECK(retried > 5);
+}
+
+TEST_CASE("random runs cancelled at random moments all come to rest, and every VM runs "
+          "exactly once") {
+  // A cancel may come before, during or after a point of no return. One that comes while a
+  // point-of-no-return task runs, which then succeeds, rolls the run forward: before, the run
+  // stopped FAILED with no task to retry, the VM half moved.
+  size_t cancelled = 0;
+  for (uint32_t seed = 1; seed <= 10; ++seed) {
+    sim_fleet s;
+    random_moves moves{seed};
+    for (int round = 0; round < 6; ++round) {
+      auto ids = moves.submit(*s.eng, 5);
+      for (auto& id : ids)
+        if (moves.rng() % 2) {
+          // A moment into the run: a few thousand yields at most.
+          for (auto n = moves.rng() % 2000; n > 0; --n)
+            std::this_thread::yield();
+          if (s.eng->cancel(id))
+            ++cancelled;
+        }
+      for (auto& id : ids) {
+        auto r = s.eng->wait(id, 120s);
+        REQUIRE(r);
+        INFO("seed " << seed << ", " << id << ": " << to_string(r->status) << ": "
+                     << r->reason);
+        CHECK(is_terminal(r->status));
+      }
+      INFO("seed " << seed << ", round " << round);
+      moves.check(s);
+    }
+  }
+  CHECK(cancelled > 0);
 }
 
 TEST_CASE("an engine closed while a migration runs in a simulator that outlives it: the "

@@ -672,3 +672,32 @@ TEST_CASE("with scaled real time, an operation due between two readings of the c
     CHECK(d->status == domain_status::shut_off);
   }
 }
+
+TEST_CASE("a driver does not keep its world alive: an answer holding the driver cannot make "
+          "the world's own thread destroy it; calls after the world is gone fail unavailable") {
+  // Scaled real time: the world has its own thread, which delivers the answers.
+  sim_options o = exact();
+  o.speed = 1000;
+  auto w = std::make_shared<sim_world>(o);
+  REQUIRE(!w->add_host("sim://a/h1"));
+  REQUIRE(!w->add_domain("sim://a/h1", vm("v", 512)));
+  std::weak_ptr<sim_world> alive = w;
+  auto h1 = make_sim_driver(w, "sim://a/h1");
+  // The answer holds the driver, as an engine's task does: before, that made the world's
+  // thread the world's last owner once the answer was delivered and dropped, and the world's
+  // destructor joined its own thread (std::system_error, "Resource deadlock avoided").
+  answer<domain_info> a;
+  auto cb = a.cb();
+  h1->query("v", with_key("run/t/1"),
+            [cb, h1](caf::expected<domain_info> x) { cb(std::move(x)); });
+  w.reset();
+  CHECK(alive.expired());
+  // The world went with its owner; the answer of the call in flight went with it, and a new
+  // call says why.
+  answer<domain_info> late;
+  h1->query("v", with_key("run/t/2"), late.cb());
+  auto x = late.get();
+  REQUIRE(!x);
+  CHECK(code_of(x.error()) == errc::unavailable);
+  CHECK_THAT(message_of(x.error()), Catch::Contains("the simulator is gone"));
+}
