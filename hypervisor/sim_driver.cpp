@@ -407,7 +407,7 @@ private:
     t.fail = [rr](caf::error e) { rr(std::move(e)); };
     auto w = world_.lock();
     if (!w)
-      return rr(make_error(errc::unavailable, what(op, name) + ": the simulator is gone"));
+      return gone(what(op, name), std::move(rr));
     w->submit(uri_, op, std::move(t));
   }
 

@@ -661,6 +661,17 @@ struct random_moves {
     return ids;
   }
 
+  /// Every run of `ids` comes to rest for good (none waits for an operator), then check().
+  void settle(sim_fleet& s, const std::vector<run_id>& ids) const {
+    for (auto& id : ids) {
+      auto r = s.eng->wait(id, 120s);
+      REQUIRE(r);
+      INFO(id << ": " << to_string(r->status) << ": " << r->reason);
+      CHECK(is_terminal(r->status));
+    }
+    check(s);
+  }
+
   /// Every VM runs exactly once, with its leases, address and reservations in order.
   void check(sim_fleet& s) const {
     for (auto vm : vms) {
@@ -740,15 +751,8 @@ TEST_CASE("random runs with failures and controller restarts: every run ends, an
               ++retried;
             }
         }
-      for (auto& id : ids) {
-        auto r = s.eng->wait(id, 120s);
-        REQUIRE(r);
-        INFO("seed " << seed << ", " << id << ": " << to_string(r->status) << ": "
-                     << r->reason);
-        CHECK(is_terminal(r->status));
-      }
       INFO("seed " << seed << ", round " << round);
-      moves.check(s);
+      moves.settle(s, ids);
     }
   }
   CHECK(restarts > 5);
@@ -774,15 +778,8 @@ TEST_CASE("random runs cancelled at random moments all come to rest, and every V
           if (s.eng->cancel(id))
             ++cancelled;
         }
-      for (auto& id : ids) {
-        auto r = s.eng->wait(id, 120s);
-        REQUIRE(r);
-        INFO("seed " << seed << ", " << id << ": " << to_string(r->status) << ": "
-                     << r->reason);
-        CHECK(is_terminal(r->status));
-      }
       INFO("seed " << seed << ", round " << round);
-      moves.check(s);
+      moves.settle(s, ids);
     }
   }
   CHECK(cancelled > 0);
