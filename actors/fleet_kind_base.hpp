@@ -1,7 +1,8 @@
 // The base of the task kinds that act on the fleet (fleet_kinds.cpp, migration_kinds.cpp):
 // the actor system (vm.migrate and placement spawn a one-shot actor per call, whose requests
 // carry the attempt's deadline), the fleet's handles (with the caller actor the single
-// requests go out from) and the kind's spec.
+// requests go out from) and the kind's spec; the lookup of a host's driver; and fleet_ask,
+// one request from the caller actor whose answer completes the task.
 #pragma once
 
 #include <caf/actor_cast.hpp>
@@ -10,6 +11,7 @@
 
 #include "actors/executor.hpp"
 #include "actors/fleet_actors.hpp"
+#include "common/errc.hpp"
 
 namespace ferry {
 
@@ -38,6 +40,22 @@ public:
 protected:
   const fleet::model& model() const {
     return *fleet_->model;
+  }
+
+  /// Host index of `name`; reports not_found through `done` when absent (or without a
+  /// driver).
+  fleet::index host_index(const std::string& name, completion& done) const {
+    auto h = model().find_host(name);
+    if (h != fleet::npos && h < fleet_->drivers.size() && fleet_->drivers[h])
+      return h;
+    done(task_result::failure(errc::not_found, "host \"" + name + "\" is not in the fleet",
+                              false));
+    return fleet::npos;
+  }
+  /// The driver of host `name`; reports not_found through `done` when absent.
+  hv::driver_ptr driver(const std::string& name, completion& done) const {
+    auto h = host_index(name, done);
+    return h == fleet::npos ? nullptr : fleet_->drivers[h];
   }
 
   caf::actor_system& sys_;

@@ -141,21 +141,17 @@ public:
   using fleet_kind::fleet_kind;
   void execute(const task_call& call, completion done) override {
     auto& m = model();
-    fleet::index p, h;
+    fleet::index p;
     if (!lookup([&](auto& n) { return m.find_partition(n); }, "partition",
-                string_param(call, "partition"), p, done)
-        || !lookup([&](auto& n) { return m.find_host(n); }, "host", string_param(call, "host"),
-                   h, done))
+                string_param(call, "partition"), p, done))
       return;
-    if (h >= fleet_->drivers.size() || !fleet_->drivers[h]) {
-      done(task_result::failure(errc::not_found, "host \"" + m.hosts[h].name
-                                                   + "\" has no driver", false));
+    auto host = string_param(call, "host");
+    auto d = driver(host, done);
+    if (!d)
       return;
-    }
     auto vm = string_param(call, "vm");
-    auto host = m.hosts[h].name;
     lease_request req{lease_request::op::retire, host, {}};
-    fleet_->drivers[h]->query(
+    d->query(
       vm, hv::call{call.key, time_left(call)},
       [fleet = fleet_, target = fleet_->partitions[p], req, vm, host,
        done](caf::expected<hv::domain_info> there) mutable {

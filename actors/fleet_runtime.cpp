@@ -192,11 +192,15 @@ fleet_runtime::start(caf::actor_system& sys, fleet::model_ptr model,
 
   // The actors. Zones first: hosts report to them.
   auto handles = std::const_pointer_cast<const fleet_handles>(rt->handles_);
+  // The reservations held: by zone (key -> host) for the zones, by VM for the directory.
   std::vector<std::map<std::string, fleet::index>> reserved(m.zones.size());
+  std::unordered_map<std::string, std::string> held;
   for (auto& [host, rs] : restored.reservations) {
     auto hi = m.find_host(host);
-    for (auto& r : rs)
+    for (auto& r : rs) {
       reserved[m.hosts[hi].zone][r.key] = hi;
+      held[r.vm] = r.key;
+    }
   }
   h.zones.reserve(m.zones.size());
   for (size_t z = 0; z < m.zones.size(); ++z)
@@ -232,10 +236,6 @@ fleet_runtime::start(caf::actor_system& sys, fleet::model_ptr model,
                                            rt->opts_.partitions));
   }
   h.network = spawn_network(sys, std::move(routes));
-  std::unordered_map<std::string, std::string> held;
-  for (auto& [host, rs] : restored.reservations)
-    for (auto& r : rs)
-      held[r.vm] = r.key;
   h.directory = spawn_directory(sys, handles, std::move(vms), std::move(held));
   h.caller = spawn_caller(sys);
   return rt;

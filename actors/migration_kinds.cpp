@@ -37,17 +37,6 @@ public:
   using fleet_kind_base::fleet_kind_base;
 
 protected:
-  /// Host index of `name`; reports not_found through `done` when absent.
-  fleet::index host_index(const std::string& name, completion& done) const {
-    auto h = model().find_host(name);
-    if (h == fleet::npos || h >= fleet_->drivers.size())
-      done(refused(errc::not_found, "host \"" + name + "\" is not in the fleet"));
-    return h == fleet::npos || h >= fleet_->drivers.size() ? fleet::npos : h;
-  }
-  hv::driver_ptr driver(const std::string& name, completion& done) const {
-    auto h = host_index(name, done);
-    return h == fleet::npos ? nullptr : fleet_->drivers[h];
-  }
   fleet::index vm_index(const std::string& name, completion& done) const {
     auto v = model().find_vm(name);
     if (v == fleet::npos)
