@@ -56,11 +56,14 @@ void sim_world::begin_migration(const std::string& host_uri, migrate_request& re
   if (src == nullptr)
     return fail(errc::not_found, host_uri + ": no such host");
   caf::error err;
+  caf::error lost;
   bool hang = false;
-  if (take_fault(*src, "migrate", err, hang, out) && hang)
+  if (take_fault(*src, "migrate", err, hang, lost, out) && hang)
     return;
   if (err)
     return out.push_back([r, err] { r(err); });
+  if (lost) // the migration goes on; its answer, whatever it is, is lost
+    r = [r, lost](caf::expected<migration_result>) { r(lost); };
   if (!src->up)
     return fail(errc::unavailable, host_uri + ": host is down");
   auto* dst = find_host(req.destination_uri);
@@ -146,11 +149,14 @@ void sim_world::begin_abort(const std::string& host_uri, const std::string& name
   if (h == nullptr)
     return fail(make_error(errc::not_found, host_uri + ": no such host"));
   caf::error err;
+  caf::error lost;
   bool hang = false;
-  if (take_fault(*h, "abort_migration", err, hang, out) && hang)
+  if (take_fault(*h, "abort_migration", err, hang, lost, out) && hang)
     return;
   if (err)
     return fail(std::move(err));
+  if (lost)
+    r = [r, lost](caf::expected<done>) { r(lost); };
   if (!h->up)
     return fail(make_error(errc::unavailable, host_uri + ": host is down"));
   for (auto& [id, m] : migrations_) {

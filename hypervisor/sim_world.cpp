@@ -293,7 +293,7 @@ void sim_world::recover_host(const std::string& host_uri) {
 }
 
 bool sim_world::take_fault(sim_host& h, const std::string& operation, caf::error& err,
-                           bool& hang, deliveries& out) {
+                           bool& hang, caf::error& lost, deliveries& out) {
   auto i = faults_.find(h.uri);
   if (i == faults_.end())
     return false;
@@ -306,11 +306,17 @@ bool sim_world::take_fault(sim_host& h, const std::string& operation, caf::error
   auto f = e->fault;
   if (f.count > 0 && --e->left == 0)
     entries.erase(e);
+  ++metrics_.faults_taken;
   switch (f.what) {
     case sim_fault::kind::fail:
       err = make_error(f.code, f.message.empty()
                                  ? h.uri + ": " + operation + ": injected failure"
                                  : f.message);
+      break;
+    case sim_fault::kind::lose_answer:
+      lost = make_error(f.code, f.message.empty()
+                                  ? h.uri + ": " + operation + ": the answer was lost"
+                                  : f.message);
       break;
     case sim_fault::kind::hang:
       hang = true;
@@ -419,22 +425,27 @@ void sim_world::begin_task(const std::string& host_uri, const std::string& opera
   if (h == nullptr)
     return fail(make_error(errc::not_found, host_uri + ": no such host"));
   caf::error err;
+  caf::error lost;
   bool hang = false;
-  if (take_fault(*h, operation, err, hang, out) && hang)
+  if (take_fault(*h, operation, err, hang, lost, out) && hang)
     return;
   if (err)
     return fail(std::move(err));
   if (!h->up)
     return fail(make_error(errc::unavailable, host_uri + ": host is down"));
   auto delay = jittered_us(task.duration_ms(*h));
-  schedule(now_us_ + delay, [this, host_uri, task](deliveries& out) {
+  schedule(now_us_ + delay, [this, host_uri, task, lost](deliveries& out) {
     auto* h = find_host(host_uri);
     if (!h->up) {
       auto e = make_error(errc::unavailable, host_uri + ": host is down");
       out.push_back([f = task.fail, e] { f(e); });
       return;
     }
-    out.push_back(task.apply(*h));
+    auto answer = task.apply(*h);
+    if (lost)
+      out.push_back([f = task.fail, lost] { f(lost); });
+    else
+      out.push_back(std::move(answer));
   });
 }
 

@@ -102,6 +102,9 @@ struct sim_fault {
     /// The host goes down: its domains crash, every call fails unavailable until
     /// recover_host().
     crash_host,
+    /// The call takes effect, but its answer is lost: the caller is told `code` (the
+    /// connection dropped after the hypervisor acted), so what it did is in doubt.
+    lose_answer,
   };
   kind what = kind::fail;
   errc code = errc::unavailable;
@@ -119,6 +122,9 @@ struct sim_fault {
   static sim_fault crash(uint32_t count = 1) {
     return {kind::crash_host, errc::unavailable, {}, count};
   }
+  static sim_fault lose_answer(uint32_t count = 1) {
+    return {kind::lose_answer, errc::unavailable, {}, count};
+  }
 };
 
 /// A snapshot of the world's counters.
@@ -132,6 +138,8 @@ struct sim_metrics {
   uint64_t migrations_active = 0;
   /// Bytes sent by every migration, finished or not.
   uint64_t bytes_moved = 0;
+  /// Calls an injected fault hit.
+  uint64_t faults_taken = 0;
   uint64_t now_ms = 0;
 };
 
@@ -298,8 +306,10 @@ private:
   uint64_t jittered_us(uint32_t ms);
   sim_host* find_host(const std::string& uri);
   const sim_host* find_host(const std::string& uri) const;
+  /// The first fault of `h` that matches `operation`: `err` to answer with at once, `hang`,
+  /// or `lost`, the error that replaces the answer once the call took effect.
   bool take_fault(sim_host& h, const std::string& operation, caf::error& err, bool& hang,
-                  deliveries& out);
+                  caf::error& lost, deliveries& out);
   void crash(sim_host& h, deliveries& out);
   void begin_task(const std::string& host_uri, const std::string& operation, sim_task& task,
                   deliveries& out);

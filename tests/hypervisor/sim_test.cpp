@@ -462,6 +462,33 @@ TEST_CASE("an injected failure fails the next calls with its code and message") 
   CHECK(sync<domain_info>(*w, [&](auto r) { h1->query("v", c, r); }));
 }
 
+TEST_CASE("a lost answer: the call takes effect, the caller is told it failed") {
+  auto w = fleet();
+  REQUIRE(!w->add_domain("sim://a/h1", vm("v", 512), domain_status::shut_off));
+  REQUIRE(!w->add_domain("sim://a/h1", vm("m", 512)));
+  auto h1 = make_sim_driver(w, "sim://a/h1");
+  auto c = with_key("run/t/1");
+  w->inject("sim://a/h1", "start", sim_fault::lose_answer());
+  auto x = sync<domain_info>(*w, [&](auto r) { h1->start("v", c, r); });
+  REQUIRE(!x);
+  CHECK(code_of(x.error()) == errc::unavailable);
+  CHECK(message_of(x.error()) == "sim://a/h1: start: the answer was lost");
+  CHECK(w->domain("sim://a/h1", "v").status == domain_status::running);
+  // A migration runs to its end; only its answer is lost. A re-dispatch with the same key
+  // learns what happened.
+  w->inject("sim://a/h1", "migrate", sim_fault::lose_answer());
+  auto req = to("m", "sim://a/h2");
+  auto mkey = with_key("run/mig/1");
+  auto m = sync<migration_result>(*w, [&](auto r) { h1->migrate(req, mkey, r); });
+  REQUIRE(!m);
+  CHECK(code_of(m.error()) == errc::unavailable);
+  CHECK(w->domain("sim://a/h1", "m").status == domain_status::absent);
+  CHECK(w->domain("sim://a/h2", "m").status == domain_status::running);
+  m = sync<migration_result>(*w, [&](auto r) { h1->migrate(to("m", "sim://a/h2"), mkey, r); });
+  CHECK(m);
+  CHECK(w->metrics().faults_taken == 2);
+}
+
 TEST_CASE("a hung call is answered with deadline_exceeded within the call's timeout") {
   auto w = fleet();
   REQUIRE(!w->add_domain("sim://a/h1", vm("v", 512)));
