@@ -345,6 +345,7 @@ caf::expected<std::unique_ptr<engine>> engine::open(engine_options opts) {
   p->env->window = p->window.get();
   p->env->history = p->st;
   p->env->inject_fault = p->opts.inject_fault;
+  p->env->inject_lost_answer = p->opts.inject_lost_answer;
   p->env->gate = p->gate;
   // Generated run ids continue from the wall clock: unique across restarts.
   auto seed = static_cast<uint64_t>(wall_now_ms()) << 12;

@@ -36,6 +36,9 @@ struct migration_env {
   std::shared_ptr<const store> history;
   /// engine_options::inject_fault.
   std::function<std::optional<task_result>(const task_call&)> inject_fault;
+  /// engine_options::inject_lost_answer.
+  std::function<std::optional<task_result>(const task_call&, const task_result&)>
+    inject_lost_answer;
   /// Every task's answer passes through it (send_gate.hpp): shut when the engine closes.
   send_gate_ptr gate;
 };
