@@ -122,7 +122,7 @@ caf::error apply(run_state& s, const event& e) {
       t->retryable = e.retryable;
       break;
     case event_type::task_compensating:
-      if (t->status == task_status::succeeded) {
+      if (t->status == task_status::succeeded || t->status == task_status::failed) {
         if (e.attempt != 1)
           return bad(e, "a compensation starts with attempt 1");
         t->attempt_base = 0;

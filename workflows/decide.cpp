@@ -138,6 +138,13 @@ void decide_forward(const run_state& s, time_ms now, std::vector<event>& out) {
       e.message = reason + "; the run is past its point of no return and waits for an "
                            "operator";
       out.push_back(std::move(e));
+    } else if (s.def->tasks[i].point_of_no_return && t.in_doubt()) {
+      // It may have passed the point of no return: undoing the tasks before it could leave
+      // the VM nowhere (a flip done, its target destroyed). A retry finds out what it did.
+      auto e = make(event_type::run_failed, now);
+      e.message = reason + "; what it did is in doubt and it is a point of no return, so the "
+                           "run waits for an operator (a retry finds out what it did)";
+      out.push_back(std::move(e));
     } else {
       auto e = make(event_type::rollback_started, now);
       e.message = reason;
@@ -190,9 +197,10 @@ bool settled(const run_state& s, uint32_t j) {
   switch (s.tasks[j].status) {
     case task_status::pending:
     case task_status::scheduled:
-    case task_status::failed:
     case task_status::compensated:
       return true;
+    case task_status::failed:
+      return !(s.tasks[j].in_doubt() && has_compensation(s, j));
     case task_status::succeeded:
       return !has_compensation(s, j);
     default:
@@ -256,8 +264,11 @@ void decide_rollback(const run_state& s, time_ms now, std::vector<event>& out) {
       case task_status::running:
         busy = true;
         break;
+      case task_status::failed:
       case task_status::succeeded: {
-        if (!has_compensation(s, i))
+        // A failed task is undone too when what it did is in doubt: its compensation,
+        // idempotent, finds out. Before, a copy whose every answer was lost was left paused.
+        if (!has_compensation(s, i) || (t.status == task_status::failed && !t.in_doubt()))
           break;
         busy = true;
         auto& deps = s.def->tasks[i].transitive_dependents;

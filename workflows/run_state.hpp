@@ -170,6 +170,17 @@ struct task_state {
   const std::string& error() const { return text.error(); }
   const std::string& output() const { return text.output(); }
 
+  /// FAILED without knowing what its last attempt did: no answer in time (deadline_exceeded),
+  /// none at all (unavailable: the connection dropped, maybe after the call acted), or an
+  /// error that says nothing (unknown). A rollback compensates such a task as if it had
+  /// succeeded, and a point of no return in doubt stops the run for an operator rather than
+  /// rolling it back.
+  bool in_doubt() const {
+    return status == task_status::failed && attempt > 0
+           && (code == errc::unavailable || code == errc::deadline_exceeded
+               || code == errc::unknown);
+  }
+
   bool operator==(const task_state& other) const;
 };
 

@@ -73,6 +73,9 @@ struct sim_fleet {
       n->push_back(x);
     };
     opts.inject_fault = [f = faults](const task_call& c) { return (*f)(c); };
+    opts.inject_lost_answer = [f = faults](const task_call& c, const task_result& r) {
+      return (*f)(c, r);
+    };
     opts.on_progress = [m = notes_mtx, p = progress](const task_progress& x) {
       std::lock_guard<std::mutex> g{*m};
       p->push_back(x);
@@ -831,6 +834,11 @@ TEST_CASE("an engine closed while a migration runs in a simulator that outlives 
 
 TEST_CASE("a failure at every task of every built-in template rolls back or waits for an "
           "operator, and the VM runs exactly once") {
+  // Refused (aborted): the task did nothing. In doubt (unavailable, as when the connection
+  // drops): the rollback undoes it too, and a point of no return in doubt waits for an
+  // operator. In doubt, the task did nothing, so undoing it must be harmless then; with its
+  // answer lost, it acted at every attempt, so every retry, and the operator's, must find
+  // what it did instead of failing or doing it twice.
   for (auto& sc : scenarios()) {
     std::vector<std::string> ids;
     {
@@ -839,40 +847,157 @@ TEST_CASE("a failure at every task of every built-in template rolls back or wait
       for (auto& t : d->tasks)
         ids.push_back(t.id);
     }
-    for (auto& id : ids) {
-      DYNAMIC_SECTION(sc.name << ": failure at " << id) {
+    for (auto& id : ids)
+      for (auto mode : {"refused", "in doubt", "answer lost"}) {
+        DYNAMIC_SECTION(sc.name << ": " << mode << " at " << id) {
+          sim_fleet s;
+          auto vm = sc.args.at("vm").s;
+          auto source = s.host_of(vm);
+          auto def = s.render(sc.name, sc.args);
+          auto task = static_cast<uint32_t>(def->index_of(id));
+          auto code = std::string{mode} == "refused" ? errc::aborted : errc::unavailable;
+          s.faults->code = code;
+          if (std::string{mode} == "answer lost") {
+            // Most tasks make 3 attempts: they fail for good. One that makes more (a
+            // storage sync) learns at its 4th what the others did, and the run succeeds.
+            s.faults->after = true;
+            s.faults->attempts = 3;
+          }
+          s.faults->arm(id);
+          auto run = s.eng->submit(def);
+          REQUIRE(run);
+          auto r = s.eng->wait(*run, 60s);
+          REQUIRE(r);
+          INFO(r->reason);
+          // Where the VM must end: moved, unless the run rolled back.
+          auto moved = [&] {
+            auto host = s.runs_once(vm, *run);
+            if (std::string{sc.name} != "morph")
+              CHECK(host != source);
+          };
+          if (s.faults->after && def->tasks[task].retry.max_attempts > 3) {
+            REQUIRE(r->status == run_status::succeeded);
+            CHECK(r->tasks[task].attempt == 4);
+            moved();
+          } else if (before_every_pnr(*def, task)) {
+            REQUIRE(r->status == run_status::rolled_back);
+          }
+          if (r->status == run_status::rolled_back) {
+            CHECK(s.runs_once(vm, *run) == source);
+          } else if (r->status != run_status::succeeded) {
+            // Past the point of no return, or at one in doubt: it waits for an operator, who
+            // retries the task.
+            REQUIRE(r->status == run_status::failed);
+            CHECK((r->passed_point_of_no_return
+                   || (code == errc::unavailable && def->tasks[task].point_of_no_return)));
+            s.faults->disarm();
+            auto ack = s.eng->retry(*run, id);
+            INFO((ack ? "" : describe(ack.error())));
+            REQUIRE(ack);
+            auto again = s.eng->wait(*run, 60s);
+            REQUIRE(again);
+            INFO(again->reason);
+            REQUIRE(again->status == run_status::succeeded);
+            moved();
+          }
+        }
+      }
+  }
+}
+
+// -- a lost answer at every hypervisor call -------------------------------------------------
+
+namespace {
+
+/// Every operation a sim driver submits to its world.
+const std::vector<const char*> driver_operations{
+  "define",      "config",      "start",      "pause",         "resume",        "stop",
+  "transfer",    "agent_command", "destroy",  "set_vcpus",     "set_memory",    "attach_disk",
+  "detach_disk", "attach_nic",  "detach_nic", "migrate",       "abort_migration", "snapshot_disk",
+  "save",        "restore",     "query",      "list"};
+
+/// Injects `f` for `operation` on every host of the fleet.
+void inject_everywhere(sim_fleet& s, const std::string& operation, hv::sim_fault f) {
+  for (auto& h : s.model->hosts)
+    s.world->inject(h.driver, operation, f);
+}
+
+} // namespace
+
+TEST_CASE("an answer lost at any hypervisor call of every built-in template: the task's retry "
+          "finds what the call did, and the run ends as it would have") {
+  // The call takes effect and its caller is told it failed (unavailable), as when the
+  // connection to a host drops after the hypervisor acted. The retry, under the same
+  // idempotency key, must reconcile with the world instead of acting again or failing.
+  size_t hit = 0;
+  for (auto& sc : scenarios()) {
+    std::string expected;
+    {
+      sim_fleet clean;
+      auto r = clean.run(sc.name, sc.args);
+      REQUIRE(r.status == run_status::succeeded);
+      expected = clean.runs_once(sc.args.at("vm").s, r.id);
+    }
+    for (auto op : driver_operations) {
+      {
+        INFO(sc.name << ": the answer of the first " << op << " on each host lost");
         sim_fleet s;
         auto vm = sc.args.at("vm").s;
-        auto source = s.host_of(vm);
-        auto def = s.render(sc.name, sc.args);
-        auto task = static_cast<uint32_t>(def->index_of(id));
-        s.faults->arm(id);
-        auto run = s.eng->submit(def);
-        REQUIRE(run);
-        auto r = s.eng->wait(*run, 60s);
-        REQUIRE(r);
-        INFO(r->reason);
-        if (before_every_pnr(*def, task))
-          REQUIRE(r->status == run_status::rolled_back);
-        if (r->status == run_status::rolled_back) {
-          CHECK(s.runs_once(vm, *run) == source);
-        } else {
-          // Past the point of no return: it waits for an operator, who retries the task.
-          REQUIRE(r->status == run_status::failed);
-          CHECK(r->passed_point_of_no_return);
-          s.faults->disarm();
-          auto ack = s.eng->retry(*run, id);
-          INFO((ack ? "" : describe(ack.error())));
-          REQUIRE(ack);
-          auto again = s.eng->wait(*run, 60s);
-          REQUIRE(again);
-          INFO(again->reason);
-          REQUIRE(again->status == run_status::succeeded);
-          auto host = s.runs_once(vm, *run);
-          if (std::string{sc.name} != "morph")
-            CHECK(host != source);
-        }
+        inject_everywhere(s, op, hv::sim_fault::lose_answer());
+        auto r = s.run(sc.name, sc.args);
+        INFO(r.reason);
+        CHECK(r.status == run_status::succeeded);
+        CHECK(s.runs_once(vm, r.id) == expected);
+        hit += s.world->metrics().faults_taken > 0 ? 1 : 0;
       }
     }
   }
+  CHECK(hit > 20);
+}
+
+TEST_CASE("every answer of one hypervisor operation lost: the run rolls back or waits for an "
+          "operator, and the VM runs exactly once") {
+  // Every attempt of a task, and of a compensation that makes the same call, acts and is
+  // told it failed. What it did is in doubt, and the rollback must undo it all the same.
+  size_t hit = 0;
+  for (auto& sc : scenarios()) {
+    for (auto op : driver_operations) {
+      {
+        INFO(sc.name << ": every answer of " << op << " lost");
+        sim_fleet s;
+        auto vm = sc.args.at("vm").s;
+        auto source = s.host_of(vm);
+        inject_everywhere(s, op, hv::sim_fault::lose_answer(0));
+        auto run = s.eng->submit(s.render(sc.name, sc.args));
+        REQUIRE(run);
+        auto r = s.eng->wait(*run, 60s);
+        REQUIRE(r);
+        INFO(to_string(r->status) << ": " << r->reason);
+        if (s.world->metrics().faults_taken == 0) {
+          CHECK(r->status == run_status::succeeded);
+          continue;
+        }
+        ++hit;
+        s.world->clear_faults();
+        // Waiting for an operator: the faults gone, they retry what failed.
+        for (int tries = 0; tries < 3 && r->status == run_status::failed; ++tries) {
+          for (size_t i = 0; i < r->tasks.size(); ++i)
+            if (r->tasks[i].status == task_status::failed
+                || r->tasks[i].status == task_status::compensation_failed) {
+              auto ack = s.eng->retry(*run, r->def->tasks[i].id);
+              INFO((ack ? "" : describe(ack.error())));
+              CHECK(ack);
+            }
+          r = s.eng->wait(*run, 60s);
+          REQUIRE(r);
+        }
+        INFO("then " << to_string(r->status) << ": " << r->reason);
+        REQUIRE(is_terminal(r->status));
+        auto host = s.runs_once(vm, *run);
+        if (r->status == run_status::rolled_back)
+          CHECK(host == source);
+      }
+    }
+  }
+  CHECK(hit > 20);
 }

@@ -100,7 +100,7 @@ struct fleet_fixture {
 
 TEST_CASE("a zone reserves on the host placement chooses, once per key, and releases it") {
   fleet_fixture f;
-  reserve_request req{"run-1/web-1", "web-1", "small", fleet::strategy::pack, {"a1"}, {}};
+  reserve_request req{"run-1/web-1", "web-1", "small", fleet::strategy::pack, {"a1"}, {}, {}};
   auto r = f.must<reserve_reply>(f.rt->zone("zone-a"), reserve_atom::value, req);
   CHECK(r.host == "a2"); // a1 excluded (the source), a2 fuller than a3
   REQUIRE(r.changes.size() == 1);
@@ -127,7 +127,7 @@ TEST_CASE("a zone reserves on the host placement chooses, once per key, and rele
 TEST_CASE("a zone without room for a type denies with the reason") {
   fleet_fixture f;
   // zone-c has one gen1 host: "large" needs gen2.
-  reserve_request req{"k", "db-1", "large", fleet::strategy::spread, {}, {}};
+  reserve_request req{"k", "db-1", "large", fleet::strategy::spread, {}, {}, {}};
   auto r = f.ask<reserve_reply>(f.rt->zone("zone-c"), reserve_atom::value, req);
   REQUIRE_FALSE(r);
   CHECK(code_of(r.error()) == errc::resource_exhausted);

@@ -401,6 +401,71 @@ TEST_CASE("a point of no return passed during a rollback that undid something, o
   }
 }
 
+TEST_CASE("a task whose failure leaves what it did in doubt is undone in the rollback; a "
+          "refused one is not") {
+  // In doubt: unavailable (the answer was lost) or deadline_exceeded (none in time). Before,
+  // such a task was left as it was: a copy whose every answer was lost stayed paused.
+  SECTION("unavailable") {
+    run r{load(task("a", {}, undo) + task("b", {"a"}, undo + once))};
+    r.run_through({"b"});
+    CHECK(r.after_fail("b") == lines{"rollback_started", "task_compensating b#1"});
+    CHECK(r.at("b").in_doubt() == false); // compensating now
+    CHECK(r.after_ok("b") == lines{"task_compensating a#1"});
+    CHECK(r.after_ok("a") == lines{"run_rolled_back"});
+    CHECK(r.at("b").status == task_status::compensated);
+  }
+  SECTION("deadline exceeded") {
+    run r{load(task("a", {}, undo) + task("b", {"a"}, undo + once + "timeout_ms: 1000"))};
+    r.run_through({"b"});
+    r.now += 1000;
+    CHECK(r.step() == lines{"task_failed b#1", "rollback_started", "task_compensating b#1"});
+    CHECK(r.after_ok("b") == lines{"task_compensating a#1"});
+    CHECK(r.after_ok("a") == lines{"run_rolled_back"});
+  }
+  SECTION("refused: nothing was done") {
+    run r{load(task("a", {}, undo) + task("b", {"a"}, undo + once))};
+    r.run_through({"b"});
+    r.report("b", task_result::failure(errc::failed_precondition, "no room", false));
+    CHECK(r.step() == lines{"rollback_started", "task_compensating a#1"});
+    CHECK(r.after_ok("a") == lines{"run_rolled_back"});
+    CHECK(r.at("b").status == task_status::failed);
+  }
+  SECTION("in doubt, on a branch of its own, while another task is undone") {
+    run r{load(task("a", {}, undo) + task("x", {}, undo + once) + task("b", {"a"}, once))};
+    r.run_through({"b", "x"});
+    CHECK(r.after_fail("b", false) == lines{"rollback_started", "task_compensating a#1"});
+    CHECK(r.after_fail("x") == lines{"task_compensating x#1"});
+    r.ok("a");
+    CHECK(r.after_ok("x") == lines{"run_rolled_back"});
+  }
+}
+
+TEST_CASE("a point of no return whose failure is in doubt waits for an operator, whose retry "
+          "finds out") {
+  SECTION("in doubt") {
+    run r{load(task("a", {}, undo) + task("p", {"a"}, once + "point_of_no_return: true")
+               + task("b", {"p"}))};
+    r.run_through({"p"});
+    // It may have passed its point of no return: undoing a could leave the VM nowhere.
+    CHECK(r.after_fail("p") == lines{"run_failed"});
+    CHECK_FALSE(r.s.passed_point_of_no_return);
+    CHECK_THAT(r.s.reason, Contains("what it did is in doubt and it is a point of no return"));
+    CHECK_FALSE(r.logged(event_type::task_compensating));
+    CHECK(r.accept("retry", "p") == lines{"retry_requested p"});
+    CHECK(r.step() == lines{"task_started p#2"});
+    CHECK(r.after_ok("p") == lines{"task_started b#1"});
+    CHECK(r.s.passed_point_of_no_return);
+    CHECK(r.after_ok("b") == lines{"run_succeeded"});
+  }
+  SECTION("refused: the run rolls back") {
+    run r{load(task("a", {}, undo) + task("p", {"a"}, once + "point_of_no_return: true"))};
+    r.run_through({"p"});
+    r.report("p", task_result::failure(errc::aborted, "refused", false));
+    CHECK(r.step() == lines{"rollback_started", "task_compensating a#1"});
+    CHECK(r.after_ok("a") == lines{"run_rolled_back"});
+  }
+}
+
 TEST_CASE("retry on a FAILED run restarts the task with a fresh attempt budget") {
   run r{load(task("p", {}, "point_of_no_return: true")
              + task("b", {"p"}, "retry { max_attempts: 2 initial_backoff_ms: 10 jitter: 0 }"))};
