@@ -89,8 +89,8 @@ struct engine_options {
   std::function<std::optional<task_result>(const task_call&)> inject_fault;
   /// Fault injection of a lost answer: called with each attempt's result once its executor
   /// answered (it acted); a result it returns is reported instead, so what the attempt did
-  /// is in doubt. The fleet changes of the executor's result are kept. Same rules as
-  /// inject_fault. Default: empty.
+  /// is in doubt, and the fleet changes it carried are lost with it (as with an answer that
+  /// came after its deadline). Same rules as inject_fault. Default: empty.
   std::function<std::optional<task_result>(const task_call&, const task_result&)>
     inject_lost_answer;
   /// Archiving old runs, on a thread of its own; each pass that archived runs is told to

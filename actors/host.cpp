@@ -169,8 +169,9 @@ host_actor::behavior_type host_behavior(host_ptr self, fleet_handles_ptr handles
   return {
     [=](reserve_atom, const fleet::reservation& r) -> caf::result<state_changes> {
       auto& st = self->state;
-      if (st.reservations.count(r.key))
-        return state_changes{};
+      // Held already: reported again, for a journal that missed the first answer.
+      if (auto i = st.reservations.find(r.key); i != st.reservations.end())
+        return state_changes{fleet::encode_reservation(st.spec().name, i->second)};
       if (!st.free.fits(r.need))
         return make_error(errc::resource_exhausted,
                           "host \"" + st.spec().name + "\": cannot reserve "
@@ -187,8 +188,8 @@ host_actor::behavior_type host_behavior(host_ptr self, fleet_handles_ptr handles
     [=](release_atom, const std::string& key) -> state_changes {
       auto& st = self->state;
       auto i = st.reservations.find(key);
-      if (i == st.reservations.end())
-        return {};
+      if (i == st.reservations.end()) // released already: said again
+        return {fleet::erase_reservation(st.spec().name, key)};
       st.free += i->second.need;
       st.reservations.erase(i);
       report(self);
@@ -205,8 +206,10 @@ host_actor::behavior_type host_behavior(host_ptr self, fleet_handles_ptr handles
       if (auto i = st.reservations.find(req.reservation); i != st.reservations.end()) {
         st.free += i->second.need;
         st.reservations.erase(i);
-        out.push_back(fleet::erase_reservation(st.spec().name, req.reservation));
       }
+      // Also when adopted already: the journal may have missed the first answer.
+      if (!req.reservation.empty())
+        out.push_back(fleet::erase_reservation(st.spec().name, req.reservation));
       auto need = m.types[t].need();
       if (auto i = st.vms.find(req.vm); i != st.vms.end()) {
         st.free += i->second;

@@ -103,10 +103,8 @@ void dispatch_one(migration_ptr self, const dispatch& d) {
       return done(std::move(*r));
   if (st.env->inject_lost_answer)
     done = [done = std::move(done), call, lose = st.env->inject_lost_answer](task_result r) {
-      if (auto x = lose(call, r)) {
-        x->changes = std::move(r.changes);
+      if (auto x = lose(call, r))
         r = std::move(*x);
-      }
       done(std::move(r));
     };
   exec->execute(call, std::move(done));

@@ -41,19 +41,16 @@ network_actor::behavior_type network_behavior(network_ptr self,
       auto i = routes.find(address);
       if (i == routes.end())
         return unknown(address);
-      if (i->second.host == to) // moved already: nothing to forward
-        return state_changes{};
-      if (i->second.forward_to == to)
-        return state_changes{};
-      i->second.forward_to = to;
+      // Moved already (nothing to forward), or forwarding already: the route is reported
+      // as it is, for a journal that missed the first answer.
+      if (i->second.host != to)
+        i->second.forward_to = to;
       return state_changes{fleet::encode_route(i->second)};
     },
     [=](move_atom, const std::string& address,
         const std::string& host) -> caf::result<state_changes> {
       auto& routes = self->state.routes;
       auto& r = routes[address];
-      if (r.host == host && r.forward_to.empty())
-        return state_changes{};
       r.address = address;
       r.host = host;
       r.forward_to.clear();

@@ -33,12 +33,15 @@ struct partition_state {
 
 using partition_ptr = partition_actor::stateful_pointer<partition_state>;
 
-lease_reply reply_of(const partition_state& st, uint64_t version_before) {
+/// The table as it is. An operation's answer carries it as its change even when the
+/// operation found it done, so a journal that missed an earlier answer (lost, or late) gets
+/// it; a read's (`changed` false) does not.
+lease_reply reply_of(const partition_state& st, bool changed = true) {
   lease_reply r;
   r.partition = st.leases.partition();
   r.master = st.leases.master();
   r.table = st.leases.table();
-  if (r.table.version != version_before)
+  if (changed)
     r.changes.push_back(fleet::encode_lease(r.partition, r.table, r.master));
   return r;
 }
@@ -65,14 +68,13 @@ void try_finish(partition_ptr self, uint64_t id) {
   auto i = st.flips.find(id);
   if (i == st.flips.end() || st.leases.pending_io() > 0)
     return;
-  auto before = st.leases.table().version;
   auto& req = i->second.req;
   auto err = with_failover(st, [&] { return st.leases.finish_flip(req.host, req.to); });
   if (err) {
     st.leases.cancel_flip(req.host);
     i->second.rp.deliver(std::move(err));
   } else {
-    i->second.rp.deliver(reply_of(st, before));
+    i->second.rp.deliver(reply_of(st));
   }
   st.flips.erase(i);
 }
@@ -91,7 +93,6 @@ partition_actor::behavior_type partition_behavior(
   return {
     [=](lease_atom, const lease_request& req) -> caf::result<lease_reply> {
       auto& st = self->state;
-      auto before = st.leases.table().version;
       using op = lease_request::op;
       caf::error err;
       switch (req.action) {
@@ -124,7 +125,7 @@ partition_actor::behavior_type partition_behavior(
       }
       if (err)
         return err;
-      return reply_of(st, before);
+      return reply_of(st);
     },
     [=](io_atom, const std::string& host, uint64_t epoch, bool begin) -> caf::result<bool> {
       auto& st = self->state;
@@ -154,7 +155,7 @@ partition_actor::behavior_type partition_behavior(
     },
     [=](get_atom) -> lease_reply {
       auto& st = self->state;
-      return reply_of(st, st.leases.table().version);
+      return reply_of(st, false);
     },
     [=](timeout_atom, uint64_t id) {
       auto& st = self->state;

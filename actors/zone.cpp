@@ -3,7 +3,9 @@
 // actor (trying the next host when one refuses) and answers offers for recommendations.
 // Runs on CAF's scheduler.
 #include <algorithm>
+#include <deque>
 #include <map>
+#include <unordered_map>
 
 #include <caf/all.hpp>
 
@@ -20,7 +22,22 @@ struct zone_state {
   fleet::capacity_index capacity;
   /// Reservation key -> host, for idempotent reserve and release.
   std::map<std::string, fleet::index> reserved;
+  /// The last keys released -> their host (at most `released_kept`): a release said again
+  /// (its first answer lost) is answered with the erase again, for a journal that missed it.
+  std::unordered_map<std::string, fleet::index> released;
+  std::deque<std::string> released_order;
+  static constexpr size_t released_kept = 4096;
   static inline const char* name = "ferry.zone";
+
+  void remember_release(const std::string& key, fleet::index host) {
+    if (released.emplace(key, host).second) {
+      released_order.push_back(key);
+      if (released_order.size() > released_kept) {
+        released.erase(released_order.front());
+        released_order.pop_front();
+      }
+    }
+  }
 
   const fleet::model& model() const { return *handles->model; }
   const std::string& zone_name() const { return model().zones[index].name; }
@@ -110,8 +127,20 @@ zone_actor::behavior_type zone_behavior(zone_ptr self, fleet_handles_ptr handles
     [=](reserve_atom, reserve_request& req) -> caf::result<reserve_reply> {
       auto& st = self->state;
       auto& m = st.model();
-      if (auto i = st.reserved.find(req.key); i != st.reserved.end())
-        return reserve_reply{m.hosts[i->second].name, {}};
+      // Reserved already (an attempt whose answer was lost): the host reports the
+      // reservation it holds, so the journal gets it even if it missed the first answer.
+      if (auto i = st.reserved.find(req.key); i != st.reserved.end()) {
+        auto host = i->second;
+        auto rp = self->make_response_promise<reserve_reply>();
+        self->request(st.handles->hosts[host], caf::infinite, reserve_atom::value,
+                      fleet::reservation{req.key, req.vm, {}})
+          .then(
+            [=](state_changes& changes) mutable {
+              rp.deliver(reserve_reply{self->state.model().hosts[host].name, std::move(changes)});
+            },
+            [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
+        return rp;
+      }
       auto t = m.find_type(req.type);
       if (t == fleet::npos)
         return make_error(errc::invalid_argument, "reserve: type \"" + req.type
@@ -126,10 +155,12 @@ zone_actor::behavior_type zone_behavior(zone_ptr self, fleet_handles_ptr handles
       auto& st = self->state;
       auto h = fleet::npos;
       if (host.empty()) {
-        auto i = st.reserved.find(key);
-        if (i == st.reserved.end())
-          return state_changes{}; // released already, or never reserved
-        h = i->second;
+        if (auto i = st.reserved.find(key); i != st.reserved.end())
+          h = i->second;
+        else if (auto j = st.released.find(key); j != st.released.end())
+          h = j->second; // released already: the host says so again
+        else
+          return state_changes{}; // never reserved here
       } else {
         h = st.model().find_host(host);
       }
@@ -137,6 +168,7 @@ zone_actor::behavior_type zone_behavior(zone_ptr self, fleet_handles_ptr handles
         return make_error(errc::not_found, "zone \"" + st.zone_name() + "\": no host \"" + host
                                              + "\"");
       st.reserved.erase(key);
+      st.remember_release(key, h);
       auto rp = self->make_response_promise<state_changes>();
       self->request(st.handles->hosts[h], caf::infinite, release_atom::value, key)
         .then([=](state_changes& c) mutable { rp.deliver(std::move(c)); },

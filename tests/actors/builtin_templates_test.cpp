@@ -850,7 +850,9 @@ TEST_CASE("a failure at every task of every built-in template rolls back or wait
     for (auto& id : ids)
       for (auto mode : {"refused", "in doubt", "answer lost"}) {
         DYNAMIC_SECTION(sc.name << ": " << mode << " at " << id) {
-          sim_fleet s;
+          // A journal on disk: the fleet the journal keeps is checked after a restart too.
+          test::temp_dir dir;
+          sim_fleet s{dir.file("journal")};
           auto vm = sc.args.at("vm").s;
           auto source = s.host_of(vm);
           auto def = s.render(sc.name, sc.args);
@@ -900,6 +902,10 @@ TEST_CASE("a failure at every task of every built-in template rolls back or wait
             REQUIRE(again->status == run_status::succeeded);
             moved();
           }
+          // What the fleet's actors did is in the journal, even what a lost answer carried.
+          auto before = s.host_of(vm);
+          s.reopen();
+          CHECK(s.runs_once(vm, *run) == before);
         }
       }
   }

@@ -108,19 +108,29 @@ TEST_CASE("a zone reserves on the host placement chooses, once per key, and rele
   auto a2 = f.host("a2");
   REQUIRE(a2.reservations.size() == 1);
   CHECK(a2.free.memory_mib == a2.total.memory_mib - 4096 - 32768 - 4096);
-  // The same key again: the same host, nothing more held.
+  // The same key again: the same host, nothing more held. The reservation is reported
+  // again, for a journal that missed the first answer (lost, or late).
   auto again = f.must<reserve_reply>(f.rt->zone("zone-a"), reserve_atom::value, req);
   CHECK(again.host == "a2");
-  CHECK(again.changes.empty());
+  REQUIRE(again.changes.size() == 1);
+  CHECK(again.changes[0].key == r.changes[0].key);
+  CHECK(again.changes[0].value == r.changes[0].value);
   CHECK(f.host("a2").reservations.size() == 1);
   auto released = f.must<state_changes>(f.rt->zone("zone-a"), release_atom::value,
                                         std::string{}, std::string{"run-1/web-1"});
   REQUIRE(released.size() == 1);
   CHECK(released[0].value.empty());
   CHECK(f.host("a2").free.memory_mib == a2.free.memory_mib + 4096);
-  // Released already: a success that changes nothing.
+  // Released already: a success that frees nothing more, and says the erase again.
+  auto twice = f.must<state_changes>(f.rt->zone("zone-a"), release_atom::value, std::string{},
+                                     std::string{"run-1/web-1"});
+  REQUIRE(twice.size() == 1);
+  CHECK(twice[0].key == released[0].key);
+  CHECK(twice[0].value.empty());
+  CHECK(f.host("a2").free.memory_mib == a2.free.memory_mib + 4096);
+  // Never reserved here: nothing.
   CHECK(f.must<state_changes>(f.rt->zone("zone-a"), release_atom::value, std::string{},
-                              std::string{"run-1/web-1"})
+                              std::string{"run-9/web-1"})
           .empty());
 }
 
