@@ -91,6 +91,7 @@ void try_reserve(zone_ptr self, reserve_request req, fleet::index type,
     .then(
       [=](state_changes& changes) mutable {
         self->state.reserved[req.key] = host;
+        self->state.released.erase(req.key);
         rp.deliver(reserve_reply{self->state.model().hosts[host].name, std::move(changes)});
       },
       [=](caf::error& err) mutable {
@@ -127,13 +128,17 @@ zone_actor::behavior_type zone_behavior(zone_ptr self, fleet_handles_ptr handles
     [=](reserve_atom, reserve_request& req) -> caf::result<reserve_reply> {
       auto& st = self->state;
       auto& m = st.model();
+      auto t = m.find_type(req.type);
+      if (t == fleet::npos)
+        return make_error(errc::invalid_argument, "reserve: type \"" + req.type
+                                                    + "\" is not in the catalog");
       // Reserved already (an attempt whose answer was lost): the host reports the
       // reservation it holds, so the journal gets it even if it missed the first answer.
       if (auto i = st.reserved.find(req.key); i != st.reserved.end()) {
         auto host = i->second;
         auto rp = self->make_response_promise<reserve_reply>();
         self->request(st.handles->hosts[host], caf::infinite, reserve_atom::value,
-                      fleet::reservation{req.key, req.vm, {}})
+                      fleet::reservation{req.key, req.vm, m.types[t].need()})
           .then(
             [=](state_changes& changes) mutable {
               rp.deliver(reserve_reply{self->state.model().hosts[host].name, std::move(changes)});
@@ -141,10 +146,6 @@ zone_actor::behavior_type zone_behavior(zone_ptr self, fleet_handles_ptr handles
             [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
         return rp;
       }
-      auto t = m.find_type(req.type);
-      if (t == fleet::npos)
-        return make_error(errc::invalid_argument, "reserve: type \"" + req.type
-                                                    + "\" is not in the catalog");
       auto rp = self->make_response_promise<reserve_reply>();
       auto exclude = hosts_of(m, req.exclude);
       try_reserve(self, std::move(req), t, std::move(exclude), rp, 3);
