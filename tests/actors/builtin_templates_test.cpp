@@ -709,8 +709,8 @@ TEST_CASE("random runs of every built-in template, many at once on the same VMs,
   CHECK(refused > 10);
 }
 
-TEST_CASE("random runs with failures and controller restarts: every run ends, and every VM "
-          "runs exactly once") {
+TEST_CASE("random runs with failures, lost answers and controller restarts: every run ends, "
+          "and every VM runs exactly once") {
   // Before, past and at the point of no return, in the fleet, the hypervisor and the cleanup.
   const std::vector<const char*> faults{"check_vcpus", "reserve", "provision", "standby-0",
                                         "forward", "move_volume-0", "precopy", "flip-0",
@@ -722,6 +722,9 @@ TEST_CASE("random runs with failures and controller restarts: every run ends, an
     sim_fleet s{dir.file("journal")};
     random_moves moves{seed};
     for (int round = 0; round < 6; ++round) {
+      // Before the task acts, or after, its answer lost (in its first 3 attempts).
+      s.faults->after = moves.rng() % 2 == 0;
+      s.faults->attempts = s.faults->after ? 3 : 0;
       s.faults->arm(moves.pick(faults));
       auto ids = moves.submit(*s.eng, 4);
       // A controller restart while the runs are in flight, their calls answered by a
