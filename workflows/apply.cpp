@@ -122,7 +122,8 @@ caf::error apply(run_state& s, const event& e) {
       t->retryable = e.retryable;
       break;
     case event_type::task_compensating:
-      if (t->status == task_status::succeeded || t->status == task_status::failed) {
+      // From SUCCEEDED, or FAILED with what it did in doubt (a refused task did nothing).
+      if (t->status == task_status::succeeded || t->in_doubt()) {
         if (e.attempt != 1)
           return bad(e, "a compensation starts with attempt 1");
         t->attempt_base = 0;

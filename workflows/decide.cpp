@@ -33,6 +33,14 @@ bool has_compensation(const run_state& s, uint32_t i) {
   return s.def->tasks[i].compensation.has_value();
 }
 
+/// A rollback undoes task `i`: it has a compensation, and it succeeded or failed leaving what
+/// it did in doubt. Before, a failed task was never undone: a copy whose every answer was
+/// lost was left paused.
+bool undoable(const run_state& s, uint32_t i) {
+  auto& t = s.tasks[i];
+  return has_compensation(s, i) && (t.status == task_status::succeeded || t.in_doubt());
+}
+
 /// The time at which the next attempt of task `i` may start, or 0 if it may not be retried.
 time_ms retry_time(const run_state& s, uint32_t i, time_ms now, bool compensation) {
   auto& t = s.tasks[i];
@@ -200,9 +208,8 @@ bool settled(const run_state& s, uint32_t j) {
     case task_status::compensated:
       return true;
     case task_status::failed:
-      return !(s.tasks[j].in_doubt() && has_compensation(s, j));
     case task_status::succeeded:
-      return !has_compensation(s, j);
+      return !undoable(s, j);
     default:
       return false;
   }
@@ -266,9 +273,7 @@ void decide_rollback(const run_state& s, time_ms now, std::vector<event>& out) {
         break;
       case task_status::failed:
       case task_status::succeeded: {
-        // A failed task is undone too when what it did is in doubt: its compensation,
-        // idempotent, finds out. Before, a copy whose every answer was lost was left paused.
-        if (!has_compensation(s, i) || (t.status == task_status::failed && !t.in_doubt()))
+        if (!undoable(s, i))
           break;
         busy = true;
         auto& deps = s.def->tasks[i].transitive_dependents;

@@ -948,17 +948,15 @@ TEST_CASE("an answer lost at any hypervisor call of every built-in template: the
       expected = clean.runs_once(sc.args.at("vm").s, r.id);
     }
     for (auto op : driver_operations) {
-      {
-        INFO(sc.name << ": the answer of the first " << op << " on each host lost");
-        sim_fleet s;
-        auto vm = sc.args.at("vm").s;
-        inject_everywhere(s, op, hv::sim_fault::lose_answer());
-        auto r = s.run(sc.name, sc.args);
-        INFO(r.reason);
-        CHECK(r.status == run_status::succeeded);
-        CHECK(s.runs_once(vm, r.id) == expected);
-        hit += s.world->metrics().faults_taken > 0 ? 1 : 0;
-      }
+      INFO(sc.name << ": the answer of the first " << op << " on each host lost");
+      sim_fleet s;
+      auto vm = sc.args.at("vm").s;
+      inject_everywhere(s, op, hv::sim_fault::lose_answer());
+      auto r = s.run(sc.name, sc.args);
+      INFO(r.reason);
+      CHECK(r.status == run_status::succeeded);
+      CHECK(s.runs_once(vm, r.id) == expected);
+      hit += s.world->metrics().faults_taken > 0 ? 1 : 0;
     }
   }
   CHECK(hit > 20);
@@ -971,41 +969,39 @@ TEST_CASE("every answer of one hypervisor operation lost: the run rolls back or 
   size_t hit = 0;
   for (auto& sc : scenarios()) {
     for (auto op : driver_operations) {
-      {
-        INFO(sc.name << ": every answer of " << op << " lost");
-        sim_fleet s;
-        auto vm = sc.args.at("vm").s;
-        auto source = s.host_of(vm);
-        inject_everywhere(s, op, hv::sim_fault::lose_answer(0));
-        auto run = s.eng->submit(s.render(sc.name, sc.args));
-        REQUIRE(run);
-        auto r = s.eng->wait(*run, 60s);
-        REQUIRE(r);
-        INFO(to_string(r->status) << ": " << r->reason);
-        if (s.world->metrics().faults_taken == 0) {
-          CHECK(r->status == run_status::succeeded);
-          continue;
-        }
-        ++hit;
-        s.world->clear_faults();
-        // Waiting for an operator: the faults gone, they retry what failed.
-        for (int tries = 0; tries < 3 && r->status == run_status::failed; ++tries) {
-          for (size_t i = 0; i < r->tasks.size(); ++i)
-            if (r->tasks[i].status == task_status::failed
-                || r->tasks[i].status == task_status::compensation_failed) {
-              auto ack = s.eng->retry(*run, r->def->tasks[i].id);
-              INFO((ack ? "" : describe(ack.error())));
-              CHECK(ack);
-            }
-          r = s.eng->wait(*run, 60s);
-          REQUIRE(r);
-        }
-        INFO("then " << to_string(r->status) << ": " << r->reason);
-        REQUIRE(is_terminal(r->status));
-        auto host = s.runs_once(vm, *run);
-        if (r->status == run_status::rolled_back)
-          CHECK(host == source);
+      INFO(sc.name << ": every answer of " << op << " lost");
+      sim_fleet s;
+      auto vm = sc.args.at("vm").s;
+      auto source = s.host_of(vm);
+      inject_everywhere(s, op, hv::sim_fault::lose_answer(0));
+      auto run = s.eng->submit(s.render(sc.name, sc.args));
+      REQUIRE(run);
+      auto r = s.eng->wait(*run, 60s);
+      REQUIRE(r);
+      INFO(to_string(r->status) << ": " << r->reason);
+      if (s.world->metrics().faults_taken == 0) {
+        CHECK(r->status == run_status::succeeded);
+        continue;
       }
+      ++hit;
+      s.world->clear_faults();
+      // Waiting for an operator: the faults gone, they retry what failed.
+      for (int tries = 0; tries < 3 && r->status == run_status::failed; ++tries) {
+        for (size_t i = 0; i < r->tasks.size(); ++i)
+          if (r->tasks[i].status == task_status::failed
+              || r->tasks[i].status == task_status::compensation_failed) {
+            auto ack = s.eng->retry(*run, r->def->tasks[i].id);
+            INFO((ack ? "" : describe(ack.error())));
+            CHECK(ack);
+          }
+        r = s.eng->wait(*run, 60s);
+        REQUIRE(r);
+      }
+      INFO("then " << to_string(r->status) << ": " << r->reason);
+      REQUIRE(is_terminal(r->status));
+      auto host = s.runs_once(vm, *run);
+      if (r->status == run_status::rolled_back)
+        CHECK(host == source);
     }
   }
   CHECK(hit > 20);

@@ -427,6 +427,15 @@ TEST_CASE("a task whose failure leaves what it did in doubt is undone in the rol
     r.run_through({"b"});
     r.report("b", task_result::failure(errc::failed_precondition, "no room", false));
     CHECK(r.step() == lines{"rollback_started", "task_compensating a#1"});
+    // Nor would a replay take a compensation of it.
+    auto copy = r.s;
+    event e;
+    e.type = event_type::task_compensating;
+    e.task = r.index("b");
+    e.attempt = 1;
+    e.at = r.now;
+    e.seq = copy.seq + 1;
+    CHECK(apply(copy, e));
     CHECK(r.after_ok("a") == lines{"run_rolled_back"});
     CHECK(r.at("b").status == task_status::failed);
   }
