@@ -395,7 +395,9 @@ using zone_actor = caf::typed_actor<
   /// Chooses a host and reserves on it (trying the next host when one refuses); idempotent
   /// by key.
   caf::replies_to<reserve_atom, reserve_request>::with<reserve_reply>,
-  /// Releases (host, key); an empty host: wherever the key is reserved in this zone.
+  /// Releases (host, key): wherever the zone has the key reserved; else on the host named
+  /// (a release said again after the zone forgot the key); else, when the host is empty,
+  /// where the zone last released the key.
   caf::replies_to<release_atom, std::string, std::string>::with<state_changes>,
   /// From a host actor: its free capacity now (host index, free).
   caf::reacts_to<capacity_atom, uint32_t, fleet::capacity>,
@@ -432,8 +434,9 @@ using fleet_actor = caf::typed_actor<
   /// Reserves for a VM through the zone with this index, refused (failed_precondition) while
   /// the VM holds a reservation under another key: one move of a VM at a time.
   caf::replies_to<reserve_atom, reserve_request, uint32_t>::with<reserve_reply>,
-  /// Releases a reservation (by key) in the zone with this index.
-  caf::replies_to<release_atom, uint32_t, std::string>::with<state_changes>,
+  /// Releases a reservation (zone index, host, key) in the zone with this index; the host
+  /// (empty: unknown) is the one the reservation was made on.
+  caf::replies_to<release_atom, uint32_t, std::string, std::string>::with<state_changes>,
   /// A VM now runs on another host: adopts it there, evicts it from the old one. Its
   /// reservation, now the VM's own use, no longer holds the VM.
   caf::replies_to<adopt_atom, vm_request>::with<state_changes>,

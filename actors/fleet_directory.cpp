@@ -100,13 +100,13 @@ fleet_actor::behavior_type directory_behavior(
               });
       return rp;
     },
-    [=](release_atom, uint32_t zone, const std::string& key) -> caf::result<state_changes> {
+    [=](release_atom, uint32_t zone, const std::string& host,
+        const std::string& key) -> caf::result<state_changes> {
       auto& st = self->state;
       if (zone >= st.handles->zones.size())
         return make_error(errc::not_found, "release: no zone with index " + std::to_string(zone));
       auto rp = self->make_response_promise<state_changes>();
-      self->request(st.handles->zones[zone], caf::infinite, release_atom::value, std::string{},
-                    key)
+      self->request(st.handles->zones[zone], caf::infinite, release_atom::value, host, key)
         .then(
           [=](state_changes& c) mutable {
             self->state.drop(key);

@@ -86,8 +86,11 @@ public:
     if (!lookup([&](auto& n) { return m.find_zone(n); }, "zone", string_param(call, "zone"), z, done))
       return;
     auto key = string_param(call, "key", call.run + "/" + string_param(call, "vm"));
+    // The host the reservation was made on (the reserve task's output), when known: the
+    // zone needs it to say the release again once it no longer remembers the key.
     fleet_ask<state_changes>(*fleet_, std::move(done), fleet_->directory, changes_only,
-                             release_atom::value, static_cast<uint32_t>(z), key);
+                             release_atom::value, static_cast<uint32_t>(z),
+                             string_param(call, "host"), key);
   }
 };
 
@@ -226,7 +229,10 @@ std::vector<kind_spec> fleet_kind_specs() {
     kind_spec{"fleet.release",
               {req_str("zone", "The zone of the reservation."),
                opt_str("vm", "The VM (for the default key)."),
-               opt_str("key", "The reservation's key. Default: RUN/VM.")},
+               opt_str("key", "The reservation's key. Default: RUN/VM."),
+               opt_str("host", "The host it was made on (the reserve task's output), so "
+                               "that a release said again, its first answer lost, is reported "
+                               "again. Default: where the zone has the key.")},
               false,
               "Gives a reservation back."},
     kind_spec{"vm.adopt",

@@ -153,21 +153,23 @@ zone_actor::behavior_type zone_behavior(zone_ptr self, fleet_handles_ptr handles
     },
     [=](release_atom, const std::string& host,
         const std::string& key) -> caf::result<state_changes> {
+      // The host the reservation is on: the zone's own record; else the host the caller
+      // names (the reserve task's output: a release said again, its first answer lost, after
+      // the zone forgot the key); else the zone's memory of the keys it released last.
       auto& st = self->state;
       auto h = fleet::npos;
-      if (host.empty()) {
-        if (auto i = st.reserved.find(key); i != st.reserved.end())
-          h = i->second;
-        else if (auto j = st.released.find(key); j != st.released.end())
-          h = j->second; // released already: the host says so again
-        else
-          return state_changes{}; // never reserved here
-      } else {
+      if (auto i = st.reserved.find(key); i != st.reserved.end()) {
+        h = i->second;
+      } else if (!host.empty()) {
         h = st.model().find_host(host);
+        if (h == fleet::npos || st.model().hosts[h].zone != st.index)
+          return make_error(errc::not_found, "zone \"" + st.zone_name() + "\": no host \""
+                                               + host + "\"");
+      } else if (auto j = st.released.find(key); j != st.released.end()) {
+        h = j->second; // released already: the host says so again
+      } else {
+        return state_changes{}; // never reserved here
       }
-      if (h == fleet::npos || st.model().hosts[h].zone != st.index)
-        return make_error(errc::not_found, "zone \"" + st.zone_name() + "\": no host \"" + host
-                                             + "\"");
       st.reserved.erase(key);
       st.remember_release(key, h);
       auto rp = self->make_response_promise<state_changes>();

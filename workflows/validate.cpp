@@ -328,11 +328,13 @@ caf::expected<definition> check(definition def, const kind_catalog* kinds) {
     std::sort(all.begin(), all.end());
   }
   // Output references: "@{id}" names the output of a task this one depends on, directly or
-  // not (so the output exists, and is still there when this task's compensation runs).
+  // not (so the output exists, and is still there when this task's compensation runs). A
+  // compensation may also name its own task's output: what the task did, to undo (empty
+  // when the task failed in doubt, its answer lost).
   for (uint32_t i = 0; i < n; ++i) {
     auto& t = def.tasks[i];
     t.uses_outputs = false;
-    auto check_refs = [&](const char* prefix, const params& ps) -> caf::error {
+    auto check_refs = [&](const char* prefix, const params& ps, bool own) -> caf::error {
       for (auto& [name, v] : ps) {
         auto refs = output_refs(v);
         for (auto& r : refs) {
@@ -340,6 +342,10 @@ caf::expected<definition> check(definition def, const kind_catalog* kinds) {
           std::string field = prefix + name;
           if (j == index.end())
             return task_error(t.id, field, "@{" + r + "}: no task has that id");
+          if (own && j->second == i) {
+            t.uses_outputs = true;
+            continue;
+          }
           auto& td = def.tasks[j->second].transitive_dependents;
           if (!std::binary_search(td.begin(), td.end(), i))
             return task_error(t.id, field,
@@ -349,10 +355,10 @@ caf::expected<definition> check(definition def, const kind_catalog* kinds) {
       }
       return caf::error{};
     };
-    if (auto err = check_refs("params.", t.parameters))
+    if (auto err = check_refs("params.", t.parameters, false))
       return err;
     if (t.compensation)
-      if (auto err = check_refs("compensation.params.", t.compensation->parameters))
+      if (auto err = check_refs("compensation.params.", t.compensation->parameters, true))
         return err;
   }
   return def;

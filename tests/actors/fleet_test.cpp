@@ -134,6 +134,42 @@ TEST_CASE("a zone reserves on the host placement chooses, once per key, and rele
           .empty());
 }
 
+TEST_CASE("a release said again long after the zone let the key go is reported again when it "
+          "names the host") {
+  // The zone remembers the last 4,096 keys it released. A release repeated after more than
+  // that (its first answer lost) learns from the host it names, the reserve task's output,
+  // so the journal still gets the erase.
+  fleet_fixture f;
+  auto zone = f.rt->zone("zone-a");
+  reserve_request req{"run-1/web-1", "web-1", "small", fleet::strategy::pack, {"a1"}, {}, {}};
+  auto r = f.must<reserve_reply>(zone, reserve_atom::value, req);
+  auto free_before = f.host(r.host).free.memory_mib;
+  auto first = f.must<state_changes>(zone, release_atom::value, std::string{}, req.key);
+  REQUIRE(first.size() == 1);
+  auto freed = f.host(r.host).free.memory_mib;
+  CHECK(freed == free_before + 4096);
+  for (int i = 0; i < 4100; ++i) {
+    reserve_request other{"other-" + std::to_string(i), "web-1", "small", fleet::strategy::pack,
+                          {"a1"}, {}, {}};
+    f.must<reserve_reply>(zone, reserve_atom::value, other);
+    REQUIRE(f.must<state_changes>(zone, release_atom::value, std::string{}, other.key).size()
+            == 1);
+  }
+  // Without the host, the zone no longer knows where the key was.
+  CHECK(f.must<state_changes>(zone, release_atom::value, std::string{}, req.key).empty());
+  // With it, the erase again, and nothing freed twice.
+  auto again = f.must<state_changes>(zone, release_atom::value, r.host, req.key);
+  REQUIRE(again.size() == 1);
+  CHECK(again[0].key == first[0].key);
+  CHECK(again[0].value.empty());
+  CHECK(f.host(r.host).free.memory_mib == freed);
+  // A host the zone does not have is refused, naming it.
+  auto bad = f.ask<state_changes>(zone, release_atom::value, std::string{"b1"}, req.key);
+  REQUIRE_FALSE(bad);
+  CHECK(code_of(bad.error()) == errc::not_found);
+  CHECK_THAT(message_of(bad.error()), Catch::Contains("no host \"b1\""));
+}
+
 TEST_CASE("a zone without room for a type denies with the reason") {
   fleet_fixture f;
   // zone-c has one gen1 host: "large" needs gen2.
@@ -491,6 +527,23 @@ TEST_CASE("the fleet's state is journaled with the transitions and restored on o
   for (auto& h : after->hosts)
     if (h.name == "b2")
       CHECK(h.reservations.empty());
+  // Said again naming its host (a release whose first answer was lost): a success. The host
+  // is handed to the zone, which refuses one it does not have.
+  auto release_on = [&](const std::string& h) {
+    auto d = eng->load(R"({"name": "release", "tasks": [{"id": "release",
+      "kind": "fleet.release", "params": {"zone": "zone-b", "key": "m1", "host": ")" + h
+                       + R"("}, "retry": {"max_attempts": 1}}]})");
+    REQUIRE(d);
+    auto id = eng->submit(*d);
+    REQUIRE(id);
+    auto r = eng->wait(*id, 20s);
+    REQUIRE(r);
+    return *r;
+  };
+  CHECK(release_on("b2").status == run_status::succeeded);
+  auto wrong = release_on("a1");
+  CHECK(wrong.status == run_status::rolled_back);
+  CHECK_THAT(wrong.reason, Catch::Contains("zone \"zone-b\": no host \"a1\""));
 }
 
 TEST_CASE("hosts with libvirt URIs get libvirt drivers that reach their domains") {

@@ -1,6 +1,7 @@
 // Fault injection for tests (engine_options::inject_fault and inject_lost_answer): fails
-// every attempt of one task (not its compensation) of one run, or of every run, while armed:
-// before the task acts, or (`after`) once it has acted, its answer lost.
+// every attempt of one task (or, with `compensation`, of its compensation) of one run, or of
+// every run, while armed: before the task acts, or (`after`) once it has acted, its answer
+// lost.
 #pragma once
 
 #include <mutex>
@@ -22,6 +23,8 @@ struct fault_plan {
   bool after = false;
   /// Fails only the first `attempts` attempts; 0: every one.
   uint32_t attempts = 0;
+  /// Hits the task's compensation instead of the task.
+  bool compensation = false;
 
   /// Before the attempt (engine_options::inject_fault).
   std::optional<task_result> operator()(const task_call& c) {
@@ -38,7 +41,7 @@ struct fault_plan {
     return task_result::failure(code, "injected lost answer at " + task, true);
   }
   bool hits(const task_call& c) const {
-    return armed && !c.compensation && c.task_id() == task && (run.empty() || c.run == run)
+    return armed && c.compensation == compensation && c.task_id() == task && (run.empty() || c.run == run)
            && (attempts == 0 || c.attempt <= attempts);
   }
   void arm(std::string t, std::string r = {}) {

@@ -588,6 +588,14 @@ TEST_CASE("an output reference names a task the referring task depends on, direc
                                          "compensation { kind: \"effect\" "
                                          + with_params(str("log", "@{a}")) + "}")),
                      "b", "compensation.params.log", "@{a}");
+  // A compensation may name its own task's output (what the task did, to undo); the task
+  // itself may not (it has no output yet).
+  auto own = load_ok(wf(task("a") + task("b", "noop",
+                                         "compensation { kind: \"effect\" "
+                                         + with_params(str("log", "undo @{b}")) + "}")));
+  CHECK(task_named(*own, "b").uses_outputs);
+  require_task_error(wf(task("b", "effect", with_params(str("log", "@{b}")))), "b", "params.log",
+                     "@{b}: the output of a task this one does not depend on");
 }
 
 TEST_CASE("output references are replaced by the outputs, anywhere in a value") {
