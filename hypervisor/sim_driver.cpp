@@ -38,7 +38,7 @@ uint32_t copy_ms(uint64_t memory_mib, double bytes_s) {
 class sim_driver final : public driver {
 public:
   sim_driver(const std::shared_ptr<sim_world>& world, std::string uri)
-    : world_(world), uri_(std::move(uri)), opts_(world->options()) {
+    : world_(world), raw_(world.get()), uri_(std::move(uri)), opts_(world->options()) {
   }
 
   const std::string& uri() const override {
@@ -129,7 +129,7 @@ public:
     auto wire = req.compress ? static_cast<uint64_t>(static_cast<double>(req.bytes)
                                                      * opts_.compress_ratio)
                              : req.bytes;
-    auto w = world_.lock();
+    auto w = world();
     if (!w)
       return gone(what("transfer", req.domain), std::move(r));
     auto ms = w->transfer_ms(uri_, req.destination_uri, wire);
@@ -277,14 +277,14 @@ public:
   }
 
   void migrate(const migrate_request& req, const call& c, reply<migration_result> r) override {
-    auto w = world_.lock();
+    auto w = world();
     if (!w)
       return gone(what("migrate", req.domain), std::move(r));
     w->migrate(uri_, req, c.key, with_deadline(c, what("migrate", req.domain), std::move(r)));
   }
 
   void abort_migration(const std::string& name, const call& c, reply<done> r) override {
-    auto w = world_.lock();
+    auto w = world();
     if (!w)
       return gone(what("abort_migration", name), std::move(r));
     w->abort_migration(uri_, name, with_deadline(c, what("abort_migration", name), std::move(r)));
@@ -405,7 +405,7 @@ private:
       return [rr, x = apply(h)]() mutable { rr(std::move(x)); };
     };
     t.fail = [rr](caf::error e) { rr(std::move(e)); };
-    auto w = world_.lock();
+    auto w = world();
     if (!w)
       return gone(what(op, name), std::move(rr));
     w->submit(uri_, op, std::move(t));
@@ -438,10 +438,32 @@ private:
       });
   }
 
+  /// The world for one call; empty when it is gone.
+  struct world_ref {
+    std::shared_ptr<sim_world> held;
+    sim_world* at = nullptr;
+    sim_world* operator->() const { return at; }
+    explicit operator bool() const { return at != nullptr; }
+  };
+
+  /// On the world's own thread (an answer it delivers making another call), no reference is
+  /// taken: the world lives at least until that answer returns (its destructor joins the
+  /// thread), and a reference released there, the owner having let the world go meanwhile,
+  /// would destroy the world on the thread its destructor joins. Elsewhere, a reference held
+  /// for the call.
+  world_ref world() const {
+    // Not expired: the world at raw_ is ours (not another one at the same address).
+    if (sim_world::delivering(raw_) && !world_.expired())
+      return {nullptr, raw_};
+    auto w = world_.lock();
+    return {w, w.get()};
+  }
+
   // Weak: a call's answer, held in the world's queue until it is delivered on the world's
   // thread, holds the driver; were the driver to hold the world, the world's last owner could
   // be that answer, and the world's thread would destroy the world, joining itself.
   std::weak_ptr<sim_world> world_;
+  sim_world* raw_;
   std::string uri_;
   sim_options opts_;
 };

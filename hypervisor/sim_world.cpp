@@ -232,7 +232,19 @@ void sim_world::run_to(uint64_t target_us) {
   }
 }
 
+namespace {
+
+/// The world whose own thread this is (none on any other thread).
+thread_local const sim_world* own_world = nullptr;
+
+} // namespace
+
+bool sim_world::delivering(const sim_world* w) {
+  return w != nullptr && own_world == w;
+}
+
 void sim_world::loop() {
+  own_world = this;
   std::unique_lock<std::mutex> lk(mtx_);
   while (!stop_) {
     auto target = clock_us();

@@ -262,6 +262,9 @@ public:
 
   /// The domain_info of a domain.
   static domain_info info_of(const sim_domain& d);
+  /// Whether this thread is the own thread of the world at `w`, delivering its answers
+  /// (compares addresses only: `w` need not be alive).
+  static bool delivering(const sim_world* w);
 
 private:
   using deliveries = std::vector<std::function<void()>>;

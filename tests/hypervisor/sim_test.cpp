@@ -6,9 +6,11 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -727,4 +729,66 @@ TEST_CASE("a driver does not keep its world alive: an answer holding the driver 
   REQUIRE(!x);
   CHECK(code_of(x.error()) == errc::unavailable);
   CHECK_THAT(message_of(x.error()), Catch::Contains("the simulator is gone"));
+}
+
+namespace {
+
+/// Set by the test's answer, on the world's thread, around the call it chains.
+thread_local bool chaining = false;
+
+} // namespace
+
+TEST_CASE("a call chained from an answer as the owner lets the world go: the world is never "
+          "destroyed on its own thread") {
+  // An answer delivered on the world's thread makes another call (as an engine's task does
+  // when it chains operations), and the owner lets the world go while that call is being
+  // made. Before, the driver held a reference to the world for the call; it was then the
+  // last one, released on the world's thread, and the world's destructor joined its own
+  // thread (std::system_error; the process ended). The world's clock is read while the call
+  // is being made: there, the test lets the owner go and waits until it has.
+  struct gate {
+    std::mutex m;
+    std::condition_variable cv;
+    bool in_call = false;
+    bool released = false;
+    std::weak_ptr<sim_world> alive;
+  };
+  auto g = std::make_shared<gate>();
+  sim_options o = exact();
+  o.speed = 1000;
+  o.real_clock = [g] {
+    if (chaining) {
+      chaining = false;
+      std::unique_lock<std::mutex> lk{g->m};
+      g->in_call = true;
+      g->cv.notify_all();
+      // Until the owner has let the world go: released, or (when the owner's destructor waits
+      // for this call to end) the world is expiring.
+      auto deadline = std::chrono::steady_clock::now() + 10s;
+      while (!g->released && !g->alive.expired() && std::chrono::steady_clock::now() < deadline)
+        g->cv.wait_for(lk, 1ms);
+    }
+    return std::chrono::steady_clock::now();
+  };
+  auto w = std::make_shared<sim_world>(o);
+  g->alive = w;
+  REQUIRE(!w->add_host("sim://a/h1"));
+  REQUIRE(!w->add_domain("sim://a/h1", vm("v", 512)));
+  auto h1 = make_sim_driver(w, "sim://a/h1");
+  h1->query("v", with_key("run/t/1"), [h1](caf::expected<domain_info>) {
+    chaining = true;
+    h1->query("v", with_key("run/t/2"), [](caf::expected<domain_info>) {});
+    chaining = false;
+  });
+  {
+    std::unique_lock<std::mutex> lk{g->m};
+    REQUIRE(g->cv.wait_for(lk, 30s, [&] { return g->in_call; }));
+  }
+  w.reset();
+  {
+    std::lock_guard<std::mutex> lk{g->m};
+    g->released = true;
+    g->cv.notify_all();
+  }
+  CHECK(g->alive.expired());
 }
