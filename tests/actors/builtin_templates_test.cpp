@@ -723,7 +723,9 @@ TEST_CASE("random runs with failures, lost answers and controller restarts: ever
                                         "forward", "move_volume-0", "precopy", "flip-0",
                                         "resume", "vcpus", "memory", "sync-0", "adopt",
                                         "move_address", "destroy_source", "retire-0", "notify"};
-  size_t restarts = 0, retried = 0;
+  const std::vector<const char*> undone{"reserve", "provision", "standby-0", "forward",
+                                        "move_volume-0", "precopy"};
+  size_t restarts = 0, retried = 0, undo_lost = 0;
   for (uint32_t seed = 1; seed <= 10; ++seed) {
     test::temp_dir dir;
     sim_fleet s{dir.file("journal")};
@@ -733,6 +735,11 @@ TEST_CASE("random runs with failures, lost answers and controller restarts: ever
       s.faults->after = moves.rng() % 2 == 0;
       s.faults->attempts = s.faults->after ? 3 : 0;
       s.faults->arm(moves.pick(faults));
+      // And a compensation that acts and loses its answer at its first 2 attempts.
+      s.more_faults->compensation = true;
+      s.more_faults->after = true;
+      s.more_faults->attempts = 2;
+      s.more_faults->arm(moves.pick(undone));
       auto ids = moves.submit(*s.eng, 4);
       // A controller restart while the runs are in flight, their calls answered by a
       // simulator that runs on meanwhile.
@@ -750,6 +757,7 @@ TEST_CASE("random runs with failures, lost answers and controller restarts: ever
           waiting.push_back(id);
       }
       s.faults->disarm();
+      s.more_faults->disarm();
       for (auto& id : waiting)
         for (int tries = 0; tries < 3; ++tries) {
           auto r = s.eng->wait(id, 120s);
@@ -757,7 +765,8 @@ TEST_CASE("random runs with failures, lost answers and controller restarts: ever
           if (r->status != run_status::failed)
             break;
           for (size_t i = 0; i < r->tasks.size(); ++i)
-            if (r->tasks[i].status == task_status::failed) {
+            if (r->tasks[i].status == task_status::failed
+                || r->tasks[i].status == task_status::compensation_failed) {
               auto ack = s.eng->retry(id, r->def->tasks[i].id);
               INFO((ack ? "" : describe(ack.error())));
               CHECK(ack);
@@ -766,10 +775,13 @@ TEST_CASE("random runs with failures, lost answers and controller restarts: ever
         }
       INFO("seed " << seed << ", round " << round);
       moves.settle(s, ids);
+      undo_lost += s.more_faults->taken;
+      s.more_faults->taken = 0;
     }
   }
   CHECK(restarts > 5);
   CHECK(retried > 5);
+  CHECK(undo_lost > 5);
 }
 
 TEST_CASE("random runs cancelled at random moments all come to rest, and every VM runs "

@@ -25,12 +25,15 @@ struct fault_plan {
   uint32_t attempts = 0;
   /// Hits the task's compensation instead of the task.
   bool compensation = false;
+  /// The attempts failed so far.
+  size_t taken = 0;
 
   /// Before the attempt (engine_options::inject_fault).
   std::optional<task_result> operator()(const task_call& c) {
     std::lock_guard<std::mutex> g{mtx};
     if (!hits(c) || after)
       return std::nullopt;
+    ++taken;
     return task_result::failure(code, "injected failure at " + task, false);
   }
   /// After it (engine_options::inject_lost_answer).
@@ -38,6 +41,7 @@ struct fault_plan {
     std::lock_guard<std::mutex> g{mtx};
     if (!hits(c) || !after)
       return std::nullopt;
+    ++taken;
     return task_result::failure(code, "injected lost answer at " + task, true);
   }
   bool hits(const task_call& c) const {
