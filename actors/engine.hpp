@@ -77,7 +77,9 @@ struct engine_options {
   /// instance): loaded on open, read-only in the registry. Default: none.
   std::vector<std::string> template_dirs;
   /// Called by `notify` tasks (a migration finished, was denied...), on an engine thread:
-  /// keep it short. Empty: notifications are logged. Default: empty.
+  /// keep it short. At least once: an engine stopped after the call and before the task's
+  /// success was durable calls it again on resume; (run, task) names one notification.
+  /// Empty: notifications are logged. Default: empty.
   notify_fn notify;
   /// Called while a task reports progress (a migration's copy: bytes moved and left, pass,
   /// dirty rate), on a driver thread, a few times a second; not journaled: keep it short.
