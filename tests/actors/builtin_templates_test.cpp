@@ -955,11 +955,9 @@ TEST_CASE("a compensation whose answer is lost at its first attempts: its retry 
       if (td.compensation->kind == "fleet.release") {
         // It names the host its reservation was made on: a release said again is reported
         // again even after the zone forgot the key (fleet_test).
-        auto host = std::find_if(td.compensation->parameters.begin(),
-                                 td.compensation->parameters.end(),
-                                 [](auto& p) { return p.first == "host"; });
-        REQUIRE(host != td.compensation->parameters.end());
-        CHECK(host->second.s == "@{" + td.id + "}");
+        auto host = find_param(td.compensation->parameters, "host");
+        REQUIRE(host != nullptr);
+        CHECK(host->s == "@{" + td.id + "}");
       }
       // The latest task that depends on this one and fails before every point of no return.
       int refuse = -1;

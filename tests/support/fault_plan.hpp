@@ -45,8 +45,8 @@ struct fault_plan {
     return task_result::failure(code, "injected lost answer at " + task, true);
   }
   bool hits(const task_call& c) const {
-    return armed && c.compensation == compensation && c.task_id() == task && (run.empty() || c.run == run)
-           && (attempts == 0 || c.attempt <= attempts);
+    return armed && c.compensation == compensation && c.task_id() == task
+           && (run.empty() || c.run == run) && (attempts == 0 || c.attempt <= attempts);
   }
   void arm(std::string t, std::string r = {}) {
     std::lock_guard<std::mutex> g{mtx};
