@@ -370,6 +370,8 @@ caf::expected<std::unique_ptr<engine>> engine::open(engine_options opts) {
     for (auto& e : q.opts.executors)
       q.registry->add(e);
   }
+  // The registry holds them from now on: close() lets them go.
+  q.opts.executors.clear();
   if (auto err = q.templates.load_builtin(q.opts.template_dirs, q.registry->catalog()))
     return err;
   auto skipped = q.templates.load_stored(*q.st, q.registry->catalog());
@@ -434,6 +436,10 @@ void engine::close() {
     self->request(p.front, caf::infinite, stop_atom::value)
       .receive([](journal_stats&) {}, [](caf::error&) {});
   }
+  // Every run was told to stop; one may still be handling a message (a transition the
+  // journal acknowledged, whose attempts it hands out): the executors, the fleet and the
+  // timers go only once no run is left.
+  p.env->census->wait_none();
   // The runs are stopped: an answer from a driver, the simulator or an executor's thread
   // arriving from now on must not reach the actor system, nor the metrics, that go below.
   p.gate->shut();

@@ -64,6 +64,7 @@ struct engine_options {
   /// one of them resumes it). Default: true.
   bool recover = true;
   /// Task kinds besides the built-in noop, sleep, fail and effect (same name: replaces).
+  /// The engine holds them until close(), which lets them go once no run can call them.
   std::vector<std::shared_ptr<task_executor>> executors;
   /// Deadline of each synchronous call. Default: 30 s.
   std::chrono::milliseconds call_timeout{30000};
@@ -259,9 +260,10 @@ public:
   caf::expected<journal_stats> journal_statistics();
 
   /// Stops every run (nothing is written on their behalf), lets in-flight commits finish and
-  /// closes the journal. An answer to a call of a run that arrives afterwards (a driver's, a
-  /// simulator's, an executor's `done`) is dropped, and no callback of the options is called
-  /// any more. Called by the destructor; idempotent.
+  /// closes the journal. It waits for a run still handing out an attempt (its executor is
+  /// called before the executors go). An answer to a call of a run that arrives afterwards
+  /// (a driver's, a simulator's, an executor's `done`) is dropped, and no callback of the
+  /// options is called any more. Called by the destructor; idempotent.
   void close();
 
   struct impl;

@@ -6,8 +6,11 @@
 // scheduler.
 #pragma once
 
+#include <condition_variable>
+#include <cstddef>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 
 #include <caf/fwd.hpp>
@@ -22,6 +25,34 @@ class executor_registry;
 class timer_service;
 class commit_window;
 struct engine_metrics;
+
+/// How many run actors are alive. A run hands its attempts to the executors, the fleet and
+/// the timers from its own handlers, so engine::close() waits until none is left before it
+/// destroys those. Before, a run still handling a transition the journal had acknowledged
+/// could call an executor close() had freed, and the process aborted ("pure virtual method
+/// called").
+class run_census {
+public:
+  void enter() {
+    std::lock_guard<std::mutex> g{mtx_};
+    ++alive_;
+  }
+  void leave() {
+    std::lock_guard<std::mutex> g{mtx_};
+    if (--alive_ == 0)
+      cv_.notify_all();
+  }
+  /// Returns once no run actor is alive.
+  void wait_none() {
+    std::unique_lock<std::mutex> g{mtx_};
+    cv_.wait(g, [this] { return alive_ == 0; });
+  }
+
+private:
+  std::mutex mtx_;
+  std::condition_variable cv_;
+  size_t alive_ = 0;
+};
 
 /// What every run of one engine shares.
 struct migration_env {
@@ -41,6 +72,8 @@ struct migration_env {
     inject_lost_answer;
   /// Every task's answer passes through it (send_gate.hpp): shut when the engine closes.
   send_gate_ptr gate;
+  /// Counts the run actors spawn_new_run and spawn_recovered_run start, until each ends.
+  std::shared_ptr<run_census> census = std::make_shared<run_census>();
 };
 
 /// Starts a new run: writes RUN_STARTED (with the definition) and its first decisions, then

@@ -730,3 +730,79 @@ TEST_CASE("submissions in flight when the engine closes are each answered once: 
   for (size_t i = 0; i < n; ++i)
     REQUIRE(calls[i].load() == 1);
 }
+
+TEST_CASE("close() lets the executors go only once no run can call them") {
+  // A run hands out the attempts of a transition the journal acknowledged from its own
+  // handler. Before, close() let the executors go once the journal had stopped, without
+  // waiting for the runs: one still in that handler called a freed executor, and the process
+  // aborted ("pure virtual method called").
+  struct probe final : task_executor {
+    std::shared_ptr<std::atomic<bool>> gone;
+    explicit probe(std::shared_ptr<std::atomic<bool>> g) : gone(std::move(g)) {
+    }
+    ~probe() override {
+      *gone = true;
+    }
+    kind_spec spec() const override {
+      return {"probe", {}, false, "Succeeds at once; says when it is destroyed."};
+    }
+    void execute(const task_call&, completion done) override {
+      done(task_result::success());
+    }
+  };
+  test::temp_dir dir;
+  auto gone = std::make_shared<std::atomic<bool>>(false);
+  std::promise<run_id> entered;
+  std::atomic<bool> first{true};
+  std::atomic<bool> called_after{false};
+  engine_options opts;
+  opts.journal_path = dir.path();
+  opts.threads = 2;
+  // Only the engine holds the executor, once open.
+  opts.executors.push_back(std::make_shared<probe>(gone));
+  // Called in the run's handler with the executor looked up, before it is called.
+  opts.inject_fault = [&](const task_call& c) -> std::optional<task_result> {
+    if (!first.exchange(false))
+      return std::nullopt;
+    entered.set_value(c.run);
+    // Stay in the handler until the executor is destroyed, or 1.5 s: close() must wait for
+    // this run before it lets the executors go.
+    auto deadline = std::chrono::steady_clock::now() + 1500ms;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (gone->load()) {
+        called_after = true;
+        // Not on to the executor, which is gone.
+        return task_result::failure(errc::unavailable, "the executor is gone", false);
+      }
+      std::this_thread::yield();
+    }
+    return std::nullopt;
+  };
+  auto e = engine::open(opts);
+  REQUIRE(e);
+  auto eng = std::move(*e);
+  opts.executors.clear();
+  CHECK_FALSE(gone->load());
+  auto def = eng->load(R"(name: "closing" tasks { id: "a" kind: "probe" })");
+  REQUIRE(def);
+  eng->submit_async(*def, {}, [](caf::expected<run_id>) {});
+  auto fut = entered.get_future();
+  REQUIRE(fut.wait_for(20s) == std::future_status::ready);
+  auto id = fut.get();
+  eng->close();
+  CHECK_FALSE(called_after.load());
+  // close() let it go.
+  CHECK(gone->load());
+  eng.reset();
+  // Its attempt was in flight at the close: the next open hands it out again and the run
+  // succeeds.
+  *gone = false;
+  opts.inject_fault = nullptr;
+  opts.executors = {std::make_shared<probe>(gone)};
+  auto again = engine::open(opts);
+  REQUIRE(again);
+  auto s = (*again)->wait(id, 20s);
+  INFO((s ? "" : describe(s.error())));
+  REQUIRE(s);
+  CHECK(s->status == run_status::succeeded);
+}
