@@ -412,6 +412,7 @@ migration_actor::behavior_type resumed_run(migration_ptr self, const migration_e
 
 /// Counts the run in the census until its actor ends (at once when it has ended already).
 migration_actor counted(const migration_env& env, migration_actor a) {
+  env.census->enter();
   caf::actor_cast<caf::abstract_actor*>(a)->attach_functor(
     [c = env.census](const caf::error&) { c->leave(); });
   return a;
@@ -421,7 +422,6 @@ migration_actor counted(const migration_env& env, migration_actor a) {
 
 migration_actor spawn_new_run(caf::actor_system& sys, std::shared_ptr<const migration_env> env,
                               run_id id, submit_request req, submit_reply reply) {
-  env->census->enter();
   return counted(*env, sys.spawn(new_run, env.get(), std::move(id), std::move(req),
                                  std::move(reply)));
 }
@@ -429,7 +429,6 @@ migration_actor spawn_new_run(caf::actor_system& sys, std::shared_ptr<const migr
 migration_actor spawn_recovered_run(caf::actor_system& sys,
                                     std::shared_ptr<const migration_env> env,
                                     run_state state) {
-  env->census->enter();
   return counted(*env, sys.spawn(resumed_run, env.get(), std::move(state)));
 }
 
