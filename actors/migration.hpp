@@ -3,7 +3,8 @@
 // (events + checkpoint) to the journal through the commit window, and dispatches the attempts
 // a transition starts only once the journal acknowledged it as durable. At most one transition
 // of a run is in flight; inputs that arrive meanwhile go into the next one. Runs on CAF's
-// scheduler.
+// scheduler. Every run actor is counted in its environment's census until it ends, so that
+// engine::close() can wait for none to be left.
 #pragma once
 
 #include <condition_variable>

@@ -16,6 +16,7 @@
 
 #include "actors/engine.hpp"
 #include "actors/fleet_runtime.hpp"
+#include "common/cli_numbers.hpp"
 #include "fleet/fleet_codec.hpp"
 #include "hypervisor/sim_world.hpp"
 #include "tests/support/fault_plan.hpp"
@@ -630,22 +631,23 @@ TEST_CASE("a VM held by a run that waits for an operator is refused to any other
 namespace {
 
 /// The seeds of the random tests: 1 to 10, or FIRST to LAST with
-/// FERRY_RANDOM_SEEDS=FIRST-LAST, for a longer search.
+/// FERRY_RANDOM_SEEDS=FIRST-LAST, for a longer search. Each is a whole number in decimal
+/// digits, as the command-line options take them (common/cli_numbers.hpp).
 std::pair<uint32_t, uint32_t> random_seeds() {
   const char* s = std::getenv("FERRY_RANDOM_SEEDS");
   if (s == nullptr)
     return {1, 10};
   std::string text = s;
   auto dash = text.find('-');
-  auto number = [](const std::string& x) -> uint32_t {
-    if (x.empty() || x.size() > 9 || x.find_first_not_of("0123456789") != std::string::npos)
-      return 0;
+  if (dash == std::string::npos)
+    FAIL("FERRY_RANDOM_SEEDS=\"" << text << "\": expected FIRST-LAST");
+  auto seed = [&](std::string x, uint64_t min, const char* which) {
+    if (auto err = whole_number(min, 1000000000)(x); !err.empty())
+      FAIL("FERRY_RANDOM_SEEDS=\"" << text << "\": " << which << " " << err);
     return static_cast<uint32_t>(std::stoul(x));
   };
-  uint32_t first = dash == std::string::npos ? 0 : number(text.substr(0, dash));
-  uint32_t last = dash == std::string::npos ? 0 : number(text.substr(dash + 1));
-  if (first == 0 || last < first)
-    FAIL("FERRY_RANDOM_SEEDS=\"" << text << "\": expected FIRST-LAST, 1 <= FIRST <= LAST");
+  auto first = seed(text.substr(0, dash), 1, "FIRST");
+  auto last = seed(text.substr(dash + 1), first, "LAST");
   return {first, last};
 }
 
